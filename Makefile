@@ -1,0 +1,53 @@
+# t2s — every target sets up what it needs first, so each works from a clean clone.
+# `make test` is exactly what CI runs (.ci/run).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+T2S := $(BIN)/t2s
+CONFIG ?= configs/tiny.yaml
+# Extra `key.sub=value` overrides for train/evaluate/infer, e.g. ARGS="train.max_steps=20".
+ARGS ?=
+QUESTION ?= How many students are enrolled in each department?
+DEMO_DB ?= university
+
+.PHONY: help setup demo test test-fast train evaluate infer lint bench clean \
+        submit-train submit-eval submit-infer slurm-up slurm-down image sif
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	# torch==2.13.0 is pinned in pyproject: the CPU wheel on this machine's disk.
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+setup: $(BIN)/.installed  ## create .venv and install t2s with dev tools
+
+demo: setup  ## offline end-to-end: sample data, train, evaluate, infer (tiny preset)
+	$(T2S) sample-data --out outputs/data/sample
+	$(T2S) train --config $(CONFIG) $(ARGS)
+	$(T2S) evaluate --config $(CONFIG) $(ARGS)
+	$(T2S) infer --config $(CONFIG) --db-id $(DEMO_DB) --data-dir outputs/data/sample --execute "$(QUESTION)"
+
+test: setup  ## the full test suite (what CI runs)
+	$(BIN)/python -m pytest -q
+
+test-fast: setup  ## tests without the slow marker
+	$(BIN)/python -m pytest -q -m "not slow"
+
+train: setup  ## train with CONFIG (default configs/tiny.yaml) and ARGS overrides
+	$(T2S) train --config $(CONFIG) $(ARGS)
+
+evaluate: setup  ## generate predictions with the trained model and score them
+	$(T2S) evaluate --config $(CONFIG) $(ARGS)
+
+infer: setup  ## answer QUESTION on DEMO_DB with the trained model
+	$(T2S) infer --config $(CONFIG) --db-id $(DEMO_DB) --data-dir outputs/data/sample --execute "$(QUESTION)" $(ARGS)
+
+lint: setup  ## ruff over the package, jobs, tests and benchmarks
+	$(BIN)/ruff check src jobs tests bench
+
+clean:  ## remove outputs (not the venv)
+	rm -rf outputs

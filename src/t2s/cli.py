@@ -1,0 +1,76 @@
+"""The ``t2s`` command.
+
+Each sub-command lives in a light ``command`` module next to its stage, exposing
+``add_arguments(parser)`` and ``run(args) -> int``. Only the chosen sub-command's
+module is imported, and those modules import torch/transformers inside ``run``,
+so ``t2s --help`` stays well under a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# name -> (module with add_arguments/run, one-line help). Mirrors the Makefile.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("t2s.train_command", "fine-tune a model (LoRA or full) on a Spider-format dataset"),
+    "evaluate": ("t2s.evaluation.command", "score prediction files, or a trained model, against gold SQL"),
+    "compare": ("t2s.evaluation.compare_command", "compare two evaluation reports (flips, McNemar test)"),
+    "infer": ("t2s.inference.command", "generate SQL for one question or a batch file of questions"),
+    "repl": ("t2s.inference.repl_command", "interactive question -> SQL loop over a database"),
+    "export": ("t2s.inference.export_command", "merge a LoRA adapter into its base model and save it"),
+    "sample-data": ("t2s.data.sample_command", "write the embedded sample Spider-format dataset"),
+    "submit": ("t2s.launch.command", "submit a train/evaluate/infer job to Slurm or run it locally"),
+    "jobs": ("t2s.launch.jobs_command", "list recent submissions and their states"),
+}
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--config`` and ``key.sub=value`` overrides to a sub-command parser."""
+    parser.add_argument("--config", "-c", default=None,
+                        help="YAML config (default: configs/tiny.yaml when present)")
+    parser.add_argument("overrides", nargs="*", metavar="key.sub=value",
+                        help="config overrides, applied after the YAML")
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Build the top-level parser; import only ``command``'s module, if given."""
+    from t2s import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="t2s", description="Text-to-SQL fine-tuning, evaluation and inference jobs.")
+    parser.add_argument("--version", action="version", version=f"t2s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        if name == command:
+            importlib.import_module(module_name).add_arguments(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``t2s`` console script; returns the exit status."""
+    from t2s.errors import T2SError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(command if command in COMMANDS else None)
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    module = importlib.import_module(COMMANDS[args.command][0])
+    try:
+        return int(module.run(args) or 0)
+    except T2SError as exc:
+        print(f"t2s {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"t2s {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Prompt and completion text, shared by training, evaluation and inference.
+
+The seed's layout (``data.prompt_format: inst``)::
+
+    [INST] Generate a SQLite query that answers the question, given the database schema.
+    Schema:
+    TABLE: singer (Singer_ID (number), Name (text), ...)
+    Question: How many singers are there? [/INST]
+
+and the completion ``"\\nSELECT count(*) FROM singer"`` + EOS. The prompt ends on
+``[/INST]`` and the completion starts with the newline, so the tokenized prompt
+is a prefix of the tokenized prompt+completion and TRL's completion mask starts
+exactly at the SQL.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from t2s.data.schema_text import sample_values, serialize_schema
+from t2s.data.spider import DatabaseSchema
+
+INSTRUCTION = "Generate a SQLite query that answers the question, given the database schema."
+COMPLETION_SEPARATOR = "\n"
+
+# Single- or double-quoted literals (with doubled-quote escapes) stay untouched
+# when whitespace is normalised.
+_LITERAL_OR_SPACE = re.compile(r"('(?:[^']|'')*'|\"(?:[^\"]|\"\")*\")|\s+")
+
+
+def normalize_sql(sql: str) -> str:
+    """Collapse whitespace outside string literals and drop a trailing ';'.
+
+    Spider's gold SQL has runs like ``age  >  56``; the model should learn one
+    spelling of each query.
+
+    >>> normalize_sql("SELECT  name FROM t WHERE a  =  'x  y' ;")
+    "SELECT name FROM t WHERE a = 'x  y'"
+    """
+    collapsed = _LITERAL_OR_SPACE.sub(lambda m: m.group(1) or " ", sql.strip())
+    return collapsed.rstrip("; ").strip()
+
+
+def user_message(question: str, schema_text: str) -> str:
+    """The instruction, schema and question: the user turn of the prompt."""
+    return f"{INSTRUCTION}\nSchema:\n{schema_text}\nQuestion: {question.strip()}"
+
+
+def build_prompt(question: str, schema_text: str, prompt_format: str = "inst",
+                 tokenizer: Any = None) -> str | list[dict[str, str]]:
+    """The prompt for one question: a string (``inst``) or chat messages.
+
+    For ``chat_template`` the messages are returned; the tokenizer renders them
+    (TRL does so during training, :mod:`t2s.inference` at generation).
+
+    Raises:
+        ValueError: for an unknown ``prompt_format``.
+    """
+    message = user_message(question, schema_text)
+    if prompt_format == "inst":
+        return f"[INST] {message} [/INST]"
+    if prompt_format == "chat_template":
+        return [{"role": "user", "content": message}]
+    raise ValueError(f"unknown prompt format {prompt_format!r}")
+
+
+def build_completion(sql: str, prompt_format: str = "inst") -> str | list[dict[str, str]]:
+    """The training target for ``sql`` (EOS is appended by the trainer)."""
+    if prompt_format == "chat_template":
+        return [{"role": "assistant", "content": normalize_sql(sql)}]
+    return COMPLETION_SEPARATOR + normalize_sql(sql)
+
+
+@dataclass
+class SchemaTextCache:
+    """Renders and caches each database's schema text once.
+
+    Args:
+        schemas: ``{db_id: DatabaseSchema}``.
+        database_dir: Folder of ``<db_id>/<db_id>.sqlite`` (needed for sample values).
+        include_keys: See :class:`t2s.config.SchemaTextConfig`.
+        sample_values: See :class:`t2s.config.SchemaTextConfig`.
+    """
+
+    schemas: dict[str, DatabaseSchema]
+    database_dir: Path | None = None
+    include_keys: bool = False
+    sample_values: int = 0
+
+    def __post_init__(self) -> None:
+        self._texts: dict[str, str] = {}
+
+    def text(self, db_id: str) -> str:
+        """Schema text of ``db_id``.
+
+        Raises:
+            DataError: if sample values are asked for and the database is missing.
+            KeyError: if ``db_id`` has no schema.
+        """
+        if db_id not in self._texts:
+            schema = self.schemas[db_id]
+            samples = None
+            if self.sample_values > 0 and self.database_dir is not None:
+                from t2s.data.spider import database_path
+
+                samples = sample_values(database_path(self.database_dir, db_id), schema,
+                                        self.sample_values)
+            self._texts[db_id] = serialize_schema(schema, self.include_keys, samples)
+        return self._texts[db_id]

@@ -1,0 +1,156 @@
+"""Schema serialisation for prompts, and schema introspection of live SQLite files.
+
+The prompt carries one line per table, in the seed's layout::
+
+    TABLE: singer (Singer_ID (number), Name (text), Age (number))
+
+optionally followed by key lines and sample values (``data.schema`` switches).
+The output is deterministic: tables and columns in declaration order, sample
+values sorted.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from t2s.data.spider import Column, DatabaseSchema, ForeignKey, Table
+from t2s.errors import DataError
+
+# SQLite declared types -> the type words of Spider's tables.json, so a user's
+# own database is described with the same vocabulary the model was trained on.
+_TYPE_WORDS = (
+    (("INT", "REAL", "FLOA", "DOUB", "NUM", "DEC"), "number"),
+    (("DATE", "TIME", "YEAR"), "time"),
+    (("BOOL",), "boolean"),
+    (("CHAR", "CLOB", "TEXT", "STRING"), "text"),
+)
+
+
+def spider_type(declared: str) -> str:
+    """Map an SQLite declared column type to Spider's type word.
+
+    >>> spider_type("VARCHAR(20)"), spider_type("INTEGER"), spider_type("")
+    ('text', 'number', 'text')
+    """
+    upper = declared.upper()
+    if not upper:
+        return "text"  # SQLite columns without a type hold text in practice
+    for needles, word in _TYPE_WORDS:
+        if any(needle in upper for needle in needles):
+            return word
+    return "others"
+
+
+def open_readonly(path: str | Path) -> sqlite3.Connection:
+    """Open an SQLite file read-only (URI ``mode=ro``) for schema reading.
+
+    Raises:
+        DataError: if the file is missing or is not an SQLite database.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"database {path} does not exist")
+    try:
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        connection.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise DataError(f"{path} is not an SQLite database ({exc})") from None
+    # Some Spider databases hold bytes that are not valid UTF-8.
+    connection.text_factory = lambda raw: raw.decode("utf-8", errors="replace")
+    return connection
+
+
+def introspect_sqlite(path: str | Path, db_id: str | None = None) -> DatabaseSchema:
+    """Read tables, columns, primary and foreign keys from a live SQLite file.
+
+    Raises:
+        DataError: if the file is missing, not SQLite, or has no tables.
+    """
+    path = Path(path)
+    connection = open_readonly(path)
+    try:
+        names = [row[0] for row in connection.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' "
+            "ORDER BY rowid")]
+        if not names:
+            raise DataError(f"{path} has no tables")
+        tables, fks = [], []
+        for name in names:
+            quoted = '"' + name.replace('"', '""') + '"'
+            info = connection.execute(f"PRAGMA table_info({quoted})").fetchall()
+            columns = tuple(Column(name=row[1], type=spider_type(row[2] or "")) for row in info)
+            pks = tuple(row[1] for row in sorted(info, key=lambda r: r[5]) if row[5])
+            tables.append(Table(name=name, columns=columns, primary_keys=pks))
+            for row in connection.execute(f"PRAGMA foreign_key_list({quoted})"):
+                ref_table, from_col, to_col = row[2], row[3], row[4]
+                if to_col is None:  # REFERENCES t without a column: its primary key
+                    ref_info = connection.execute(
+                        "PRAGMA table_info(" + '"' + ref_table.replace('"', '""') + '")').fetchall()
+                    to_col = next((r[1] for r in ref_info if r[5]), None)
+                if to_col is not None:
+                    fks.append(ForeignKey(name, from_col, ref_table, to_col))
+    finally:
+        connection.close()
+    return DatabaseSchema(db_id=db_id or path.stem, tables=tuple(tables), foreign_keys=tuple(fks))
+
+
+def sample_values(path: str | Path, schema: DatabaseSchema, per_column: int) -> dict[tuple[str, str], list[str]]:
+    """Up to ``per_column`` distinct, sorted values of each text column.
+
+    Returns an empty mapping when ``per_column`` is 0. Values are cut to 40
+    characters so one long cell cannot swamp the prompt.
+
+    Raises:
+        DataError: if the file is missing or not SQLite.
+    """
+    if per_column <= 0:
+        return {}
+    values: dict[tuple[str, str], list[str]] = {}
+    connection = open_readonly(path)
+    try:
+        for table in schema.tables:
+            for column in table.columns:
+                if column.type != "text":
+                    continue
+                quoted_t = '"' + table.name.replace('"', '""') + '"'
+                quoted_c = '"' + column.name.replace('"', '""') + '"'
+                try:
+                    rows = connection.execute(
+                        f"SELECT DISTINCT {quoted_c} FROM {quoted_t} WHERE {quoted_c} IS NOT NULL "
+                        f"AND {quoted_c} != '' ORDER BY {quoted_c} LIMIT ?", (per_column,)).fetchall()
+                except sqlite3.DatabaseError:
+                    continue  # a tables.json column missing from the file: no samples
+                values[(table.name, column.name)] = [str(row[0])[:40] for row in rows]
+    finally:
+        connection.close()
+    return values
+
+
+def serialize_schema(schema: DatabaseSchema, include_keys: bool = False,
+                     samples: dict[tuple[str, str], list[str]] | None = None) -> str:
+    """Render a schema as prompt text, one ``TABLE:`` line per table.
+
+    Args:
+        schema: The schema to render.
+        include_keys: Add ``PRIMARY KEY``/``FOREIGN KEY`` lines.
+        samples: Sample values per ``(table, column)``, from :func:`sample_values`.
+    """
+    samples = samples or {}
+    lines = []
+    for table in schema.tables:
+        parts = []
+        for column in table.columns:
+            values = samples.get((table.name, column.name))
+            detail = column.type
+            if values:
+                detail += ", e.g. " + ", ".join(repr(v) for v in values)
+            parts.append(f"{column.name} ({detail})")
+        lines.append(f"TABLE: {table.name} ({', '.join(parts)})")
+    if include_keys:
+        for table in schema.tables:
+            if table.primary_keys:
+                lines.append(f"PRIMARY KEY: {table.name} ({', '.join(table.primary_keys)})")
+        for fk in schema.foreign_keys:
+            lines.append(f"FOREIGN KEY: {fk.table}.{fk.column} -> {fk.ref_table}.{fk.ref_column}")
+    return "\n".join(lines)

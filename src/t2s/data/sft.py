@@ -1,0 +1,97 @@
+"""Supervised fine-tuning records: prompt/completion pairs and length accounting.
+
+Records are TRL's prompt-completion format (``{"prompt", "completion"}``), so
+SFTTrainer masks the prompt tokens and trains on the completion only.
+Examples longer than ``max_seq_length`` are never cut (a cut would drop the end
+of the SQL or the EOS token, teaching the model to stop mid-query): they are
+dropped and counted, or the run stops, per ``data.overlength``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from t2s.data.prompts import SchemaTextCache, build_completion, build_prompt
+from t2s.data.spider import Example
+from t2s.errors import DataError
+
+log = logging.getLogger(__name__)
+
+
+def build_records(examples: Sequence[Example], schema_texts: SchemaTextCache,
+                  prompt_format: str = "inst") -> list[dict[str, Any]]:
+    """Prompt/completion records for ``examples`` (plus ``db_id`` and ``index``)."""
+    return [
+        {
+            "prompt": build_prompt(e.question, schema_texts.text(e.db_id), prompt_format),
+            "completion": build_completion(e.query, prompt_format),
+            "db_id": e.db_id,
+            "index": e.index,
+        }
+        for e in examples
+    ]
+
+
+@dataclass
+class LengthReport:
+    """How many records of a split fit ``max_length`` tokens, and what was done."""
+
+    split: str
+    max_length: int
+    total: int
+    kept: int
+    longest: int
+    dropped_indices: list[int] = field(default_factory=list)
+
+    @property
+    def dropped(self) -> int:
+        return self.total - self.kept
+
+    def summary(self) -> str:
+        return (f"{self.split}: {self.kept}/{self.total} examples fit {self.max_length} tokens "
+                f"(longest {self.longest}); dropped {self.dropped}")
+
+
+def token_lengths(records: Sequence[dict[str, Any]], tokenizer: Any) -> list[int]:
+    """Tokens of prompt + completion + EOS for each record, as training sees them."""
+    lengths = []
+    for record in records:
+        prompt, completion = record["prompt"], record["completion"]
+        if isinstance(prompt, list):  # chat messages
+            ids = tokenizer.apply_chat_template(prompt + completion, tokenize=True)
+            if isinstance(ids, dict):
+                ids = ids["input_ids"]
+            lengths.append(len(ids))
+        else:
+            ids = tokenizer(prompt + completion)["input_ids"]
+            lengths.append(len(ids) + 1)  # + EOS, which TRL appends
+    return lengths
+
+
+def apply_length_limit(records: list[dict[str, Any]], tokenizer: Any, max_length: int,
+                       policy: str, split: str) -> tuple[list[dict[str, Any]], LengthReport]:
+    """Keep records that fit ``max_length`` tokens; report the rest.
+
+    Raises:
+        DataError: if ``policy`` is ``error`` and any record is too long, or if
+            no record fits at all.
+    """
+    lengths = token_lengths(records, tokenizer)
+    kept = [r for r, n in zip(records, lengths, strict=True) if n <= max_length]
+    report = LengthReport(
+        split=split, max_length=max_length, total=len(records), kept=len(kept),
+        longest=max(lengths, default=0),
+        dropped_indices=[r["index"] for r, n in zip(records, lengths, strict=True) if n > max_length],
+    )
+    if report.dropped and policy == "error":
+        raise DataError(f"{report.summary()}; raise train.max_seq_length or set "
+                        "data.overlength=drop (first too-long example indices: "
+                        f"{report.dropped_indices[:10]})")
+    if records and not kept:
+        raise DataError(f"{report.summary()}: no example fits; raise train.max_seq_length")
+    if report.dropped:
+        log.warning("%s", report.summary())
+    return kept, report

@@ -1,0 +1,192 @@
+"""Loading base models and tokenizers, wrapping them with LoRA, and reloading adapters.
+
+A model is named by hub id or local folder (``model.name_or_path``); the offline
+``tiny`` model is built by :mod:`t2s.tiny` and then loaded through the same code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from t2s.config import LoraConfig, ModelConfig
+from t2s.errors import ConfigError, T2SError
+
+log = logging.getLogger(__name__)
+
+_DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
+_PRECISION_DTYPE = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+
+
+def torch_dtype(model_config: ModelConfig, precision: str):
+    """The dtype to load weights in: ``model.dtype``, or follow the training precision.
+
+    LoRA trains in the base dtype on GPU (bf16 halves memory); on CPU, fp32.
+    """
+    import torch
+
+    name = _DTYPES.get(model_config.dtype) or _PRECISION_DTYPE.get(precision, "float32")
+    return getattr(torch, name)
+
+
+def _load_error(what: str, name: str, exc: Exception) -> T2SError:
+    local = Path(name).exists()
+    hint = ("the folder exists but is not a loadable model" if local else
+            "it is not a local folder, and it could not be fetched from the hub "
+            "(offline? set model.name_or_path to a local folder, or 'tiny')")
+    return T2SError(f"could not load {what} {name!r}: {hint} ({type(exc).__name__}: {exc})")
+
+
+def load_tokenizer(name_or_path: str, revision: str | None = None, trust_remote_code: bool = False):
+    """Load a tokenizer and give it a pad token if it has none (Llama has none).
+
+    Raises:
+        T2SError: if it cannot be loaded; the message says why and what to do.
+    """
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, revision=revision,
+                                                  trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise _load_error("tokenizer", name_or_path, exc) from None
+    if tokenizer.pad_token is None:
+        # Padding positions are masked out of attention and loss, so reusing EOS is safe.
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_base_model(model_config: ModelConfig, name_or_path: str, precision: str = "fp32"):
+    """Load a causal LM by hub id or local folder.
+
+    Raises:
+        T2SError: if it cannot be loaded; the message says why and what to do.
+    """
+    from transformers import AutoModelForCausalLM
+
+    kwargs: dict[str, Any] = {"dtype": torch_dtype(model_config, precision),
+                              "trust_remote_code": model_config.trust_remote_code}
+    if model_config.revision:
+        kwargs["revision"] = model_config.revision
+    if model_config.attn_implementation:
+        kwargs["attn_implementation"] = model_config.attn_implementation
+    try:
+        return AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise _load_error("model", name_or_path, exc) from None
+
+
+def linear_module_names(model) -> list[str]:
+    """Sorted distinct short names of the model's Linear layers (LoRA targets)."""
+    import torch
+
+    return sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+                   if isinstance(module, torch.nn.Linear)})
+
+
+def check_target_modules(model, target_modules: list[str]) -> None:
+    """Fail early if a LoRA target module does not exist in ``model``.
+
+    Raises:
+        ConfigError: naming the missing modules and listing the valid ones.
+    """
+    available = linear_module_names(model)
+    missing = [m for m in target_modules if m not in available]
+    if missing:
+        raise ConfigError(
+            f"1 configuration problem:\n  config: lora.target_modules: {missing} not in this "
+            f"model; its Linear layers are: {', '.join(available)}")
+
+
+def apply_lora(model, lora: LoraConfig):
+    """Wrap ``model`` with a fresh LoRA adapter (base weights frozen).
+
+    Raises:
+        ConfigError: if a target module is missing.
+    """
+    from peft import LoraConfig as PeftLoraConfig
+    from peft import get_peft_model
+
+    check_target_modules(model, lora.target_modules)
+    peft_config = PeftLoraConfig(
+        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+        target_modules=list(lora.target_modules), bias=lora.bias, task_type="CAUSAL_LM")
+    return get_peft_model(model, peft_config)
+
+
+@dataclass(frozen=True)
+class ParameterCount:
+    """Trainable and total parameter counts."""
+
+    trainable: int
+    total: int
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.trainable / self.total if self.total else 0.0
+
+    def __str__(self) -> str:
+        return (f"trainable params: {self.trainable:,} || all params: {self.total:,} "
+                f"|| trainable%: {self.percent:.4f}")
+
+
+def count_parameters(model) -> ParameterCount:
+    """Count trainable and total parameters (tied weights counted once)."""
+    seen: set[int] = set()
+    trainable = total = 0
+    for param in model.parameters():
+        if id(param) in seen:
+            continue
+        seen.add(id(param))
+        total += param.numel()
+        if param.requires_grad:
+            trainable += param.numel()
+    return ParameterCount(trainable=trainable, total=total)
+
+
+def is_adapter_folder(path: str | Path) -> bool:
+    """Whether ``path`` holds a PEFT adapter (rather than a full model)."""
+    return (Path(path) / "adapter_config.json").is_file()
+
+
+def load_trained(path: str | Path, model_config: ModelConfig | None = None,
+                 base_model: str | None = None, precision: str = "fp32"):
+    """Load a trained adapter (over its base) or a full/merged model, plus tokenizer.
+
+    Args:
+        path: ``outputs/final_model`` or any adapter / merged-model folder.
+        model_config: Dtype and loading options (defaults if None).
+        base_model: Override the adapter's recorded base model path.
+        precision: Used when ``model.dtype`` is ``auto``.
+
+    Returns:
+        ``(model, tokenizer)``, the model in eval mode.
+
+    Raises:
+        T2SError: if the folder is missing or cannot be loaded.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise T2SError(f"model folder {path} does not exist; train first (t2s train) "
+                       "or set infer.adapter_path")
+    model_config = model_config or ModelConfig()
+    tokenizer_source = str(path)
+    if is_adapter_folder(path):
+        from peft import PeftModel
+
+        adapter_config = json.loads((path / "adapter_config.json").read_text())
+        base = base_model or adapter_config.get("base_model_name_or_path")
+        if not base:
+            raise T2SError(f"{path}/adapter_config.json names no base model; pass the base model")
+        model = load_base_model(model_config, base, precision)
+        model = PeftModel.from_pretrained(model, str(path))
+        if not (path / "tokenizer_config.json").is_file():
+            tokenizer_source = base
+    else:
+        model = load_base_model(model_config, str(path), precision)
+    tokenizer = load_tokenizer(tokenizer_source)
+    model.eval()
+    return model, tokenizer

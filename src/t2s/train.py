@@ -1,0 +1,380 @@
+"""Supervised fine-tuning (LoRA or full) with TRL's SFTTrainer.
+
+Imported only by ``jobs/train.py`` and the ``t2s train`` command. One call,
+:func:`train`, runs the whole job: data -> model -> SFTTrainer -> final model,
+and leaves a reproducible run folder::
+
+    <train.output_dir>/
+        config.yaml          resolved config
+        run_info.json        versions, git commit, data fingerprints, lengths, result
+        checkpoint-N/        every train.save_steps (t2s_complete.json marks finished ones)
+        logs/                TensorBoard events
+        final_model/         adapter (or full model) + tokenizer + config.yaml
+        loss_curve.png       train/eval loss per step
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from t2s.config import Config, dump_yaml, resolve_precision, to_dict
+from t2s.data.prompts import SchemaTextCache
+from t2s.data.sft import LengthReport, apply_length_limit, build_records
+from t2s.data.spider import Example, SpiderDataset
+from t2s.errors import T2SError
+from t2s.provenance import environment, file_sha256, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+COMPLETE_MARKER = "t2s_complete.json"
+_CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
+
+
+@dataclass
+class PreparedData:
+    """Examples and prompt records of the train and eval splits."""
+
+    dataset: SpiderDataset
+    train_examples: list[Example]
+    eval_examples: list[Example]
+    train_records: list[dict[str, Any]]
+    eval_records: list[dict[str, Any]]
+    fingerprints: dict[str, str] = field(default_factory=dict)
+
+
+def open_dataset(config: Config) -> SpiderDataset:
+    """Open the configured Spider-format dataset, generating the embedded sample if needed.
+
+    Raises:
+        DataError: if a ``spider`` dataset directory is missing or malformed.
+    """
+    data = config.data
+    if data.source == "sample":
+        from t2s.data.sample import ensure_sample_dataset
+
+        ensure_sample_dataset(data.root)
+    return SpiderDataset(data.root, tables_file=data.tables_file, database_dir=data.database_dir)
+
+
+def prepare_data(config: Config) -> PreparedData:
+    """Load both splits and build prompt/completion records.
+
+    Raises:
+        DataError: if files, schemas or databases are missing.
+    """
+    data = config.data
+    dataset = open_dataset(config)
+    train_examples = dataset.examples(data.train_file)[: data.max_train_examples]
+    eval_examples = (dataset.examples(data.eval_file)[: data.max_eval_examples]
+                     if data.eval_file else [])
+    schema_texts = SchemaTextCache(dataset.schemas, dataset.database_dir,
+                                   data.schema.include_keys, data.schema.sample_values)
+    fingerprints = {data.tables_file: file_sha256(dataset.tables_path),
+                    data.train_file: file_sha256(dataset.root / data.train_file)}
+    if data.eval_file:
+        fingerprints[data.eval_file] = file_sha256(dataset.root / data.eval_file)
+    return PreparedData(
+        dataset=dataset,
+        train_examples=train_examples,
+        eval_examples=eval_examples,
+        train_records=build_records(train_examples, schema_texts, data.prompt_format),
+        eval_records=build_records(eval_examples, schema_texts, data.prompt_format),
+        fingerprints=fingerprints,
+    )
+
+
+def base_model_path(config: Config, prepared: PreparedData) -> str:
+    """The base model to fine-tune: hub id / folder, or the tiny base (built if needed)."""
+    if config.model.name_or_path != "tiny":
+        return config.model.name_or_path
+    from t2s.tiny import ensure_tiny_base
+
+    corpus = [_record_text(r) for r in prepared.train_records]
+    return str(ensure_tiny_base(config.model.tiny, corpus, seed=config.train.seed).resolve())
+
+
+def _record_text(record: dict[str, Any]) -> str:
+    prompt, completion = record["prompt"], record["completion"]
+    if isinstance(prompt, list):
+        return "\n".join(m["content"] for m in prompt + completion)
+    return prompt + completion
+
+
+def find_resume_checkpoint(output_dir: str | Path, resume: str) -> str | None:
+    """The checkpoint to resume from, per ``train.resume``.
+
+    ``auto`` picks the newest checkpoint that carries the completion marker;
+    newer folders without it (a crash mid-save) are moved aside with a warning,
+    so neither resume nor checkpoint rotation trusts them.
+
+    Raises:
+        T2SError: if ``resume`` names a folder that does not exist.
+    """
+    if resume == "never":
+        return None
+    if resume != "auto":
+        if not Path(resume).is_dir():
+            raise T2SError(f"train.resume: checkpoint folder {resume} does not exist")
+        return resume
+    root = Path(output_dir)
+    if not root.is_dir():
+        return None
+    candidates = sorted(
+        (int(m.group(1)), p) for p in root.iterdir()
+        if p.is_dir() and (m := _CHECKPOINT_RE.match(p.name)))
+    for _step, path in reversed(candidates):
+        if (path / COMPLETE_MARKER).is_file():
+            return str(path)
+        aside = root / f"incomplete-{path.name}-{int(time.time())}"
+        log.warning("skipping incomplete checkpoint %s (no %s; moved to %s)",
+                    path, COMPLETE_MARKER, aside.name)
+        path.rename(aside)
+    return None
+
+
+def _make_callbacks():
+    from transformers import TrainerCallback
+
+    class CheckpointCompleteCallback(TrainerCallback):
+        """Marks a checkpoint folder complete once the Trainer has finished writing it."""
+
+        def on_save(self, args, state, control, **kwargs):
+            if state.is_world_process_zero:
+                folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+                if folder.is_dir():
+                    write_json_atomic(folder / COMPLETE_MARKER, {"step": state.global_step})
+            return control
+
+    return [CheckpointCompleteCallback()]
+
+
+def sft_config(config: Config, precision: str, has_eval: bool, use_cpu: bool):
+    """Build TRL's SFTConfig from our train section."""
+    from trl import SFTConfig
+
+    train = config.train
+    os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(Path(train.output_dir) / "logs"))
+    return SFTConfig(
+        output_dir=train.output_dir,
+        max_length=train.max_seq_length,
+        completion_only_loss=True,
+        packing=False,
+        num_train_epochs=train.num_train_epochs,
+        max_steps=train.max_steps,
+        per_device_train_batch_size=train.per_device_train_batch_size,
+        per_device_eval_batch_size=train.per_device_eval_batch_size,
+        gradient_accumulation_steps=train.gradient_accumulation_steps,
+        learning_rate=train.learning_rate,
+        lr_scheduler_type=train.lr_scheduler_type,
+        warmup_steps=train.warmup_steps,
+        weight_decay=train.weight_decay,
+        max_grad_norm=train.max_grad_norm,
+        logging_steps=train.logging_steps,
+        eval_strategy="steps" if has_eval else "no",
+        eval_steps=train.eval_steps if has_eval else None,
+        save_strategy="steps",
+        save_steps=train.save_steps,
+        save_total_limit=train.save_total_limit,
+        load_best_model_at_end=train.load_best_model_at_end and has_eval,
+        metric_for_best_model=train.metric_for_best_model,
+        greater_is_better=not train.metric_for_best_model.endswith("loss"),
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        use_cpu=use_cpu,
+        gradient_checkpointing=train.gradient_checkpointing,
+        seed=train.seed,
+        data_seed=train.seed,
+        report_to=list(train.report_to),
+        dataloader_num_workers=train.dataloader_num_workers,
+        remove_unused_columns=True,
+        # Real tokens (not padding) for the tokens/s figure in run_info.json.
+        include_num_input_tokens_seen="non_padding",
+    )
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced."""
+
+    output_dir: Path
+    final_model_dir: Path
+    global_step: int
+    train_loss: float | None
+    best_eval_loss: float | None
+    lengths: list[LengthReport]
+    seconds: float
+    train_tokens: int
+
+
+def train(config: Config) -> TrainResult:
+    """Run one fine-tuning job from a validated config.
+
+    Raises:
+        T2SError: for data, model or configuration problems found before training.
+    """
+    import torch
+    from datasets import Dataset
+    from trl import SFTTrainer
+
+    from t2s.model import apply_lora, count_parameters, load_base_model, load_tokenizer
+
+    started = time.time()
+    train_cfg = config.train
+    output_dir = Path(train_cfg.output_dir)
+    cuda = torch.cuda.is_available()
+    precision = resolve_precision(train_cfg.precision, cuda,
+                                  cuda and torch.cuda.is_bf16_supported())
+    _check_launch_topology(cuda)
+    log.info("precision: %s (requested %s, %s)", precision, train_cfg.precision,
+             "CUDA GPU" if cuda else "CPU")
+
+    prepared = prepare_data(config)
+    base_path = base_model_path(config, prepared)
+    tokenizer = load_tokenizer(base_path, config.model.revision, config.model.trust_remote_code)
+    train_records, train_len = apply_length_limit(
+        prepared.train_records, tokenizer, train_cfg.max_seq_length, config.data.overlength, "train")
+    lengths = [train_len]
+    eval_records: list[dict[str, Any]] = []
+    if prepared.eval_records:
+        eval_records, eval_len = apply_length_limit(
+            prepared.eval_records, tokenizer, train_cfg.max_seq_length, config.data.overlength, "eval")
+        lengths.append(eval_len)
+    for report in lengths:
+        print(f"[t2s] {report.summary()}")
+
+    model = load_base_model(config.model, base_path, precision)
+    if train_cfg.method == "lora":
+        model = apply_lora(model, config.lora)
+    print(f"[t2s] {train_cfg.method}: {count_parameters(model)}")
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    dump_yaml(config, output_dir / "config.yaml")
+    resume_from = find_resume_checkpoint(output_dir, train_cfg.resume)
+    if resume_from:
+        print(f"[t2s] resuming from {resume_from}")
+
+    columns = ["prompt", "completion"]
+    trainer = SFTTrainer(
+        model=model,
+        args=sft_config(config, precision, bool(eval_records), use_cpu=not cuda),
+        train_dataset=Dataset.from_list([{k: r[k] for k in columns} for r in train_records]),
+        eval_dataset=(Dataset.from_list([{k: r[k] for k in columns} for r in eval_records])
+                      if eval_records else None),
+        processing_class=tokenizer,
+        callbacks=_make_callbacks(),
+    )
+    train_output = trainer.train(resume_from_checkpoint=resume_from)
+
+    final_dir = output_dir / "final_model"
+    if trainer.is_world_process_zero():
+        _save_final(trainer, tokenizer, config, final_dir)
+    history = trainer.state.log_history
+    best_eval = trainer.state.best_metric if eval_records else None
+    train_tokens = int(trainer.state.num_input_tokens_seen or 0)
+    result = TrainResult(
+        output_dir=output_dir, final_model_dir=final_dir, global_step=trainer.state.global_step,
+        train_loss=train_output.training_loss if math.isfinite(train_output.training_loss) else None,
+        best_eval_loss=best_eval, lengths=lengths, seconds=time.time() - started,
+        train_tokens=train_tokens,
+    )
+    if trainer.is_world_process_zero():
+        _write_run_info(config, prepared, base_path, precision, result, history)
+        plot_loss_curve(history, output_dir / "loss_curve.png")
+    return result
+
+
+def _check_launch_topology(cuda: bool) -> None:
+    """Refuse launches that would silently run N independent trainings.
+
+    Measured (accelerate 1.15, CPU): ``accelerate launch --multi_gpu
+    --num_processes 2`` without ``use_cpu`` starts two processes that each
+    train the full model alone, with only a warning.
+
+    Raises:
+        T2SError: when several processes were launched without a working
+            distributed backend.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not cuda and os.environ.get("ACCELERATE_USE_CPU", "").lower() not in ("1", "true"):
+        raise T2SError(
+            f"{world} processes were launched on a machine without CUDA, but not in CPU "
+            "distributed mode, so each would train alone. Launch with --cpu-compatible "
+            "accelerate config (use_cpu: true), e.g. accelerate_configs/cpu_ddp.yaml")
+
+
+def _save_final(trainer, tokenizer, config: Config, final_dir: Path) -> None:
+    """Save adapter (or full model) + tokenizer + config, via a staging folder."""
+    staging = final_dir.with_name(final_dir.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    trainer.save_model(str(staging))
+    tokenizer.save_pretrained(str(staging))
+    dump_yaml(config, staging / "config.yaml")
+    shutil.rmtree(final_dir, ignore_errors=True)
+    staging.rename(final_dir)
+    print(f"[t2s] final model saved to {final_dir}")
+
+
+def _write_run_info(config: Config, prepared: PreparedData, base_path: str, precision: str,
+                    result: TrainResult, history: list[dict[str, Any]]) -> None:
+    info = {
+        "environment": environment(),
+        "config": to_dict(config),
+        "base_model": base_path,
+        "precision": precision,
+        "data_fingerprints": prepared.fingerprints,
+        "lengths": [vars(r) | {"dropped": r.dropped} for r in result.lengths],
+        "result": {
+            "global_step": result.global_step, "train_loss": result.train_loss,
+            "best_eval_loss": result.best_eval_loss, "seconds": round(result.seconds, 1),
+            "train_tokens": result.train_tokens,
+        },
+        "log_history": history,
+    }
+    write_json_atomic(result.output_dir / "run_info.json", info)
+
+
+def plot_loss_curve(history: list[dict[str, Any]], path: Path) -> Path | None:
+    """Plot train and eval loss per step to a PNG; returns the path, or None without data."""
+    train_points = [(h["step"], h["loss"]) for h in history if "loss" in h and "step" in h]
+    eval_points = [(h["step"], h["eval_loss"]) for h in history if "eval_loss" in h]
+    if not train_points and not eval_points:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on batch nodes
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 4))
+    if train_points:
+        axis.plot(*zip(*train_points, strict=True), label="train loss")
+    if eval_points:
+        axis.plot(*zip(*eval_points, strict=True), marker="o", label="eval loss")
+    axis.set_xlabel("optimizer step")
+    axis.set_ylabel("loss")
+    axis.legend()
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+def summarize(result: TrainResult) -> str:
+    """One human-readable line about a finished run."""
+    parts = [f"steps={result.global_step}"]
+    if result.train_loss is not None:
+        parts.append(f"train_loss={result.train_loss:.4f}")
+    if result.best_eval_loss is not None:
+        parts.append(f"best_eval_loss={result.best_eval_loss:.4f}")
+    parts.append(f"time={result.seconds:.0f}s")
+    parts.append(f"tokens/s={result.train_tokens / max(result.seconds, 1e-9):.0f}")
+    return "[t2s] training done: " + " ".join(parts) + f" -> {result.final_model_dir}"
+

@@ -1,0 +1,38 @@
+"""``t2s train``: fine-tune a model from a config (see :mod:`t2s.train`)."""
+
+from __future__ import annotations
+
+import argparse
+
+from t2s.cli import add_config_arguments
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``t2s train``: a config and ``key.sub=value`` overrides."""
+    add_config_arguments(parser)
+    parser.epilog = ("examples:\n  t2s train --config configs/tiny.yaml train.max_steps=20\n"
+                     "  t2s train --config configs/config.yaml data.root=/data/spider")
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run training; returns 0 on success."""
+    from t2s.config import load_config
+    from t2s.logging_setup import setup_logging
+    from t2s.train import summarize, train
+
+    setup_logging()
+    config = load_config(config_path(args.config), args.overrides)
+    print(summarize(train(config)))
+    return 0
+
+
+def config_path(path: str | None) -> str | None:
+    """``path``, or the default config file when it exists in the working directory."""
+    from pathlib import Path
+
+    from t2s.config import DEFAULT_CONFIG
+
+    if path is None and Path(DEFAULT_CONFIG).is_file():
+        return DEFAULT_CONFIG
+    return path
