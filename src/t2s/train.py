@@ -292,22 +292,30 @@ def train(config: Config) -> TrainResult:
 
 
 def _check_launch_topology(cuda: bool) -> None:
-    """Refuse launches that would silently run N independent trainings.
+    """Refuse launches that cannot work, or would silently do the wrong thing.
 
     Measured (accelerate 1.15, CPU): ``accelerate launch --multi_gpu
     --num_processes 2`` without ``use_cpu`` starts two processes that each
-    train the full model alone, with only a warning.
+    train the full model alone, with only a warning; the Trainer's FSDP path
+    does not run on CPU at all.
 
     Raises:
-        T2SError: when several processes were launched without a working
-            distributed backend.
+        T2SError: naming the problem and the accelerate config to use instead.
     """
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not cuda and os.environ.get("ACCELERATE_USE_CPU", "").lower() not in ("1", "true"):
+    use_cpu = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true")
+    if os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true") and not cuda:
+        raise T2SError("FSDP needs CUDA GPUs: the Trainer's FSDP path does not run on CPU. "
+                       "On CPU use accelerate_configs/cpu_ddp.yaml or zero3.yaml with "
+                       "ACCELERATE_USE_CPU=true")
+    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() in ("1", "true") and world == 1:
+        raise T2SError("DeepSpeed ZeRO-3 was launched with one process: nothing to shard. "
+                       "Pass --num_processes N (N > 1) or use accelerate_configs/single_gpu.yaml")
+    if world > 1 and not cuda and not use_cpu:
         raise T2SError(
             f"{world} processes were launched on a machine without CUDA, but not in CPU "
-            "distributed mode, so each would train alone. Launch with --cpu-compatible "
-            "accelerate config (use_cpu: true), e.g. accelerate_configs/cpu_ddp.yaml")
+            "distributed mode, so each would train alone. Launch with "
+            "accelerate_configs/cpu_ddp.yaml (use_cpu: true) or set ACCELERATE_USE_CPU=true")
 
 
 def _save_final(trainer, tokenizer, config: Config, final_dir: Path) -> None:
