@@ -49,6 +49,12 @@ TEST_TINY = [
 
 
 @pytest.fixture(scope="session")
+def tiny_overrides() -> list[str]:
+    """Config overrides for the test-sized tiny model."""
+    return list(TEST_TINY)
+
+
+@pytest.fixture(scope="session")
 def tiny_base_dir(tmp_path_factory) -> Path:
     """Folder where the session's tiny base model is built (once, then reused)."""
     return tmp_path_factory.mktemp("tiny_base") / "base"
