@@ -41,7 +41,7 @@ def test_cpu_ddp_uses_cpu_mode():
     assert config["use_cpu"] is True and config["distributed_type"] == "MULTI_GPU"
 
 
-def test_job_refuses_fsdp_on_cpu_and_independent_copies(monkeypatch):
+def test_job_refuses_fsdp_and_zero3_on_cpu_and_single_process_zero3(monkeypatch):
     from t2s.errors import T2SError
     from t2s.train import _check_launch_topology
 
@@ -49,8 +49,24 @@ def test_job_refuses_fsdp_on_cpu_and_independent_copies(monkeypatch):
     with pytest.raises(T2SError, match="FSDP needs CUDA GPUs"):
         _check_launch_topology(cuda=False)
     monkeypatch.delenv("ACCELERATE_USE_FSDP")
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(T2SError, match="ZeRO-3 needs CUDA GPUs"):
+        _check_launch_topology(cuda=False)
+    _check_launch_topology(cuda=True)
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    with pytest.raises(T2SError, match="ZeRO-3 was launched with one process"):
+        _check_launch_topology(cuda=True)
+
+
+def test_job_refuses_processes_that_would_train_alone(monkeypatch):
+    """Measured: without use_cpu, 2 launched CPU processes each see a world of 1."""
+    from t2s.errors import T2SError
+    from t2s.train import _check_world_size
+
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(T2SError, match="each would train alone"):
-        _check_launch_topology(cuda=False)
-    monkeypatch.setenv("ACCELERATE_USE_CPU", "true")
-    _check_launch_topology(cuda=False)
+        _check_world_size(1)
+    _check_world_size(2)
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    _check_world_size(1)

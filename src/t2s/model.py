@@ -141,9 +141,11 @@ def count_parameters(model) -> ParameterCount:
         if id(param) in seen:
             continue
         seen.add(id(param))
-        total += param.numel()
+        # Under ZeRO-3 a parameter is a shard of numel 0; ds_numel is its full size.
+        numel = getattr(param, "ds_numel", None) or param.numel()
+        total += numel
         if param.requires_grad:
-            trainable += param.numel()
+            trainable += numel
     return ParameterCount(trainable=trainable, total=total)
 
 

@@ -31,11 +31,13 @@ log = logging.getLogger(__name__)
 
 SPECIAL_TOKENS = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>"}
 _FINGERPRINT_FILE = "t2s_tiny_base.json"
+# Bump when the way the base is built changes, so stale bases are rebuilt.
+_BUILD_VERSION = 2
 
 
 def corpus_fingerprint(texts: Sequence[str], config: TinyModelConfig, seed: int) -> str:
     """A hash of everything the tiny base depends on."""
-    digest = hashlib.sha256(json.dumps([asdict(config), seed], sort_keys=True).encode())
+    digest = hashlib.sha256(json.dumps([asdict(config), seed, _BUILD_VERSION], sort_keys=True).encode())
     for text in texts:
         digest.update(text.encode("utf-8"))
         digest.update(b"\0")
@@ -86,7 +88,10 @@ def build_tiny_model(config: TinyModelConfig, tokenizer, seed: int):
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=True,
+        # Untied, like TinyLlama: under DeepSpeed ZeRO-3 a tied input embedding
+        # stayed sharded in TRL's fused-LM-head forward ("Padding_idx must be
+        # within num_embeddings"), measured with trl 1.16 / deepspeed 0.19.
+        tie_word_embeddings=False,
     )
     return LlamaForCausalLM(model_config)
 

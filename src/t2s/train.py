@@ -235,9 +235,17 @@ def train(config: Config) -> TrainResult:
     _check_launch_topology(cuda)
     log.info("precision: %s (requested %s, %s)", precision, train_cfg.precision,
              "CUDA GPU" if cuda else "CPU")
+    # Building the training arguments sets up the distributed state, which the
+    # checks and main_process_first below rely on.
+    args = sft_config(config, precision, has_eval=config.data.eval_file is not None,
+                      use_cpu=not cuda)
+    _check_world_size(args.world_size)
 
-    prepared = prepare_data(config)
-    base_path = base_model_path(config, prepared)
+    # Under DDP/ZeRO every rank runs this: rank 0 generates the sample data and
+    # builds the tiny base first; the others then find them and reuse them.
+    with args.main_process_first(desc="data and base model"):
+        prepared = prepare_data(config)
+        base_path = base_model_path(config, prepared)
     tokenizer = load_tokenizer(base_path, config.model.revision, config.model.trust_remote_code)
     train_records, train_len = apply_length_limit(
         prepared.train_records, tokenizer, train_cfg.max_seq_length, config.data.overlength, "train")
@@ -264,7 +272,7 @@ def train(config: Config) -> TrainResult:
     columns = ["prompt", "completion"]
     trainer = SFTTrainer(
         model=model,
-        args=sft_config(config, precision, bool(eval_records), use_cpu=not cuda),
+        args=args,
         train_dataset=Dataset.from_list([{k: r[k] for k in columns} for r in train_records]),
         eval_dataset=(Dataset.from_list([{k: r[k] for k in columns} for r in eval_records])
                       if eval_records else None),
@@ -291,31 +299,52 @@ def train(config: Config) -> TrainResult:
     return result
 
 
-def _check_launch_topology(cuda: bool) -> None:
-    """Refuse launches that cannot work, or would silently do the wrong thing.
+def _deepspeed_launch() -> bool:
+    """Whether accelerate launched this process with DeepSpeed."""
+    return os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() in ("1", "true")
 
-    Measured (accelerate 1.15, CPU): ``accelerate launch --multi_gpu
-    --num_processes 2`` without ``use_cpu`` starts two processes that each
-    train the full model alone, with only a warning; the Trainer's FSDP path
-    does not run on CPU at all.
+
+def _check_launch_topology(cuda: bool) -> None:
+    """Refuse launches that cannot work on this hardware.
 
     Raises:
         T2SError: naming the problem and the accelerate config to use instead.
     """
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    use_cpu = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true")
     if os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true") and not cuda:
+        # Measured (accelerate 1.15, CPU): the Trainer's FSDP path does not run on CPU.
         raise T2SError("FSDP needs CUDA GPUs: the Trainer's FSDP path does not run on CPU. "
-                       "On CPU use accelerate_configs/cpu_ddp.yaml or zero3.yaml with "
+                       "On CPU use accelerate_configs/cpu_ddp.yaml, or zero3.yaml with "
                        "ACCELERATE_USE_CPU=true")
-    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() in ("1", "true") and world == 1:
+    if _deepspeed_launch() and not cuda:
+        # Measured (accelerate 1.15, deepspeed 0.19, trl 1.16): with use_cpu the
+        # Accelerator wraps the ZeRO-3-sharded model in plain DDP and the first
+        # forward fails on an empty embedding shard; without it each process
+        # sees a world of one. Neither is ZeRO-3, so refuse.
+        raise T2SError("DeepSpeed ZeRO-3 needs CUDA GPUs with this stack; on CPU use "
+                       "accelerate_configs/cpu_ddp.yaml (DDP over gloo)")
+    if _deepspeed_launch() and world == 1:
         raise T2SError("DeepSpeed ZeRO-3 was launched with one process: nothing to shard. "
                        "Pass --num_processes N (N > 1) or use accelerate_configs/single_gpu.yaml")
-    if world > 1 and not cuda and not use_cpu:
+
+
+def _check_world_size(trainer_world_size: int) -> None:
+    """Refuse N launched processes that would each train alone.
+
+    Measured (accelerate 1.15, CPU): ``accelerate launch --multi_gpu
+    --num_processes 2`` without ``ACCELERATE_USE_CPU=true`` starts two processes
+    whose Trainers each see a world of one and train the full model alone,
+    with only a warning.
+
+    Raises:
+        T2SError: when the launcher started more processes than the Trainer's world.
+    """
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched > 1 and trainer_world_size != launched:
         raise T2SError(
-            f"{world} processes were launched on a machine without CUDA, but not in CPU "
-            "distributed mode, so each would train alone. Launch with "
-            "accelerate_configs/cpu_ddp.yaml (use_cpu: true) or set ACCELERATE_USE_CPU=true")
+            f"{launched} processes were launched but the trainer sees a world of "
+            f"{trainer_world_size}, so each would train alone. On CPU launch with "
+            "ACCELERATE_USE_CPU=true (see accelerate_configs/cpu_ddp.yaml)")
 
 
 def _save_final(trainer, tokenizer, config: Config, final_dir: Path) -> None:
