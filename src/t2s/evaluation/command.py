@@ -1,0 +1,197 @@
+"""``t2s evaluate``: score prediction files (or, with ``--config``, a trained model).
+
+Prediction files, as a drop-in for the official Spider evaluator::
+
+    t2s evaluate --gold ../shared/data/spider/dev_gold.sql --pred pred.sql \\
+        --db ../shared/data/spider/database --table ../shared/data/spider/tables.json \\
+        --out outputs/eval/REPORT.json [--etype all|match|exec] [--keep-distinct] \\
+        [--workers 2] [--timeout 10] [--max-rows 100000]
+
+``--gold`` may also be a Spider-format JSON question file (``dev.json``), which
+puts the questions in the report; ``--pred`` may be JSONL with ids (see
+:mod:`t2s.evaluation.inputs`). The report is ``REPORT.json`` plus ``REPORT.md``
+beside it; a summary table is printed.
+
+A model: ``t2s evaluate --config configs/tiny.yaml [key.sub=value ...]``
+generates predictions for the eval split with the trained adapter, then scores
+them with the same code (:func:`t2s.evaluation.runner.evaluate_predictions`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from t2s.cli import add_config_arguments
+
+if TYPE_CHECKING:
+    from t2s.config import Config
+
+_FILE_ARGS = ("gold", "pred", "db", "table", "out")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``t2s evaluate`` options (light: imports nothing heavy)."""
+    from t2s.sqlexec import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S
+
+    files = parser.add_argument_group("prediction files (all five needed without --config)")
+    files.add_argument("--gold", help="gold file: 'SQL<TAB>db_id' lines (dev_gold.sql) "
+                       "or a Spider-format JSON question file (dev.json)")
+    files.add_argument("--pred", help="predictions: one SQL per line in gold order, or JSONL "
+                       "records {\"index\": i, \"sql\": ...} / {\"id\": ..., \"sql\": ...}")
+    files.add_argument("--db", help="folder of <db_id>/<db_id>.sqlite databases")
+    files.add_argument("--table", help="tables.json with the schema of every db_id")
+    files.add_argument("--out", help="REPORT.json to write (REPORT.md goes beside it)")
+    parser.add_argument("--etype", choices=("all", "match", "exec"), default="all",
+                        help="exact set match, execution accuracy, or both (default: all)")
+    parser.add_argument("--keep-distinct", action="store_true",
+                        help="keep DISTINCT when executing (official default: remove it)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="worker processes (default: min(2, CPUs))")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
+                        help=f"time limit per query; interrupted queries score as 'timeout' "
+                             f"(default: {DEFAULT_TIMEOUT_S:g}, >1000x the slowest Spider dev "
+                             "gold query)")
+    parser.add_argument("--max-rows", type=int, default=DEFAULT_MAX_ROWS,
+                        help=f"rows fetched per query at most (default: {DEFAULT_MAX_ROWS})")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_config_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``t2s evaluate``; returns the exit status.
+
+    Raises:
+        InputError: on missing options or malformed input files.
+        ConfigError: on invalid option values.
+        DataError: on a missing/malformed tables.json.
+    """
+    if args.config is not None or args.overrides:
+        return score_model(args)
+    from t2s.errors import ConfigError, InputError
+    from t2s.evaluation.inputs import read_gold, read_predictions
+    from t2s.evaluation.report import format_summary, markdown_path
+    from t2s.evaluation.runner import EvalOptions, evaluate_predictions
+
+    missing = [f"--{name}" for name in _FILE_ARGS if getattr(args, name) is None]
+    if missing:
+        raise InputError(f"missing {', '.join(missing)} (or pass --config to score a model)")
+    if Path(args.out).is_dir():
+        raise InputError(f"--out {args.out} is a folder; give the REPORT.json file path")
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {args.workers}")
+    options = EvalOptions(etype=args.etype, keep_distinct=args.keep_distinct,
+                          timeout_s=args.timeout, max_rows=args.max_rows)
+    gold = read_gold(args.gold)
+    predictions = read_predictions(args.pred, gold)
+    report = evaluate_predictions(
+        gold, predictions, db_dir=args.db, tables_path=args.table, options=options,
+        out_path=args.out, gold_path=args.gold, pred_path=args.pred, workers=args.workers,
+        progress=not args.no_progress)
+    print(format_summary(report))
+    print(f"wrote {args.out} and {markdown_path(args.out)}", file=sys.stderr)
+    return 0
+
+
+def score_model(args: argparse.Namespace) -> int:
+    """``t2s evaluate --config ...``: generate predictions with the model, then score them.
+
+    Generation lives in :mod:`t2s.inference` (the only place that generates).
+    The eval split is ``data.eval_file`` (first ``data.max_eval_examples``);
+    the scoring settings are the ``eval.*`` keys (the ``--etype``/``--timeout``/
+    ``--workers`` flags are for prediction files). Writes, under
+    ``eval.report_dir``: ``predictions.jsonl`` (one ``{"index", "id", "sql",
+    "error"}`` record per example, so the file can be re-scored with
+    ``--pred``), ``REPORT.json`` and ``REPORT.md``.
+
+    Raises:
+        T2SError: if the inference code is not available, or the model cannot
+            be loaded.
+        ConfigError: on an invalid config or a null ``data.eval_file``.
+        DataError: if the dataset is missing or malformed.
+    """
+    from t2s.errors import T2SError
+
+    try:
+        from t2s.inference import generate_predictions
+        from t2s.inference.pipeline import open_dataset_if_any
+    except ImportError:
+        raise T2SError(
+            "scoring a model (--config) needs the inference code "
+            "(t2s.inference.generate_predictions), which is not available yet; score a "
+            "prediction file instead: t2s evaluate --gold GOLD --pred PRED --db DB_DIR "
+            "--table TABLES_JSON --out REPORT.json") from None
+    from t2s.config import load_config
+    from t2s.errors import ConfigError, DataError
+    from t2s.evaluation.inputs import gold_from_examples
+    from t2s.evaluation.report import format_summary
+    from t2s.evaluation.runner import EvalOptions, evaluate_predictions
+
+    config = load_config(args.config, args.overrides)
+    if config.data.eval_file is None:
+        raise ConfigError("data.eval_file is null: there is no split to evaluate")
+    dataset = open_dataset_if_any(config)
+    if dataset is None:
+        raise DataError(f"no Spider-format dataset at data.root={config.data.root}")
+    examples = dataset.examples(config.data.eval_file)[:config.data.max_eval_examples]
+    predictions = generate_predictions(config, examples, dataset, progress=not args.no_progress)
+    if len(predictions) != len(examples):
+        raise T2SError(f"inference returned {len(predictions)} predictions for "
+                       f"{len(examples)} examples")
+    report_dir = Path(config.eval.report_dir)
+    pred_path = report_dir / "predictions.jsonl"
+    write_jsonl(pred_path, [{"index": i, "id": p.id, "sql": p.sql, "error": p.error}
+                            for i, p in enumerate(predictions)])
+    options = EvalOptions(etype=config.eval.etype, keep_distinct=config.eval.keep_distinct,
+                          timeout_s=config.eval.timeout_s, max_rows=config.eval.max_rows)
+    report = evaluate_predictions(
+        gold_from_examples(examples), [p.sql for p in predictions],
+        db_dir=dataset.database_dir, tables_path=dataset.tables_path, options=options,
+        out_path=report_dir / "REPORT.json", gold_path=dataset.root / config.data.eval_file,
+        pred_path=pred_path, model=model_manifest(config), workers=config.eval.workers,
+        progress=not args.no_progress)
+    print(format_summary(report))
+    print(f"wrote {pred_path} and {report_dir / 'REPORT.json'}", file=sys.stderr)
+    return 0
+
+
+def write_jsonl(path: Path, records: list[dict[str, object]]) -> None:
+    """Write JSON lines atomically (temporary file, then ``os.replace``).
+
+    Raises:
+        OSError: if the folder cannot be written.
+    """
+    import json
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def model_manifest(config: Config) -> dict[str, object]:
+    """Model, adapter hash and decoding settings for the report manifest."""
+    from t2s.provenance import folder_sha256
+
+    infer = config.infer
+    adapter = Path(infer.adapter_path)
+    return {
+        "base": config.model.name_or_path,
+        "adapter_path": str(adapter),
+        "adapter_sha256": folder_sha256(adapter) if adapter.is_dir() else None,
+        "backend": infer.backend,
+        "decoding": {"do_sample": infer.do_sample, "temperature": infer.temperature,
+                     "top_p": infer.top_p, "num_beams": infer.num_beams,
+                     "max_new_tokens": infer.max_new_tokens, "batch_size": infer.batch_size,
+                     "execution_guided": infer.execution_guided,
+                     "num_candidates": infer.num_candidates},
+    }

@@ -1,0 +1,66 @@
+"""``t2s compare A.json B.json``: flipped examples and a McNemar test between two reports.
+
+Example (yesterday's nightly report against today's)::
+
+    t2s compare reports/2026-11-24/REPORT.json reports/2026-11-25/REPORT.json \\
+        [--metric execution|exact_match] [--show 20] [--out compare.json] [--force]
+
+Exits 2 without comparing when the reports differ in data fingerprints, flags
+or examples; ``--force`` prints those differences as a warning and compares
+anyway.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``t2s compare`` options."""
+    parser.add_argument("report_a", metavar="A.json", help="baseline REPORT.json")
+    parser.add_argument("report_b", metavar="B.json", help="candidate REPORT.json")
+    parser.add_argument("--metric", choices=("execution", "exact_match"), default="execution",
+                        help="which verdict to pair (default: execution)")
+    parser.add_argument("--show", type=int, default=20,
+                        help="flipped examples listed per direction (default: 20)")
+    parser.add_argument("--alpha", type=float, default=0.05,
+                        help="significance level for the verdict line (default: 0.05)")
+    parser.add_argument("--out", default=None, help="also write the comparison as JSON")
+    parser.add_argument("--force", action="store_true",
+                        help="compare even if data or flags differ (prints a warning)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``t2s compare``; returns the exit status.
+
+    Raises:
+        InputError: if a report is unreadable, or the reports are not comparable
+            and ``--force`` is not given.
+    """
+    from t2s.errors import InputError
+    from t2s.evaluation.compare import (
+        check_comparable,
+        compare_reports,
+        format_comparison,
+        load_report,
+    )
+
+    a, b = load_report(args.report_a), load_report(args.report_b)
+    problems = check_comparable(a, b)
+    if problems and not args.force:
+        raise InputError("the reports are not comparable:\n  - " + "\n  - ".join(problems)
+                         + "\n(re-run one of them, or pass --force to compare anyway)")
+    if problems:
+        banner = "!" * 72
+        print(f"{banner}\nWARNING: comparing reports that differ (--force):\n  - "
+              + "\n  - ".join(problems) + f"\n{banner}", file=sys.stderr)
+    comparison = compare_reports(a, b, metric=args.metric)
+    print(format_comparison(comparison, names=(args.report_a, args.report_b), show=args.show,
+                            alpha=args.alpha))
+    if args.out:
+        from t2s.provenance import write_json_atomic
+
+        write_json_atomic(args.out, {"a": args.report_a, "b": args.report_b,
+                                     "problems": problems, **comparison.to_dict()})
+    return 0

@@ -1,0 +1,244 @@
+"""Evaluation reports: ``REPORT.json``, ``REPORT.md`` and the printed summary.
+
+``REPORT.json`` has three keys:
+
+* ``summary``: counts and accuracies overall, ``by_hardness``, ``by_category``
+  (each example under its primary category), ``by_tag`` (each example under
+  every category it has: join, nested, ...), ``by_database``, and ``errors``
+  (how many examples fell in each error kind).
+* ``examples``: one record per example, in input order (see
+  :class:`~t2s.evaluation.runner.ExampleResult`).
+* ``manifest``: evaluator name and version, the flags that change verdicts,
+  data fingerprints (sha256 of the gold file, tables.json and every database
+  used), the prediction file's hash, the model/adapter and decoding settings
+  when a model produced the predictions, the git commit, and the time.
+  ``t2s compare`` refuses to compare reports whose ``data`` or ``flags``
+  differ.
+
+Both files are written atomically (a temporary file in the same folder, then
+``os.replace``), so a crash never leaves a half-written report behind.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import sqlite3
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from t2s.evaluation.runner import EvalOptions, ExampleResult
+
+HARDNESS_LEVELS = ("easy", "medium", "hard", "extra")
+REPORT_FORMAT = 1
+
+
+def build_manifest(*, options: EvalOptions, gold_path: str | Path | None,
+                   pred_path: str | Path | None, tables_path: str | Path,
+                   db_paths: Mapping[str, Path], model: Mapping[str, Any] | None = None,
+                   runtime: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Describe how a report was produced, with fingerprints of every input.
+
+    Raises:
+        OSError: if an input file cannot be read.
+    """
+    from t2s import __version__
+    from t2s.evaluation import EVALUATOR_VERSION
+    from t2s.provenance import file_sha256, git_commit
+
+    def fingerprint(path: str | Path | None) -> dict[str, Any] | None:
+        if path is None:
+            return None
+        return {"path": str(path), "sha256": file_sha256(path)}
+
+    return {
+        "format": REPORT_FORMAT,
+        "evaluator": {
+            "name": "t2s", "version": EVALUATOR_VERSION, "t2s_version": __version__,
+            "semantics": "taoyds/test-suite-sql-eval evaluation.py + exec_eval.eval_exec_match "
+                         "(default settings)",
+        },
+        "flags": {"etype": options.etype, "keep_distinct": options.keep_distinct,
+                  "timeout_s": options.timeout_s, "max_rows": options.max_rows},
+        "data": {
+            "gold": fingerprint(gold_path),
+            "tables": fingerprint(tables_path),
+            "databases": {db_id: file_sha256(path) for db_id, path in sorted(db_paths.items())},
+        },
+        "predictions": fingerprint(pred_path),
+        "model": dict(model) if model else None,
+        "git_commit": git_commit(),  # "<sha>-dirty" when the tree has local changes
+        "created_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "runtime": {"python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
+                    **(runtime or {})},
+    }
+
+
+def _accuracy(values: Sequence[bool | None]) -> dict[str, Any] | None:
+    scored = [v for v in values if v is not None]
+    if not scored:
+        return None
+    correct = sum(1 for v in scored if v)
+    return {"correct": correct, "accuracy": round(correct / len(scored), 4)}
+
+
+def _group_stats(results: Sequence[ExampleResult]) -> dict[str, Any]:
+    return {
+        "count": len(results),
+        "exact_match": _accuracy([r.exact_match for r in results]),
+        "string_match": _accuracy([r.string_match for r in results]),
+        "execution": _accuracy([r.execution_match for r in results]),
+    }
+
+
+def _grouped(results: Iterable[ExampleResult], keys: Callable[[ExampleResult], Iterable[str]],
+             order: Sequence[str] = ()) -> dict[str, Any]:
+    groups: dict[str, list[ExampleResult]] = {}
+    for result in results:
+        for key in keys(result):
+            groups.setdefault(key, []).append(result)
+    names = [k for k in order if k in groups] + sorted(k for k in groups if k not in order)
+    return {name: _group_stats(groups[name]) for name in names}
+
+
+def build_summary(results: Sequence[ExampleResult]) -> dict[str, Any]:
+    """Counts and accuracies overall and per hardness, category, tag and database."""
+    errors = Counter(r.error for r in results if r.error is not None)
+    return {
+        **_group_stats(results),
+        "by_hardness": _grouped(results, lambda r: [r.hardness], HARDNESS_LEVELS),
+        "by_category": _grouped(results, lambda r: [r.category]),
+        "by_tag": _grouped(results, lambda r: r.categories),
+        "by_database": _grouped(results, lambda r: [r.db_id]),
+        "errors": dict(sorted(errors.items(), key=lambda item: (-item[1], item[0]))),
+    }
+
+
+def build_report(results: Sequence[ExampleResult], options: EvalOptions,
+                 manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """The full report: ``summary``, ``examples`` (input order) and ``manifest``."""
+    del options  # the flags are in the manifest; kept for a stable call signature
+    ordered = sorted(results, key=lambda r: r.index)
+    return {"summary": build_summary(ordered), "examples": [r.to_dict() for r in ordered],
+            "manifest": dict(manifest)}
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def markdown_path(json_path: str | Path) -> Path:
+    """``REPORT.md`` beside ``REPORT.json`` (same stem, ``.md`` suffix)."""
+    return Path(json_path).with_suffix(".md")
+
+
+def write_report(report: Mapping[str, Any], out_path: str | Path) -> tuple[Path, Path]:
+    """Write the JSON report and its Markdown summary, each atomically.
+
+    Returns:
+        ``(json_path, markdown_path)``.
+
+    Raises:
+        OSError: if the folder cannot be written.
+    """
+    out_path = Path(out_path)
+    _atomic_write(out_path, json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+    md = markdown_path(out_path)
+    _atomic_write(md, render_markdown(report))
+    return out_path, md
+
+
+def _pct(stat: Mapping[str, Any] | None) -> str:
+    return "-" if stat is None else f"{100 * stat['accuracy']:.1f}"
+
+
+def _table(title: str, groups: Mapping[str, Any]) -> list[str]:
+    lines = [f"| {title} | count | exact % | exec % |", "|---|---:|---:|---:|"]
+    for name, stats in groups.items():
+        lines.append(f"| {name} | {stats['count']} | {_pct(stats['exact_match'])} "
+                     f"| {_pct(stats['execution'])} |")
+    return lines
+
+
+def render_markdown(report: Mapping[str, Any]) -> str:
+    """A short human-readable report (the Markdown beside REPORT.json)."""
+    summary, manifest = report["summary"], report["manifest"]
+    flags = ", ".join(f"{k}={v}" for k, v in manifest["flags"].items())
+    lines = [
+        "# Evaluation report", "",
+        f"- created: {manifest['created_at']}; t2s evaluator v{manifest['evaluator']['version']}"
+        f"; git {manifest.get('git_commit') or 'unknown'}",
+        f"- flags: {flags}",
+    ]
+    gold = manifest["data"].get("gold")
+    if gold:
+        lines.append(f"- gold: `{gold['path']}` (sha256 {gold['sha256'][:12]})")
+    if manifest.get("predictions"):
+        pred = manifest["predictions"]
+        lines.append(f"- predictions: `{pred['path']}` (sha256 {pred['sha256'][:12]})")
+    if manifest.get("model"):
+        lines.append(f"- model: `{json.dumps(manifest['model'], sort_keys=True)}`")
+    lines += ["", "## Overall", "", *_table("split", {"all": summary}), "",
+              "## By hardness", "", *_table("hardness", summary["by_hardness"]), "",
+              "## By category", "", *_table("category", summary["by_category"]), "",
+              "## By tag (an example counts under each of its tags)", "",
+              *_table("tag", summary["by_tag"]), "",
+              "## By database", "", *_table("db_id", summary["by_database"]), "",
+              "## Errors", "", "| error | count |", "|---|---:|"]
+    lines += [f"| {kind} | {count} |" for kind, count in summary["errors"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def format_summary(report: Mapping[str, Any]) -> str:
+    """The table printed at the end of ``t2s evaluate``: accuracy per hardness."""
+    summary = report["summary"]
+    groups = {**summary["by_hardness"], "all": summary}
+    header = f"{'':<8}" + "".join(f"{name:>9}" for name in groups)
+    rows = [header, f"{'count':<8}" + "".join(f"{g['count']:>9}" for g in groups.values())]
+    for label, key in (("exact", "exact_match"), ("exec", "execution")):
+        if summary[key] is not None:
+            rows.append(f"{label:<8}" + "".join(f"{_pct(g[key]):>9}" for g in groups.values()))
+    if summary["errors"]:
+        rows.append("errors: " + ", ".join(f"{k} {v}" for k, v in summary["errors"].items()))
+    return "\n".join(rows)
+
+
+def dated_report_path(out_dir: str | Path, day: _dt.date | None = None) -> Path:
+    """``<out_dir>/<YYYY-MM-DD>/REPORT.json`` for a nightly run (default: today, UTC)."""
+    day = day or _dt.datetime.now(_dt.UTC).date()
+    return Path(out_dir) / day.isoformat() / "REPORT.json"
+
+
+def previous_report(out_dir: str | Path, current: str | Path) -> Path | None:
+    """The newest dated ``REPORT.json`` in ``out_dir`` older than ``current``, if any.
+
+    Dated folder names (ISO dates) sort chronologically as strings.
+    """
+    current_day = Path(current).parent.name
+    earlier = sorted(p for p in Path(out_dir).glob("*/REPORT.json")
+                     if _is_iso_date(p.parent.name) and p.parent.name < current_day)
+    return earlier[-1] if earlier else None
+
+
+def _is_iso_date(name: str) -> bool:
+    try:
+        _dt.date.fromisoformat(name)
+    except ValueError:
+        return False
+    return len(name) == 10

@@ -1,0 +1,355 @@
+"""Scoring a set of examples, in parallel over worker processes.
+
+:func:`evaluate_predictions` is the one entry point: ``t2s evaluate`` calls it
+for prediction files, and the "score a model" mode calls it after generating
+predictions with the inference code.
+
+Parallelism: examples are grouped by database and cut into small chunks; each
+worker process keeps its own read-only connections and gold-result cache, so a
+chunk of one database reuses both. Every verdict depends only on its example
+(no shared state, no randomness), and results are put back in input order, so
+the report is the same for any number of workers. The only exception is a
+query whose run time is within noise of ``--timeout``: on a loaded machine it
+may time out in one run and not in another.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from t2s.data.spider import DatabaseSchema
+from t2s.evaluation.execution import EvalError, ExecutionEvaluator
+from t2s.evaluation.inputs import GoldExample
+from t2s.sqlexec import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S
+
+EType = Literal["all", "match", "exec"]
+ETYPES: tuple[str, ...] = ("all", "match", "exec")
+
+# Examples per task sent to a worker. Small enough that 2 workers stay evenly
+# loaded to the end (Spider dev: 972 examples -> ~70 chunks), large enough
+# that the ~0.1 ms of pickling per task is noise next to ~1-5 ms of scoring.
+CHUNK_SIZE = 16
+
+
+def default_workers() -> int:
+    """``min(2, CPUs)``: the CI and dev machines have 2 cores; more is opt-in."""
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """Settings that change verdicts; all are recorded in the report manifest.
+
+    Attributes:
+        etype: ``all`` (exact match and execution), ``match`` or ``exec``.
+        keep_distinct: Keep DISTINCT when executing (official default: drop it).
+        timeout_s: Time limit per query, seconds.
+        max_rows: Row cap per query.
+    """
+
+    etype: EType = "all"
+    keep_distinct: bool = False
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    max_rows: int = DEFAULT_MAX_ROWS
+
+    @property
+    def exact(self) -> bool:
+        """Whether exact match is scored."""
+        return self.etype in ("all", "match")
+
+    @property
+    def execution(self) -> bool:
+        """Whether execution accuracy is scored."""
+        return self.etype in ("all", "exec")
+
+    def validate(self) -> None:
+        """Check the values.
+
+        Raises:
+            ConfigError: listing every invalid setting.
+        """
+        from t2s.errors import ConfigError
+
+        problems = []
+        if self.etype not in ETYPES:
+            problems.append(f"etype must be one of {', '.join(ETYPES)}, got {self.etype!r}")
+        if not self.timeout_s > 0:
+            problems.append(f"timeout must be > 0 seconds, got {self.timeout_s}")
+        if self.max_rows < 1:
+            problems.append(f"max_rows must be >= 1, got {self.max_rows}")
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+
+@dataclass
+class ExampleResult:
+    """The verdicts for one example, as written to ``REPORT.json``.
+
+    ``exact_match``/``string_match`` are ``None`` when ``etype`` is ``exec``, and
+    ``execution_match`` is ``None`` when it is ``match``. ``error`` is the
+    execution error (see :class:`~t2s.evaluation.execution.EvalError`); in
+    ``match`` mode it is only ``empty_prediction`` or ``parse_error`` (the
+    Spider parser could not read the prediction).
+    """
+
+    index: int
+    db_id: str
+    question: str | None
+    gold: str
+    pred: str
+    hardness: str
+    category: str
+    categories: list[str] = field(default_factory=list)
+    exact_match: bool | None = None
+    string_match: bool | None = None
+    execution_match: bool | None = None
+    error: str | None = None
+    message: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (field order kept)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class _Task:
+    example: GoldExample
+    pred: str
+
+
+class _Scorer:
+    """Per-process state: schemas, options and the execution evaluator."""
+
+    def __init__(self, db_dir: str, schemas: Mapping[str, DatabaseSchema],
+                 options: EvalOptions) -> None:
+        self.schemas = schemas
+        self.options = options
+        self.executor = ExecutionEvaluator(db_dir, timeout_s=options.timeout_s,
+                                           max_rows=options.max_rows,
+                                           keep_distinct=options.keep_distinct)
+
+    def score(self, task: _Task) -> ExampleResult:
+        """Score one example.
+
+        A gold query that Spider's grammar cannot parse gets hardness
+        ``unknown`` and, in match mode, the error ``gold_error``; execution is
+        still scored, since it does not need the parse.
+
+        Raises:
+            DataError: if its database disappeared since the inputs were checked.
+        """
+        from t2s.evaluation.categories import categories, category
+        from t2s.evaluation.exact_match import GoldQueryError
+        from t2s.evaluation.hardness import hardness
+
+        example, pred = task.example, task.pred
+        schema = self.schemas[example.db_id]
+        try:
+            level = hardness(example.gold, schema)
+        except GoldQueryError:
+            level = "unknown"
+        result = ExampleResult(
+            index=example.index, db_id=example.db_id, question=example.question,
+            gold=example.gold, pred=pred, hardness=level,
+            category=category(example.gold), categories=sorted(categories(example.gold)))
+        if self.options.exact:
+            self._score_exact(result, schema)
+        if self.options.execution:
+            outcome = self.executor.evaluate(example.db_id, example.gold, pred)
+            result.execution_match = outcome.match
+            result.error = None if outcome.error is None else outcome.error.value
+            result.message = outcome.message
+        return result
+
+    def _score_exact(self, result: ExampleResult, schema: DatabaseSchema) -> None:
+        """Set ``exact_match``/``string_match`` (and ``error`` for match mode)."""
+        from t2s.evaluation.exact_match import (
+            GoldQueryError,
+            exact_match,
+            parse_error,
+            string_exact_match,
+        )
+
+        # exact_match applies the official 'value' -> '1' rewrite itself.
+        result.string_match = string_exact_match(result.gold, result.pred)
+        if not result.pred.strip():
+            result.exact_match = False
+            result.error = EvalError.EMPTY_PREDICTION.value
+            return
+        try:
+            result.exact_match = exact_match(result.gold, result.pred, schema)
+        except GoldQueryError as exc:
+            result.exact_match = False
+            result.error, result.message = EvalError.GOLD_ERROR.value, str(exc)
+            return
+        if not result.exact_match:
+            problem = parse_error(result.pred, schema)  # "unknown table", ... or None
+            if problem is not None:
+                kind = problem.replace(" ", "_")
+                known = {e.value for e in EvalError}
+                result.error = kind if kind in known else EvalError.PARSE_ERROR.value
+                result.message = f"Spider parser: {problem}"
+
+
+_SCORER: _Scorer | None = None
+
+
+def _init_worker(db_dir: str, schemas: Mapping[str, DatabaseSchema],
+                 options: EvalOptions) -> None:
+    global _SCORER
+    _SCORER = _Scorer(db_dir, schemas, options)
+
+
+def _score_chunk(tasks: Sequence[_Task]) -> list[ExampleResult]:
+    if _SCORER is None:  # pragma: no cover - set by the pool initializer
+        raise RuntimeError("worker not initialised")
+    return [_SCORER.score(task) for task in tasks]
+
+
+def _chunks(tasks: Sequence[_Task], size: int = CHUNK_SIZE) -> list[list[_Task]]:
+    """Group tasks by database (first appearance order), then cut into chunks."""
+    by_db: dict[str, list[_Task]] = {}
+    for task in tasks:
+        by_db.setdefault(task.example.db_id, []).append(task)
+    return [group[start:start + size] for group in by_db.values()
+            for start in range(0, len(group), size)]
+
+
+def score_examples(examples: Sequence[GoldExample], predictions: Sequence[str], *,
+                   db_dir: str | Path, schemas: Mapping[str, DatabaseSchema],
+                   options: EvalOptions, workers: int | None = None,
+                   progress: bool = True) -> list[ExampleResult]:
+    """Score every example; results come back in input order.
+
+    Args:
+        examples: Gold examples (already checked: databases and schemas exist).
+        predictions: One prediction per example, same order.
+        db_dir: Folder of ``<db_id>/<db_id>.sqlite`` files.
+        schemas: tables.json schemas by db_id.
+        options: What to score and how.
+        workers: Worker processes; 1 scores in this process. Default
+            :func:`default_workers`.
+        progress: Show a tqdm progress bar on stderr.
+
+    Raises:
+        ValueError: if ``examples`` and ``predictions`` differ in length.
+        DataError: if a database disappears mid-run.
+    """
+    from tqdm import tqdm
+
+    if len(examples) != len(predictions):
+        raise ValueError(f"{len(examples)} examples but {len(predictions)} predictions")
+    workers = default_workers() if workers is None else max(1, workers)
+    tasks = [_Task(example, pred) for example, pred in zip(examples, predictions, strict=True)]
+    used = {example.db_id: schemas[example.db_id] for example in examples}
+    results: list[ExampleResult] = []
+    with tqdm(total=len(tasks), desc="evaluate", unit="ex", disable=not progress,
+              dynamic_ncols=True) as bar:
+        if workers == 1:
+            scorer = _Scorer(str(db_dir), used, options)
+            try:
+                for task in tasks:
+                    results.append(scorer.score(task))
+                    bar.update(1)
+            finally:
+                scorer.executor.close()
+        else:
+            for chunk_results in _run_pool(_chunks(tasks), str(db_dir), used, options, workers):
+                results.extend(chunk_results)
+                bar.update(len(chunk_results))
+    results.sort(key=lambda result: result.index)
+    return results
+
+
+def _run_pool(chunks: list[list[_Task]], db_dir: str, schemas: Mapping[str, DatabaseSchema],
+              options: EvalOptions, workers: int) -> Iterator[list[ExampleResult]]:
+    # 'spawn', not 'fork': the "score a model" mode calls this from a process
+    # that has torch (and its thread pools) loaded, which fork can deadlock.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, max(1, len(chunks))), mp_context=context,
+                             initializer=_init_worker,
+                             initargs=(db_dir, schemas, options)) as pool:
+        pending: set[Future[list[ExampleResult]]] = {
+            pool.submit(_score_chunk, chunk) for chunk in chunks}
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield future.result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+def evaluate_predictions(examples: Sequence[GoldExample], predictions: Sequence[str], *,
+                         db_dir: str | Path, tables_path: str | Path,
+                         options: EvalOptions | None = None,
+                         out_path: str | Path | None = None,
+                         gold_path: str | Path | None = None,
+                         pred_path: str | Path | None = None,
+                         model: Mapping[str, Any] | None = None,
+                         workers: int | None = None, progress: bool = True) -> dict[str, Any]:
+    """Check inputs, score every example and build (and optionally write) the report.
+
+    This is what ``t2s evaluate`` runs for prediction files, and what the
+    "score a model" mode calls once inference has produced ``predictions``.
+
+    Args:
+        examples: Gold examples (from :func:`~t2s.evaluation.inputs.read_gold`).
+        predictions: One SQL string per example, same order ("" = no prediction).
+        db_dir: Folder of ``<db_id>/<db_id>.sqlite`` files.
+        tables_path: The tables.json with every example's schema.
+        options: What to score and how (defaults: official settings).
+        out_path: Write ``REPORT.json`` here (and ``REPORT.md`` beside it).
+        gold_path: The gold file, fingerprinted in the manifest.
+        pred_path: The prediction file, fingerprinted in the manifest.
+        model: Model/adapter description for the manifest (e.g. ``{"base": ...,
+            "adapter": ..., "adapter_sha256": ..., "decoding": {...}}``).
+        workers: Worker processes (default :func:`default_workers`).
+        progress: Show a progress bar.
+
+    Returns:
+        The report dict (``summary``, ``examples``, ``manifest``).
+
+    Raises:
+        InputError: if counts differ, a db_id has no database or schema, or
+            the report cannot be written.
+        DataError: if tables.json is missing or malformed.
+        ConfigError: if ``options`` are invalid.
+    """
+    from t2s.data.spider import load_tables
+    from t2s.errors import InputError
+    from t2s.evaluation.inputs import check_databases, check_schemas
+    from t2s.evaluation.report import build_manifest, build_report, write_report
+
+    options = options or EvalOptions()
+    options.validate()
+    if len(examples) != len(predictions):
+        raise InputError(f"{pred_path or 'predictions'}: {len(predictions)} predictions for "
+                         f"{len(examples)} gold examples")
+    where = gold_path or "gold"
+    db_paths = check_databases(examples, db_dir, where)
+    schemas = load_tables(tables_path)
+    check_schemas(examples, schemas, where, tables_path)
+    start = time.perf_counter()
+    results = score_examples(examples, predictions, db_dir=db_dir, schemas=schemas,
+                             options=options, workers=workers, progress=progress)
+    wall_s = time.perf_counter() - start
+    manifest = build_manifest(
+        options=options, gold_path=gold_path, pred_path=pred_path, tables_path=tables_path,
+        db_paths=db_paths, model=model,
+        runtime={"workers": workers or default_workers(), "wall_s": round(wall_s, 3)})
+    report = build_report(results, options, manifest)
+    if out_path is not None:
+        try:
+            write_report(report, out_path)
+        except OSError as exc:
+            raise InputError(f"cannot write the report to {out_path}: {exc}") from None
+    return report

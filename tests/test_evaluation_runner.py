@@ -1,0 +1,161 @@
+"""Tests for t2s.evaluation.runner: parallel scoring, determinism, reports on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from t2s.errors import InputError
+from t2s.evaluation.inputs import GoldExample, read_gold, read_predictions
+from t2s.evaluation.runner import EvalOptions, evaluate_predictions, score_examples
+
+
+def make_dataset(root: Path) -> Path:
+    """Write a Spider-format dataset with two databases; return its folder."""
+    tables = []
+    for db_id, rows in (("shop", [(1, "pen", "office", 1.5), (2, "ink", "office", 1.5),
+                                  (3, "cup", "kitchen", 4.0), (4, "pot", "kitchen", 9.0)]),
+                        ("shelf", [(1, "oak", "wood", 30.0), (2, "pine", "wood", 20.0),
+                                   (3, "zinc", "metal", 55.0)])):
+        path = root / "database" / db_id / f"{db_id}.sqlite"
+        path.parent.mkdir(parents=True)
+        conn = sqlite3.connect(path)
+        conn.execute("CREATE TABLE item (id INTEGER PRIMARY KEY, name TEXT, kind TEXT, price REAL)")
+        conn.executemany("INSERT INTO item VALUES (?, ?, ?, ?)", rows)
+        conn.commit()
+        conn.close()
+        columns = [[-1, "*"], [0, "id"], [0, "name"], [0, "kind"], [0, "price"]]
+        tables.append({
+            "db_id": db_id, "table_names_original": ["item"], "table_names": ["item"],
+            "column_names_original": columns, "column_names": columns,
+            "column_types": ["text", "number", "text", "text", "number"],
+            "primary_keys": [1], "foreign_keys": [],
+        })
+    (root / "tables.json").write_text(json.dumps(tables), encoding="utf-8")
+    return root
+
+
+GOLD_AND_PRED = [
+    ("SELECT count(*) FROM item", "shop", "SELECT count(*) FROM item"),
+    ("SELECT name FROM item WHERE kind = 'office'", "shelf", "SELECT name FROM item"),
+    ("SELECT name, price FROM item ORDER BY price DESC", "shop",
+     "SELECT price, name FROM item ORDER BY price DESC"),
+    ("SELECT DISTINCT kind FROM item", "shelf", "SELECT kind FROM item"),
+    ("SELECT avg(price) FROM item", "shop", "SELECT avg(prize) FROM item"),
+    ("SELECT name FROM item WHERE price > 10", "shelf", "SELECT name FROM items"),
+    ("SELECT max(price) FROM item", "shop", ""),
+    ("SELECT name FROM item WHERE price < 2", "shop", "SELEC name FROM item"),
+    ("SELECT kind, count(*) FROM item GROUP BY kind", "shelf",
+     "SELECT kind, count(*) FROM item GROUP BY kind"),
+    ("SELECT name FROM item WHERE price = 1.5", "shop",
+     "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"),
+]
+
+
+@pytest.fixture
+def dataset(tmp_path: Path) -> Path:
+    root = make_dataset(tmp_path / "data")
+    (root / "gold.sql").write_text("".join(f"{g}\t{db}\n" for g, db, _ in GOLD_AND_PRED),
+                                   encoding="utf-8")
+    (root / "pred.sql").write_text("".join(f"{p}\n" for _, _, p in GOLD_AND_PRED),
+                                   encoding="utf-8")
+    return root
+
+
+def _run(dataset: Path, workers: int, **options: object) -> list[dict[str, object]]:
+    from t2s.data.spider import load_tables
+
+    gold = read_gold(dataset / "gold.sql")
+    preds = read_predictions(dataset / "pred.sql", gold)
+    results = score_examples(gold, preds, db_dir=dataset / "database",
+                             schemas=load_tables(dataset / "tables.json"),
+                             options=EvalOptions(timeout_s=0.5, **options),  # type: ignore[arg-type]
+                             workers=workers, progress=False)
+    return [r.to_dict() for r in results]
+
+
+def test_verdicts_and_errors_per_example(dataset: Path) -> None:
+    results = _run(dataset, workers=1)
+    assert [r["index"] for r in results] == list(range(len(GOLD_AND_PRED)))
+    assert [r["execution_match"] for r in results] == [
+        True, False, True, True, False, False, False, False, True, False]
+    assert [r["error"] for r in results] == [
+        None, "wrong_result", None, None, "unknown_column", "unknown_table",
+        "empty_prediction", "parse_error", None, "timeout"]
+    assert results[0]["exact_match"] is True and results[1]["exact_match"] is False
+    assert {r["hardness"] for r in results} <= {"easy", "medium", "hard", "extra"}
+    assert all(isinstance(r["category"], str) and r["category"] for r in results)
+
+
+def test_results_do_not_depend_on_the_number_of_workers(dataset: Path) -> None:
+    one = _run(dataset, workers=1)
+    two = _run(dataset, workers=2)
+    assert one == two
+
+
+def test_match_only_and_exec_only_leave_the_other_metric_unscored(dataset: Path) -> None:
+    match_only = _run(dataset, workers=1, etype="match")
+    assert all(r["execution_match"] is None for r in match_only)
+    assert all(isinstance(r["exact_match"], bool) for r in match_only)
+    exec_only = _run(dataset, workers=1, etype="exec")
+    assert all(r["exact_match"] is None for r in exec_only)
+
+
+def test_evaluate_predictions_writes_both_reports_with_fingerprints(dataset: Path,
+                                                                    tmp_path: Path) -> None:
+    gold_path, pred_path = dataset / "gold.sql", dataset / "pred.sql"
+    gold = read_gold(gold_path)
+    out = tmp_path / "out" / "REPORT.json"
+    report = evaluate_predictions(
+        gold, read_predictions(pred_path, gold), db_dir=dataset / "database",
+        tables_path=dataset / "tables.json", options=EvalOptions(timeout_s=0.5), out_path=out,
+        gold_path=gold_path, pred_path=pred_path, model={"adapter": "x", "decoding": "greedy"},
+        workers=1, progress=False)
+    on_disk = json.loads(out.read_text(encoding="utf-8"))
+    assert on_disk == report
+    assert (tmp_path / "out" / "REPORT.md").read_text(encoding="utf-8").startswith("# Evaluation")
+    # atomic writes leave no temporary files behind
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["REPORT.json", "REPORT.md"]
+    manifest = report["manifest"]
+    assert manifest["data"]["gold"]["sha256"] == hashlib.sha256(gold_path.read_bytes()).hexdigest()
+    assert set(manifest["data"]["databases"]) == {"shop", "shelf"}
+    assert manifest["flags"] == {"etype": "all", "keep_distinct": False, "timeout_s": 0.5,
+                                 "max_rows": 100_000}
+    assert manifest["model"] == {"adapter": "x", "decoding": "greedy"}
+    summary = report["summary"]
+    assert summary["count"] == len(GOLD_AND_PRED)
+    assert summary["execution"] == {"correct": 4, "accuracy": 0.4}
+    assert summary["errors"]["timeout"] == 1
+    assert set(summary["by_database"]) == {"shop", "shelf"}
+
+
+def test_evaluate_predictions_checks_inputs_before_scoring(dataset: Path) -> None:
+    gold = read_gold(dataset / "gold.sql")
+    with pytest.raises(InputError, match="9 predictions for 10 gold"):
+        evaluate_predictions(gold, ["SELECT 1"] * 9, db_dir=dataset / "database",
+                             tables_path=dataset / "tables.json", progress=False)
+    missing = [*gold[:2], GoldExample(2, "nowhere", "SELECT 1", None, "2", 3)]
+    with pytest.raises(InputError, match=r"gold:3: no database for db_id 'nowhere'"):
+        evaluate_predictions(missing, ["SELECT 1"] * 3, db_dir=dataset / "database",
+                             tables_path=dataset / "tables.json", progress=False)
+
+
+def test_spider_dev_sample_is_deterministic_across_workers(spider_dir: Path) -> None:
+    from t2s.data.spider import load_tables
+
+    gold = [g for g in read_gold(spider_dir / "dev_gold.sql")[:200]
+            if (spider_dir / "database" / g.db_id).is_dir()][:80]
+    # Every third prediction is the gold with its first number bumped: some
+    # stay right, most turn wrong.
+    preds = [g.gold.replace("1", "2", 1) if i % 3 == 0 else g.gold for i, g in enumerate(gold)]
+    schemas = load_tables(spider_dir / "tables.json")
+    runs = [[r.to_dict() for r in score_examples(gold, preds, db_dir=spider_dir / "database",
+                                                 schemas=schemas, options=EvalOptions(),
+                                                 workers=workers, progress=False)]
+            for workers in (1, 2)]
+    assert runs[0] == runs[1]
+    assert all(r["execution_match"] for i, r in enumerate(runs[0]) if i % 3)

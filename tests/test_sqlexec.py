@@ -1,0 +1,208 @@
+"""Tests for t2s.sqlexec: read-only guards, real interrupts, row cap, error kinds."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from t2s.sqlexec import (
+    ErrorKind,
+    ReadOnlyDatabase,
+    _authorize,
+    classify_error,
+    connect_readonly,
+    run_query,
+)
+
+
+def spider_db(spider_dir: Path, db_id: str) -> Path:
+    path = spider_dir / "database" / db_id / f"{db_id}.sqlite"
+    if not path.is_file():
+        pytest.skip(f"Spider database {db_id} not available at {path}")
+    return path
+
+
+@pytest.fixture
+def tiny_db(tmp_path: Path) -> Path:
+    """A 2-table database written by the test (5 singers, 3 concerts)."""
+    path = tmp_path / "tiny" / "tiny.sqlite"
+    path.parent.mkdir()
+    conn = sqlite3.connect(path)
+    conn.executescript("""
+        CREATE TABLE singer (singer_id INTEGER PRIMARY KEY, name TEXT, age INTEGER);
+        CREATE TABLE concert (concert_id INTEGER PRIMARY KEY, singer_id INTEGER, year INTEGER);
+        CREATE INDEX singer_age ON singer (age);
+        INSERT INTO singer VALUES (1, 'Ann', 30), (2, 'Bob', 45), (3, 'Cy', 45),
+                                  (4, 'Di', 22), (5, 'Ed', 61);
+        INSERT INTO concert VALUES (1, 1, 2014), (2, 2, 2015), (3, 2, 2014);
+    """)
+    conn.commit()
+    conn.close()
+    return path
+
+
+def file_state(folder: Path) -> dict[str, str]:
+    """sha256 of every file in a folder (so new journal/attached files show up too)."""
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+WRITES = [
+    "DROP TABLE singer",
+    "DELETE FROM singer",
+    "INSERT INTO singer VALUES (99, 'X', 1)",
+    "UPDATE singer SET name = 'X'",
+    "CREATE TABLE t (x)",
+    "CREATE TEMP TABLE t (x)",
+    "ALTER TABLE singer RENAME TO s2",
+    "ATTACH DATABASE '{folder}/other.sqlite' AS other",
+    "VACUUM INTO '{folder}/copy.sqlite'",
+    "VACUUM",
+    "PRAGMA writable_schema=1",
+    "PRAGMA user_version=7",
+    "SELECT load_extension('{folder}/evil')",
+    "BEGIN IMMEDIATE",
+    "REINDEX",
+    "ANALYZE",
+]
+
+
+def _assert_writes_refused(db_file: Path) -> None:
+    folder = db_file.parent
+    before = file_state(folder)
+    with ReadOnlyDatabase(db_file) as db:
+        for sql in WRITES:
+            result = db.execute(sql.format(folder=folder))
+            assert not result.ok, f"{sql!r} was allowed"
+            assert result.error is not None
+        # the connection still reads after all the refusals
+        assert db.execute("SELECT count(*) FROM singer").ok
+    assert file_state(folder) == before
+
+
+def test_writes_leave_every_byte_unchanged(tiny_db: Path) -> None:
+    _assert_writes_refused(tiny_db)
+
+
+def test_writes_leave_a_copied_spider_database_unchanged(tmp_path: Path,
+                                                        spider_dir: Path) -> None:
+    source = spider_db(spider_dir, "concert_singer")
+    copy = tmp_path / "concert_singer" / "concert_singer.sqlite"
+    copy.parent.mkdir()
+    shutil.copyfile(source, copy)
+    _assert_writes_refused(copy)
+
+
+def test_authorizer_denies_writes_even_on_a_writable_connection(tiny_db: Path) -> None:
+    # The authorizer is a second, independent guard: on a connection opened
+    # read-write it alone must stop a DROP.
+    conn = sqlite3.connect(tiny_db)
+    conn.set_authorizer(_authorize)
+    with pytest.raises(sqlite3.DatabaseError, match="not authorized"):
+        conn.execute("DROP TABLE singer")
+    with pytest.raises(sqlite3.DatabaseError, match="not authorized"):
+        conn.execute("PRAGMA journal_mode=WAL")
+    assert conn.execute("SELECT count(*) FROM singer").fetchone() == (5,)
+    conn.close()
+
+
+def test_read_only_pragmas_and_recursive_ctes_are_allowed(tiny_db: Path) -> None:
+    with ReadOnlyDatabase(tiny_db) as db:
+        info = db.execute("PRAGMA table_info(singer)")
+        assert info.ok and [row[1] for row in info.rows] == ["singer_id", "name", "age"]
+        cte = db.execute("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+                         "WHERE x < 5) SELECT sum(x) FROM c")
+        assert cte.rows == [(15,)]
+
+
+def test_runaway_recursive_cte_is_interrupted_near_its_limit(tiny_db: Path) -> None:
+    sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+    with ReadOnlyDatabase(tiny_db) as db:
+        start = time.monotonic()
+        result = db.execute(sql, timeout_s=0.5)
+        elapsed = time.monotonic() - start
+        assert result.error is ErrorKind.TIMEOUT
+        assert 0.5 <= elapsed < 1.5
+        # the run goes on: the same connection answers the next query
+        assert db.execute("SELECT count(*) FROM singer").rows == [(5,)]
+
+
+def test_six_way_cross_join_on_spider_is_interrupted_near_its_limit(spider_dir: Path) -> None:
+    # world_1.city has 4,079 rows: 4079^6 ~ 4.6e21 combinations, hours of work.
+    path = spider_db(spider_dir, "world_1")
+    sql = ("SELECT count(*) FROM city AS a, city AS b, city AS c, city AS d, city AS e, "
+           "city AS f WHERE a.Population + f.Population > 0")
+    start = time.monotonic()
+    result = run_query(path, sql, timeout_s=1.0)
+    elapsed = time.monotonic() - start
+    assert result.error is ErrorKind.TIMEOUT
+    assert 1.0 <= elapsed < 2.5
+
+
+def test_row_cap_truncates_without_running_to_the_end(tiny_db: Path) -> None:
+    endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c"
+    with ReadOnlyDatabase(tiny_db, max_rows=100) as db:
+        result = db.execute(endless, timeout_s=5)
+        assert result.ok and result.truncated
+        assert [row[0] for row in result.rows] == list(range(1, 101))
+        exact = db.execute("SELECT name FROM singer")
+        assert exact.ok and not exact.truncated and len(exact.rows) == 5
+
+
+@pytest.mark.parametrize(("sql", "kind"), [
+    ("SELEC name FROM singer", ErrorKind.PARSE_ERROR),
+    ("SELECT name FROM", ErrorKind.PARSE_ERROR),
+    ("SELECT 'unterminated FROM singer", ErrorKind.PARSE_ERROR),
+    ("SELECT 1; SELECT 2", ErrorKind.PARSE_ERROR),
+    ("SELECT 1\x00", ErrorKind.PARSE_ERROR),
+    ("SELECT '\udc80'", ErrorKind.PARSE_ERROR),
+    ("SELECT * FROM singers", ErrorKind.UNKNOWN_TABLE),
+    ("SELECT nickname FROM singer", ErrorKind.UNKNOWN_COLUMN),
+    ("SELECT T2.name FROM singer AS T1", ErrorKind.UNKNOWN_COLUMN),
+    ("SELECT median(age) FROM singer", ErrorKind.RUNTIME_ERROR),
+    ("SELECT singer_id FROM singer JOIN concert", ErrorKind.RUNTIME_ERROR),  # ambiguous
+    ("DROP TABLE singer", ErrorKind.RUNTIME_ERROR),
+])
+def test_error_kinds(tiny_db: Path, sql: str, kind: ErrorKind) -> None:
+    result = run_query(tiny_db, sql)
+    assert result.error is kind, result.message
+    assert result.rows == [] and result.message
+
+
+def test_interrupt_is_a_timeout_only_past_the_deadline() -> None:
+    interrupted = sqlite3.OperationalError("interrupted")
+    assert classify_error(interrupted, timed_out=True) is ErrorKind.TIMEOUT
+    assert classify_error(interrupted, timed_out=False) is ErrorKind.RUNTIME_ERROR
+
+
+def test_text_that_is_not_utf8_is_decoded_dropping_bad_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "latin.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE t (name TEXT)")
+    conn.execute("INSERT INTO t VALUES (CAST(X'4361666580' AS TEXT))")  # 'Cafe' + a stray 0x80
+    conn.commit()
+    conn.close()
+    result = run_query(path, "SELECT name FROM t")
+    assert result.ok and result.rows == [("Cafe",)]
+
+
+def test_opening_a_missing_file_or_a_non_database_fails_clearly(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no SQLite database"):
+        connect_readonly(tmp_path / "missing.sqlite")
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(sqlite3.DatabaseError):
+        connect_readonly(junk)
+    assert not (tmp_path / "missing.sqlite").exists()
+
+
+def test_closed_database_refuses_queries(tiny_db: Path) -> None:
+    db = ReadOnlyDatabase(tiny_db)
+    db.close()
+    db.close()  # idempotent
+    with pytest.raises(RuntimeError, match="closed"):
+        db.execute("SELECT 1")
