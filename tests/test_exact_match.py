@@ -7,7 +7,6 @@ scripts/agreement/official_driver.py on the same schema; see docs/evaluation.md.
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -228,18 +227,12 @@ def test_string_exact_match(gold, pred, expected):
     assert string_exact_match(gold, pred) is expected
 
 
-def _spider_dir() -> Path:
-    env = os.environ.get("T2S_SPIDER_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared/data/spider"
-
-
 @pytest.fixture(scope="module")
-def spider_dev() -> tuple[dict[str, DatabaseSchema], list[tuple[str, str]]]:
-    spider = _spider_dir()
-    if not (spider / "dev_gold.sql").is_file() or not (spider / "tables.json").is_file():
-        pytest.skip(f"Spider dev not found in {spider} (set T2S_SPIDER_DIR)")
-    schemas = load_tables(spider / "tables.json")
-    lines = (spider / "dev_gold.sql").read_text(encoding="utf-8").splitlines()
+def spider_dev(spider_dir: Path) -> tuple[dict[str, DatabaseSchema], list[tuple[str, str]]]:
+    if not (spider_dir / "dev_gold.sql").is_file():
+        pytest.skip(f"Spider dev_gold.sql not found in {spider_dir}")
+    schemas = load_tables(spider_dir / "tables.json")
+    lines = (spider_dir / "dev_gold.sql").read_text(encoding="utf-8").splitlines()
     return schemas, [tuple(line.split("\t")) for line in lines if line.strip()]
 
 

@@ -8,7 +8,6 @@ and schema with scripts/agreement/official_driver.py; the Spider dev counts
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from pathlib import Path
 
@@ -72,15 +71,10 @@ def test_hardness_of_unparsable_gold_raises(library):
         hardness("SELECT name FROM author WHERE born IS NULL", library)
 
 
-def _spider_dir() -> Path:
-    env = os.environ.get("T2S_SPIDER_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared/data/spider"
-
-
-def test_spider_dev_hardness_counts_match_official():
-    spider = _spider_dir()
+def test_spider_dev_hardness_counts_match_official(spider_dir: Path):
+    spider = spider_dir
     if not (spider / "dev_gold.sql").is_file():
-        pytest.skip(f"Spider dev not found in {spider} (set T2S_SPIDER_DIR)")
+        pytest.skip(f"Spider dev_gold.sql not found in {spider}")
     schemas = load_tables(spider / "tables.json")
     rows = [line.split("\t") for line in
             (spider / "dev_gold.sql").read_text(encoding="utf-8").splitlines() if line.strip()]
