@@ -181,8 +181,12 @@ class InferConfig:
     temperature: float = 1.0
     top_p: float = 1.0
     num_beams: int = 1
+    seed: int = 0
+    """Seed for sampling, so sampled runs are repeatable."""
     execution_guided: bool = False
-    """Generate ``num_candidates`` and keep the first that executes without error."""
+    """Generate ``num_candidates`` (beams, or samples when do_sample) and execute them read-only."""
+    guided_strategy: Literal["first_ok", "majority"] = "first_ok"
+    """Pick the first candidate that executes without error, or the majority result."""
     num_candidates: int = 4
     execute_timeout_s: float = 10.0
     max_rows: int = 1000
@@ -485,8 +489,17 @@ def _check_combinations(config: Config, sources: dict[str, str], problems: _Prob
         add("eval.timeout_s", "time limits must be positive")
     if config.infer.batch_size <= 0:
         add("infer.batch_size", "must be positive")
-    if config.infer.do_sample and config.infer.temperature <= 0:
+    infer = config.infer
+    if infer.do_sample and infer.temperature <= 0:
         add("infer.temperature", "must be positive when infer.do_sample is true")
+    if infer.max_new_tokens <= 0:
+        add("infer.max_new_tokens", "must be positive")
+    if infer.num_beams < 1:
+        add("infer.num_beams", "must be at least 1")
+    if not 0 < infer.top_p <= 1:
+        add("infer.top_p", f"must be in (0, 1], got {infer.top_p}")
+    if infer.execution_guided and infer.num_candidates < 2:
+        add("infer.num_candidates", "must be at least 2 when infer.execution_guided is true")
     if config.model.name_or_path == "tiny" and config.model.tiny.hidden_size % config.model.tiny.num_attention_heads:
         add("model.tiny.hidden_size", "must be divisible by model.tiny.num_attention_heads")
     if config.slurm.nodes <= 0:

@@ -101,6 +101,7 @@ class ExecResult:
         message: SQLite's error message (empty on success).
         truncated: True if the query had more than ``max_rows`` rows.
         elapsed_s: Wall time spent preparing, running and fetching.
+        columns: Result column names (empty on error).
     """
 
     rows: list[tuple[Any, ...]]
@@ -108,6 +109,7 @@ class ExecResult:
     message: str = ""
     truncated: bool = False
     elapsed_s: float = 0.0
+    columns: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -232,6 +234,7 @@ def execute(conn: sqlite3.Connection, sql: str, *, timeout_s: float = DEFAULT_TI
     try:
         cursor.execute(sql)
         rows = cursor.fetchmany(max_rows + 1)
+        columns = tuple(d[0] for d in cursor.description or ())
     # sqlite3.Error covers SQL errors and interrupts; ValueError covers text
     # that cannot be sent to SQLite (NUL characters, lone surrogates).
     except (sqlite3.Error, ValueError) as exc:
@@ -243,7 +246,7 @@ def execute(conn: sqlite3.Connection, sql: str, *, timeout_s: float = DEFAULT_TI
         conn.set_progress_handler(None, 0)
     truncated = len(rows) > max_rows
     return ExecResult(rows=rows[:max_rows], truncated=truncated,
-                      elapsed_s=time.perf_counter() - start)
+                      elapsed_s=time.perf_counter() - start, columns=columns)
 
 
 class ReadOnlyDatabase:

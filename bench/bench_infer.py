@@ -1,0 +1,152 @@
+"""Inference benchmark on the tiny model: batched vs one-at-a-time throughput, single-question latency.
+
+Usage:
+    python bench/bench_infer.py                       # configs/tiny.yaml, 2 threads
+    python bench/bench_infer.py --threads 2 --prompts 32 --new-tokens 64 --latency-runs 20
+    python bench/bench_infer.py --adapter outputs/final_model --json outputs/bench_infer.json
+
+Throughput: ``--prompts`` prompts from the sample dev split, each generating
+exactly ``--new-tokens`` tokens (EOS ignored, so both modes do the same work),
+once with ``infer.batch_size = --prompts`` (one left-padded batch) and once one
+prompt at a time. Latency: ``--latency-runs`` single questions with the normal
+stopping rule (EOS or ``infer.max_new_tokens``), model already loaded, with the
+adapter and with the adapter merged into the base.
+
+The model is ``--adapter`` if given (a trained ``final_model``), else the tiny
+base with a freshly initialised LoRA adapter of the configured shape (same
+compute as a trained one; it rarely emits EOS, so its latency is that of
+``infer.max_new_tokens`` tokens).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+
+def load_model(config, adapter: str | None):
+    """(model, tokenizer): a trained adapter, or the tiny base with a fresh LoRA."""
+    from t2s.model import apply_lora, load_base_model, load_tokenizer, load_trained
+    from t2s.train import base_model_path, prepare_data
+
+    if adapter:
+        return load_trained(adapter, config.model)
+    base = base_model_path(config, prepare_data(config))  # builds the tiny base once
+    model = apply_lora(load_base_model(config.model, base), config.lora)
+    model.eval()
+    return model, load_tokenizer(base)
+
+
+def sample_prompts(config, count: int) -> list[str]:
+    """``count`` training-format prompts from the eval split (cycled if it is shorter)."""
+    from t2s.data.prompts import SchemaTextCache, build_prompt
+    from t2s.train import open_dataset
+
+    dataset = open_dataset(config)
+    schema = config.data.schema
+    cache = SchemaTextCache(dataset.schemas, dataset.database_dir, schema.include_keys,
+                            schema.sample_values)
+    examples = dataset.examples(config.data.eval_file or config.data.train_file)
+    return [build_prompt(examples[i % len(examples)].question, cache.text(examples[i % len(examples)].db_id),
+                         config.data.prompt_format) for i in range(count)]
+
+
+def timed(generator, prompts) -> float:
+    started = time.perf_counter()
+    generator.generate(prompts)
+    return time.perf_counter() - started
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in [0, 100])."""
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def latencies(generator, prompts: list[str], runs: int) -> list[float]:
+    generator.generate(prompts[:1])  # warm-up
+    return [timed(generator, [prompts[i % len(prompts)]]) for i in range(runs)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=str(ROOT / "configs" / "tiny.yaml"))
+    parser.add_argument("--adapter", default=None, help="trained adapter folder (default: fresh LoRA)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--prompts", type=int, default=32)
+    parser.add_argument("--new-tokens", type=int, default=64)
+    parser.add_argument("--latency-runs", type=int, default=20)
+    parser.add_argument("--json", default=None, help="also write the numbers here")
+    parser.add_argument("overrides", nargs="*", metavar="key.sub=value")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from t2s.config import load_config
+    from t2s.inference.generate import GenerationOptions, SQLGenerator
+
+    torch.set_num_threads(args.threads)
+    config = load_config(args.config, args.overrides)
+    model, tokenizer = load_model(config, args.adapter)
+    prompts = sample_prompts(config, args.prompts)
+    fixed = dict(max_new_tokens=args.new_tokens, stop_at_eos=False)
+    batched = SQLGenerator(model, tokenizer, GenerationOptions(batch_size=args.prompts, **fixed))
+    single = SQLGenerator(model, tokenizer, GenerationOptions(batch_size=1, **fixed))
+    batched.generate(prompts[:2])  # warm-up
+    batched_s = timed(batched, prompts)
+    single_s = timed(single, prompts)
+    tokens = args.prompts * args.new_tokens
+
+    normal = GenerationOptions.from_config(config.infer)
+    adapter_lat = latencies(SQLGenerator(model, tokenizer, normal), prompts, args.latency_runs)
+    merged = model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
+    merged_lat = latencies(SQLGenerator(merged, tokenizer, normal), prompts, args.latency_runs)
+
+    prompt_tokens = [len(tokenizer(text=p)["input_ids"]) for p in prompts]
+    results = {
+        # Other jobs on the machine slow every number; the 1-minute load says how busy it was.
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "threads": args.threads, "prompts": args.prompts, "new_tokens": args.new_tokens,
+        "prompt_tokens_mean": round(statistics.mean(prompt_tokens), 1),
+        "model": args.adapter or "tiny base + fresh LoRA",
+        "batched_s": round(batched_s, 3), "single_s": round(single_s, 3),
+        "batched_tokens_per_s": round(tokens / batched_s, 1),
+        "single_tokens_per_s": round(tokens / single_s, 1),
+        "speedup": round(single_s / batched_s, 2),
+        "latency_max_new_tokens": config.infer.max_new_tokens,
+        "latency_adapter_p50_ms": round(1000 * percentile(adapter_lat, 50), 1),
+        "latency_adapter_p95_ms": round(1000 * percentile(adapter_lat, 95), 1),
+        "latency_merged_p50_ms": round(1000 * percentile(merged_lat, 50), 1),
+        "latency_merged_p95_ms": round(1000 * percentile(merged_lat, 95), 1),
+    }
+    print(f"tiny model ({results['model']}), {args.threads} CPU threads, {args.prompts} prompts "
+          f"(mean {results['prompt_tokens_mean']} tokens) x {args.new_tokens} new tokens; "
+          f"load average {results['load_average_1min']}")
+    print(f"{'mode':<34}{'seconds':>10}{'tokens/s':>12}")
+    print(f"{'batched (batch ' + str(args.prompts) + ', left-padded)':<34}{batched_s:>10.2f}"
+          f"{results['batched_tokens_per_s']:>12.1f}")
+    print(f"{'one at a time':<34}{single_s:>10.2f}{results['single_tokens_per_s']:>12.1f}")
+    print(f"speedup: {results['speedup']:.1f}x (goal >= 8x)")
+    print(f"single-question latency, {args.latency_runs} runs, <= {config.infer.max_new_tokens} "
+          "new tokens:")
+    print(f"  adapter  p50 {results['latency_adapter_p50_ms']:.0f} ms   "
+          f"p95 {results['latency_adapter_p95_ms']:.0f} ms")
+    print(f"  merged   p50 {results['latency_merged_p50_ms']:.0f} ms   "
+          f"p95 {results['latency_merged_p95_ms']:.0f} ms")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,220 @@
+"""``t2s infer``: SQL for one question, or a batch job over a file of questions.
+
+Examples::
+
+    t2s infer "How many singers are older than 40?" --db path/to/my.sqlite --execute
+    t2s infer "How many singers are there?" --db-id concert_singer --data-dir ../shared/data/spider
+    t2s infer --input questions.jsonl --output answers.jsonl infer.batch_size=32
+    t2s infer --input dev.json --data-dir ../shared/data/spider --output dev_pred.jsonl
+
+This module stays light to import; the model is loaded inside :func:`run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+
+from t2s.cli import add_config_arguments
+
+# ``infer.batch_size=4``: a config override, not a question (questions have spaces).
+_OVERRIDE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)+=\S*$")
+
+
+class IntermixedArgumentParser(argparse.ArgumentParser):
+    """A parser whose positionals may sit on both sides of options.
+
+    argparse hands out positionals per contiguous run of them, so for
+    ``t2s infer "q" --db x infer.batch_size=4`` the question and an empty
+    override list take the first run and ``infer.batch_size=4`` is rejected.
+    ``parse_known_intermixed_args`` parses the options first and then all
+    positionals together; it calls ``parse_known_args`` itself, hence the
+    re-entry guard.
+    """
+
+    _intermixed_active = False
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self._intermixed_active:
+            return super().parse_known_args(args, namespace)
+        self._intermixed_active = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixed_active = False
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``t2s infer``."""
+    # The dispatcher builds a plain ArgumentParser for each sub-command; only
+    # this one has two positionals, so only it needs intermixed parsing.
+    parser.__class__ = IntermixedArgumentParser
+    parser.add_argument("question", nargs="?", default=None,
+                        help="the question (omit with --input for a batch job)")
+    where = parser.add_argument_group("database")
+    where.add_argument("--db", metavar="SQLITE",
+                       help="a SQLite file; its schema is read from the file")
+    where.add_argument("--db-id", metavar="ID", help="a database of the Spider-format --data-dir")
+    where.add_argument("--data-dir", metavar="DIR",
+                       help="Spider-format directory for --db-id (default: data.root)")
+    single = parser.add_argument_group("one question")
+    single.add_argument("--execute", action="store_true",
+                        help="run the SQL read-only and print the result table")
+    single.add_argument("--pretty", action="store_true", help="re-indent the SQL for display")
+    single.add_argument("--show-prompt", action="store_true", help="print the prompt to stderr")
+    batch = parser.add_argument_group("batch job")
+    batch.add_argument("--input", metavar="FILE", help="questions: .jsonl, .csv or Spider .json")
+    batch.add_argument("--output", metavar="FILE.jsonl",
+                       help="answers, one JSON line per question; re-running resumes")
+    batch.add_argument("--input-format", choices=("auto", "jsonl", "csv", "json"), default="auto")
+    batch.add_argument("--shard", type=int, default=None,
+                       help="this process's shard (default: from SLURM_ARRAY_TASK_ID in an array job)")
+    batch.add_argument("--num-shards", type=int, default=None,
+                       help="number of shards (default: SLURM_ARRAY_TASK_COUNT in an array job)")
+    batch.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_config_arguments(parser)
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = (
+        "examples:\n"
+        '  t2s infer "How many singers are older than 40?" --db my.sqlite --execute\n'
+        '  t2s infer "How many singers are there?" --db-id concert_singer --data-dir DIR\n'
+        "  t2s infer --input questions.jsonl --output answers.jsonl infer.batch_size=32")
+
+
+def split_question(args: argparse.Namespace) -> None:
+    """Move an override that argparse took for the question back to the overrides."""
+    if args.question is not None and _OVERRIDE.match(args.question):
+        args.overrides = [args.question, *args.overrides]
+        args.question = None
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Reject impossible combinations, all at once.
+
+    Raises:
+        InputError: listing every problem.
+    """
+    from t2s.errors import InputError
+
+    problems = []
+    if (args.question is None) == (args.input is None):
+        problems.append("give either a question or --input FILE (not both)")
+    if args.input is not None and args.output is None:
+        problems.append("--input needs --output FILE.jsonl")
+    if args.output is not None and args.input is None:
+        problems.append("--output is only for batch jobs (--input)")
+    if args.db and args.db_id:
+        problems.append("--db and --db-id are alternatives; give one")
+    if args.question is not None and not (args.db or args.db_id):
+        problems.append("a question needs --db SQLITE or --db-id ID")
+    if args.input is not None and (args.execute or args.pretty):
+        problems.append("--execute/--pretty are for one question; batch output holds the SQL")
+    if problems:
+        raise InputError("; ".join(problems))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Answer one question or run a batch job; returns the exit status."""
+    from t2s.config import load_config
+    from t2s.logging_setup import setup_logging
+    from t2s.train_command import config_path
+
+    setup_logging()
+    split_question(args)
+    check_arguments(args)
+    config = load_config(config_path(args.config), args.overrides)
+    if args.input is not None:
+        return run_batch_job(args, config)
+    return answer_one(args, config)
+
+
+def _dataset(args: argparse.Namespace, config, needed: bool):
+    """The Spider-format dataset, opened only if a question names a db_id."""
+    from t2s.inference.pipeline import open_dataset_if_any
+
+    return open_dataset_if_any(config, args.data_dir) if needed else None
+
+
+def answer_one(args: argparse.Namespace, config) -> int:
+    """Print the SQL for ``args.question`` (and its result with ``--execute``).
+
+    Raises:
+        T2SError: if the database or model cannot be used, or generation failed.
+    """
+    from t2s.errors import T2SError
+    from t2s.inference.display import execute_and_format
+    from t2s.inference.pipeline import Question, SchemaResolver, build_predictor
+    from t2s.inference.postprocess import pretty_sql
+
+    dataset = _dataset(args, config, needed=args.db_id is not None)
+    question = Question(id="0", question=args.question, db_path=args.db, db_id=args.db_id)
+    # Resolve the database before loading the model: a wrong path fails in
+    # milliseconds instead of after the model load.
+    _schema_text, db_path = SchemaResolver(config.data.schema, dataset).resolve(question)
+    predictor = build_predictor(config, dataset)
+    prediction = predictor.predict([question])[0]
+    if args.show_prompt and predictor.last_prompt:
+        print(predictor.last_prompt, file=sys.stderr)
+    if prediction.error:
+        raise T2SError(prediction.error)
+    print(pretty_sql(prediction.sql) if args.pretty else prediction.sql)
+    if args.execute:
+        if db_path is None:
+            raise T2SError(f"--execute: database {question.db} has no SQLite file to run on")
+        print(execute_and_format(db_path, prediction.sql, config.infer))
+    return 0
+
+
+def run_batch_job(args: argparse.Namespace, config) -> int:
+    """Run (or resume) a batch job and write its manifest; 0 even if some rows failed."""
+    from t2s.inference.batch import (
+        InputDefaults,
+        manifest_path,
+        read_questions,
+        resolve_shard,
+        run_batch,
+        select_shard,
+        shard_output_path,
+    )
+
+    shard, num_shards = resolve_shard(args.shard, args.num_shards)
+    questions = read_questions(args.input, args.input_format,
+                               InputDefaults(db_path=args.db, db_id=args.db_id))
+    questions = select_shard(questions, shard, num_shards)
+    output = shard_output_path(args.output, shard, num_shards)
+    from t2s.inference.pipeline import build_predictor
+
+    dataset = _dataset(args, config, needed=any(q.db_id for q in questions))
+    predictor = build_predictor(config, dataset)
+    summary = run_batch(predictor, questions, output, progress=not args.no_progress)
+    print(summary.line())
+    for example in summary.error_examples:
+        print(f"[t2s]   error: {example}", file=sys.stderr)
+    if config.infer.execution_guided:
+        print(f"[t2s] {predictor.stats.summary()}")
+    write_manifest(manifest_path(output), args, config, summary, predictor, (shard, num_shards))
+    return 0
+
+
+def write_manifest(path, args: argparse.Namespace, config, summary, predictor,
+                   shard: tuple[int, int]) -> None:
+    """Record model, input fingerprint, counts and environment beside the output."""
+    from t2s.config import to_dict
+    from t2s.inference.pipeline import describe_model
+    from t2s.provenance import environment, file_sha256, write_json_atomic
+
+    write_json_atomic(path, {
+        "environment": environment(),
+        "input": {"path": str(args.input), "sha256": file_sha256(args.input),
+                  "format": args.input_format},
+        "output": str(summary.output),
+        "shard": {"index": shard[0], "count": shard[1]},
+        "model": describe_model(config),
+        "last_run": {"total": summary.total, "skipped": summary.skipped,
+                     "written": summary.written, "errors": summary.errors,
+                     "repaired_bytes": summary.repaired_bytes,
+                     "seconds": round(summary.seconds, 2)},
+        "execution_guided": predictor.stats.as_dict() if config.infer.execution_guided else None,
+        "config": to_dict(config),
+    })

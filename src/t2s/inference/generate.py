@@ -1,0 +1,309 @@
+"""Batched SQL generation with a Hugging Face model: the only place that calls ``generate``.
+
+Prompts are tokenized exactly as TRL tokenized them in training (``tokenizer(text)``
+for the ``inst`` format, ``apply_chat_template(..., add_generation_prompt=True)``
+for chat models), sorted by length so each batch holds prompts of similar length
+(less padding), left-padded (a decoder continues from the last position, so the
+padding must sit on the left) and generated with an attention mask; transformers
+derives the position ids from that mask, so a padded prompt sees the same
+positions as it would alone. Greedy decoding in a batch therefore gives the same
+tokens as one prompt at a time (``tests/test_inference.py`` checks it, in fp32 on
+CPU). In bf16/fp16 on a GPU, kernels may sum in a different order for another
+batch shape, so a near-tie between two tokens can rarely flip.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from t2s.config import Config, InferConfig
+from t2s.errors import InputError
+from t2s.inference.postprocess import extract_sql
+
+log = logging.getLogger(__name__)
+
+# A prompt is the rendered ``[INST] ... [/INST]`` string or chat messages
+# (see :func:`t2s.data.prompts.build_prompt`).
+Prompt = str | list[dict[str, str]]
+
+# Seed for sampling, so two runs of the same job sample the same candidates.
+DEFAULT_SEED = 0
+
+
+class PromptTooLongError(InputError):
+    """A prompt plus the tokens to generate does not fit the model's context."""
+
+
+@dataclass(frozen=True)
+class Generation:
+    """What the model produced for one prompt.
+
+    Attributes:
+        sql: The SQL of the top sequence (see :func:`~t2s.inference.postprocess.extract_sql`).
+        completion: The raw decoded text of the top sequence (special tokens removed).
+        candidates: The SQL of every returned sequence, best first (one unless
+            several candidates were asked for).
+        prompt_tokens: Tokens in the prompt.
+        completion_tokens: Generated tokens of the top sequence, up to and
+            including the end-of-sequence token.
+        latency_s: Wall time of the ``generate`` call that produced it (the
+            whole batch: what a user of the batch waited).
+        batch_size: Prompts in that call.
+        error: Why nothing was generated (e.g. the prompt is too long); the
+            other fields are then empty.
+    """
+
+    sql: str = ""
+    completion: str = ""
+    candidates: tuple[str, ...] = ()
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+    batch_size: int = 0
+    error: str | None = None
+
+
+@dataclass
+class _Encoded:
+    index: int
+    ids: list[int]
+    error: str | None = None
+
+
+@dataclass
+class GenerationOptions:
+    """Decoding settings of one generator; built from :class:`~t2s.config.InferConfig`."""
+
+    max_new_tokens: int = 256
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_p: float = 1.0
+    num_beams: int = 1
+    batch_size: int = 8
+    seed: int = DEFAULT_SEED
+    stop_at_eos: bool = True
+    """False only for benchmarks that must generate exactly ``max_new_tokens``."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Further ``GenerationConfig`` attributes (e.g. ``cache_implementation``), set last."""
+
+    @classmethod
+    def from_config(cls, infer: InferConfig) -> GenerationOptions:
+        return cls(max_new_tokens=infer.max_new_tokens, do_sample=infer.do_sample,
+                   temperature=infer.temperature, top_p=infer.top_p, num_beams=infer.num_beams,
+                   batch_size=infer.batch_size, seed=infer.seed)
+
+
+def encode_prompt(tokenizer: Any, prompt: Prompt) -> list[int]:
+    """Token ids of ``prompt`` as TRL's SFTTrainer tokenized prompts in training.
+
+    A string goes through ``tokenizer(text=...)`` (special tokens such as BOS
+    added); chat messages through ``apply_chat_template`` with the generation
+    prompt, which adds its own special tokens.
+    """
+    if isinstance(prompt, list):
+        encoded = tokenizer.apply_chat_template(prompt, tokenize=True, return_dict=True,
+                                                add_generation_prompt=True)
+        return list(encoded["input_ids"])
+    return list(tokenizer(text=prompt)["input_ids"])
+
+
+def render_prompt(tokenizer: Any, prompt: Prompt) -> str:
+    """The prompt as the model sees it (chat messages rendered by the template)."""
+    if isinstance(prompt, list):
+        return tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+    return prompt
+
+
+def check_prompt_length(prompt_tokens: int, max_new_tokens: int, context_length: int | None) -> None:
+    """Check that a prompt leaves room for ``max_new_tokens`` in the context.
+
+    Raises:
+        PromptTooLongError: naming both numbers and the limit.
+    """
+    if context_length is not None and prompt_tokens + max_new_tokens > context_length:
+        raise PromptTooLongError(
+            f"the prompt has {prompt_tokens} tokens; with infer.max_new_tokens={max_new_tokens} "
+            f"that exceeds the model's context of {context_length} tokens (shorten the "
+            "question, use a smaller schema, or lower infer.max_new_tokens)")
+
+
+class SQLGenerator:
+    """Generates SQL for prompts with a Hugging Face causal LM (optionally a PEFT model).
+
+    Args:
+        model: A causal LM in eval mode, on its device.
+        tokenizer: Its tokenizer (needs a pad token; :func:`t2s.model.load_tokenizer` sets one).
+        options: Decoding settings.
+        context_length: Maximum prompt + generated tokens; default: the model's
+            ``max_position_embeddings``.
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, options: GenerationOptions | None = None,
+                 context_length: int | None = None) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.options = options or GenerationOptions()
+        self.context_length = context_length or getattr(model.config, "max_position_embeddings", None)
+        if tokenizer.pad_token_id is None:
+            raise ValueError("the tokenizer has no pad token; load it with t2s.model.load_tokenizer")
+        self.eos_ids = self._eos_ids()
+
+    @classmethod
+    def from_config(cls, config: Config) -> SQLGenerator:
+        """Load ``infer.adapter_path`` (adapter over its base, or a merged model).
+
+        Raises:
+            T2SError: if the model folder is missing or cannot be loaded.
+            ConfigError: if the requested precision does not fit the hardware.
+        """
+        import torch
+
+        from t2s.config import resolve_precision
+        from t2s.model import load_trained
+
+        cuda = torch.cuda.is_available()
+        precision = resolve_precision(config.train.precision, cuda,
+                                      cuda and torch.cuda.is_bf16_supported())
+        model, tokenizer = load_trained(config.infer.adapter_path, config.model, precision=precision)
+        if cuda:
+            model = model.to("cuda")
+        return cls(model, tokenizer, GenerationOptions.from_config(config.infer))
+
+    def _eos_ids(self) -> list[int]:
+        ids = {self.tokenizer.eos_token_id}
+        configured = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        if isinstance(configured, int):
+            ids.add(configured)
+        elif isinstance(configured, list | tuple):
+            ids.update(configured)
+        return sorted(i for i in ids if i is not None)
+
+    # ------------------------------------------------------------------ prompts
+
+    def encode(self, prompt: Prompt) -> list[int]:
+        """Token ids of ``prompt``, exactly as training tokenized the prompt."""
+        return encode_prompt(self.tokenizer, prompt)
+
+    def render(self, prompt: Prompt) -> str:
+        """The prompt as the model sees it (chat messages rendered by the template)."""
+        return render_prompt(self.tokenizer, prompt)
+
+    def check_length(self, prompt_tokens: int) -> None:
+        """Check that a prompt leaves room for ``max_new_tokens`` in the context.
+
+        Raises:
+            PromptTooLongError: naming both numbers and the limit.
+        """
+        check_prompt_length(prompt_tokens, self.options.max_new_tokens, self.context_length)
+
+    # --------------------------------------------------------------- generation
+
+    def generate(self, prompts: Sequence[Prompt], num_candidates: int = 1,
+                 on_batch: Callable[[int], None] | None = None) -> list[Generation]:
+        """Generate for every prompt, in batches of ``options.batch_size``.
+
+        Args:
+            prompts: Rendered prompts or chat messages.
+            num_candidates: Sequences to return per prompt (beam search with at
+                least this many beams, or sampling when ``do_sample``).
+            on_batch: Called with the number of prompts finished after each batch.
+
+        Returns:
+            One :class:`Generation` per prompt, in the order of ``prompts``; a
+            prompt too long for the context gets ``error`` set instead of raising.
+        """
+        encoded = []
+        for index, prompt in enumerate(prompts):
+            ids = self.encode(prompt)
+            try:
+                self.check_length(len(ids))
+            except PromptTooLongError as exc:
+                encoded.append(_Encoded(index, ids, str(exc)))
+                continue
+            encoded.append(_Encoded(index, ids))
+        results: list[Generation | None] = [None] * len(prompts)
+        for item in encoded:
+            if item.error:
+                results[item.index] = Generation(prompt_tokens=len(item.ids), error=item.error)
+        # Longest first: similar lengths share a batch (less padding), and a batch
+        # too big for memory fails at the start rather than after an hour.
+        ready = sorted((e for e in encoded if not e.error), key=lambda e: -len(e.ids))
+        size = self.options.batch_size
+        for start in range(0, len(ready), size):
+            batch = ready[start:start + size]
+            for item, generation in zip(batch, self._generate_batch([e.ids for e in batch], num_candidates),
+                                        strict=True):
+                results[item.index] = generation
+            if on_batch is not None:
+                on_batch(len(batch))
+        return [r if r is not None else Generation(error="not generated") for r in results]
+
+    def _generation_config(self, num_candidates: int):
+        options = self.options
+        config = copy.deepcopy(self.model.generation_config)
+        config.max_new_tokens = options.max_new_tokens
+        config.max_length = None
+        config.do_sample = options.do_sample
+        config.num_return_sequences = num_candidates
+        config.pad_token_id = self.tokenizer.pad_token_id
+        # Without EOS the model runs to max_new_tokens; only benchmarks want that.
+        config.eos_token_id = self.eos_ids if options.stop_at_eos else None
+        if options.do_sample:
+            config.temperature = options.temperature
+            config.top_p = options.top_p
+            config.num_beams = 1
+        else:
+            # Greedy for one candidate; beam search must return k distinct beams.
+            config.temperature, config.top_p, config.top_k = None, None, None
+            config.num_beams = max(options.num_beams, num_candidates)
+        for key, value in options.extra.items():
+            setattr(config, key, value)
+        return config
+
+    def _generate_batch(self, batch_ids: list[list[int]], num_candidates: int) -> list[Generation]:
+        import torch
+
+        device = next(self.model.parameters()).device
+        width = max(len(ids) for ids in batch_ids)
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.full((len(batch_ids), width), pad, dtype=torch.long)
+        attention_mask = torch.zeros((len(batch_ids), width), dtype=torch.long)
+        for row, ids in enumerate(batch_ids):
+            input_ids[row, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
+            attention_mask[row, width - len(ids):] = 1
+        if self.options.do_sample:
+            torch.manual_seed(self.options.seed)
+        started = time.perf_counter()
+        with torch.inference_mode():
+            output = self.model.generate(input_ids=input_ids.to(device),
+                                         attention_mask=attention_mask.to(device),
+                                         generation_config=self._generation_config(num_candidates))
+        latency = time.perf_counter() - started
+        sequences = output.sequences if hasattr(output, "sequences") else output
+        new_tokens = sequences[:, width:].tolist()
+        generations = []
+        for row, ids in enumerate(batch_ids):
+            texts, counts = [], []
+            for seq in new_tokens[row * num_candidates:(row + 1) * num_candidates]:
+                kept = self._cut_at_eos(seq)
+                counts.append(len(kept))
+                texts.append(self.tokenizer.decode(kept, skip_special_tokens=True))
+            generations.append(Generation(
+                sql=extract_sql(texts[0]), completion=texts[0],
+                candidates=tuple(extract_sql(t) for t in texts), prompt_tokens=len(ids),
+                completion_tokens=counts[0], latency_s=latency, batch_size=len(batch_ids)))
+        return generations
+
+    def _cut_at_eos(self, tokens: list[int]) -> list[int]:
+        """Tokens up to and including the first EOS (later ones are padding)."""
+        if not self.options.stop_at_eos:
+            return tokens
+        for position, token in enumerate(tokens):
+            if token in self.eos_ids:
+                return tokens[:position + 1]
+        return tokens

@@ -1,0 +1,344 @@
+"""From questions to predictions: schema text, prompts, generation, optional guided selection.
+
+Used by every caller that generates: ``t2s infer`` (one question or a batch
+file), ``t2s repl``, and evaluation's "score a model" mode
+(:func:`generate_predictions`). The prompt for a question is built exactly as
+training built it (:func:`t2s.data.prompts.build_prompt` over the schema text of
+:class:`t2s.data.prompts.SchemaTextCache` with the same ``data.schema``
+switches), so the model sees at inference what it saw in training.
+
+A question names its database in one of two ways:
+
+- ``db_path``: a live SQLite file; its schema is introspected (tables, column
+  types mapped to Spider's type words, keys, sample values);
+- ``db_id``: a database of a Spider-format directory; the schema comes from its
+  tables.json (as in training), the SQLite file (if present) is used for
+  sample values and execution.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from t2s.config import Config, InferConfig, SchemaTextConfig
+from t2s.data.prompts import SchemaTextCache, build_prompt
+from t2s.data.spider import Example, SpiderDataset
+from t2s.errors import DataError, T2SError
+from t2s.inference.backends import Backend
+from t2s.inference.generate import Generation, Prompt
+from t2s.inference.guided import GuidedStats, Strategy, select_for_database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question to answer.
+
+    Attributes:
+        id: Stable identifier (the input's ``id`` field, or its position).
+        question: The natural-language question.
+        db_path: A live SQLite file (schema introspected), or None.
+        db_id: A database of the Spider-format dataset, or None.
+        error: Set when the input record itself is unusable; no generation then.
+    """
+
+    id: str
+    question: str
+    db_path: str | None = None
+    db_id: str | None = None
+    error: str | None = None
+
+    @property
+    def db(self) -> str | None:
+        """What the output record calls the database: the path, else the db_id."""
+        return self.db_path or self.db_id
+
+
+@dataclass
+class Prediction:
+    """The answer to one question, as written to a batch output line.
+
+    ``error`` is None on success; otherwise ``sql`` is empty and ``error`` says
+    what went wrong (bad input row, missing database, prompt too long, ...).
+    """
+
+    id: str
+    question: str
+    db: str | None
+    sql: str = ""
+    completion: str = ""
+    latency_s: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    batch_size: int = 0
+    error: str | None = None
+    candidates: list[str] | None = None
+    guided_changed: bool | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        """A JSON-ready dict; candidate fields only when execution-guided."""
+        record = asdict(self)
+        record["latency_s"] = round(self.latency_s, 4)
+        if self.candidates is None:
+            del record["candidates"], record["guided_changed"]
+        return record
+
+
+class SchemaResolver:
+    """Schema text (and the SQLite file) of a question's database, cached per database.
+
+    Args:
+        schema: The ``data.schema`` switches training used.
+        dataset: The Spider-format dataset for ``db_id`` questions, or None.
+    """
+
+    def __init__(self, schema: SchemaTextConfig, dataset: SpiderDataset | None = None) -> None:
+        self.schema = schema
+        self.dataset = dataset
+        self._spider = (SchemaTextCache(dataset.schemas, dataset.database_dir, schema.include_keys,
+                                        schema.sample_values) if dataset is not None else None)
+        self._live: dict[Path, str] = {}
+
+    def resolve(self, question: Question) -> tuple[str, Path | None]:
+        """Schema text and SQLite path (None if there is no file) of ``question``'s database.
+
+        Raises:
+            DataError: if the database is missing, not SQLite, has no tables,
+                or the db_id is unknown.
+        """
+        if question.db_path:
+            path = Path(question.db_path)
+            return self.live_schema_text(path), path
+        if question.db_id:
+            return self.spider_schema_text(question.db_id)
+        raise DataError("no database: give a db path (--db / a 'db' field) or a db_id with a data dir")
+
+    def live_schema_text(self, path: Path) -> str:
+        """Schema text introspected from a live SQLite file.
+
+        Raises:
+            DataError: if the file is missing, not SQLite, or has no tables.
+        """
+        from t2s.data.schema_text import introspect_sqlite, sample_values, serialize_schema
+
+        key = path.resolve()
+        if key not in self._live:
+            schema = introspect_sqlite(path)
+            samples = sample_values(path, schema, self.schema.sample_values)
+            self._live[key] = serialize_schema(schema, self.schema.include_keys, samples)
+        return self._live[key]
+
+    def spider_schema_text(self, db_id: str) -> tuple[str, Path | None]:
+        """Schema text from tables.json and the database file if it exists.
+
+        Raises:
+            DataError: if there is no dataset, the db_id is unknown, or sample
+                values are configured and the database file is missing.
+        """
+        if self.dataset is None or self._spider is None:
+            raise DataError(f"db_id {db_id!r} given, but no Spider-format data directory "
+                            "(--data-dir or data.root)")
+        self.dataset.schema(db_id)  # raises DataError for an unknown or unsafe db_id
+        text = self._spider.text(db_id)
+        path = self.dataset.database_path(db_id) if self.dataset.has_database(db_id) else None
+        return text, path
+
+
+class Predictor:
+    """Answers questions with a backend; optionally execution-guided.
+
+    Args:
+        backend: A loaded generation backend.
+        resolver: Schema lookup for questions.
+        infer: Generation settings (``execution_guided``, ``num_candidates``, limits).
+        prompt_format: ``data.prompt_format`` used in training.
+        strategy: Execution-guided selection strategy.
+    """
+
+    def __init__(self, backend: Backend, resolver: SchemaResolver, infer: InferConfig,
+                 prompt_format: str = "inst", strategy: Strategy = "first_ok") -> None:
+        self.backend = backend
+        self.resolver = resolver
+        self.infer = infer
+        self.prompt_format = prompt_format
+        self.strategy = strategy
+        self.stats = GuidedStats()
+        self.last_prompt: str | None = None
+
+    def prompt_for(self, question: Question) -> tuple[Prompt, Path | None]:
+        """The training-format prompt of ``question`` and its SQLite file.
+
+        Raises:
+            DataError: if the database cannot be resolved.
+        """
+        schema_text, path = self.resolver.resolve(question)
+        return build_prompt(question.question, schema_text, self.prompt_format), path
+
+    def predict(self, questions: Sequence[Question],
+                on_progress: Callable[[int], None] | None = None) -> list[Prediction]:
+        """One :class:`Prediction` per question, in order; failures become ``error`` rows.
+
+        Args:
+            questions: The questions (rows with ``error`` set are passed through).
+            on_progress: Called with how many questions just finished.
+        """
+        predictions: list[Prediction | None] = [None] * len(questions)
+        prompts: list[Prompt] = []
+        pending: list[tuple[int, Path | None]] = []
+        for index, question in enumerate(questions):
+            error = question.error
+            if error is None and not question.question.strip():
+                error = "empty question"
+            if error is None:
+                try:
+                    prompt, path = self.prompt_for(question)
+                except DataError as exc:
+                    error = str(exc)
+                else:
+                    prompts.append(prompt)
+                    pending.append((index, path))
+                    continue
+            predictions[index] = Prediction(question.id, question.question, question.db, error=error)
+        if on_progress is not None and len(pending) < len(questions):
+            on_progress(len(questions) - len(pending))
+        if prompts:
+            self.last_prompt = self.backend.render(prompts[-1])
+            guided = self.infer.execution_guided
+            generations = self.backend.generate(
+                prompts, num_candidates=self.infer.num_candidates if guided else 1,
+                on_batch=on_progress)
+            for (index, path), generation in zip(pending, generations, strict=True):
+                predictions[index] = self._finish(questions[index], generation, path)
+        return [p for p in predictions if p is not None]
+
+    def _finish(self, question: Question, generation: Generation, path: Path | None) -> Prediction:
+        prediction = Prediction(
+            question.id, question.question, question.db, sql=generation.sql,
+            completion=generation.completion, latency_s=generation.latency_s,
+            prompt_tokens=generation.prompt_tokens, completion_tokens=generation.completion_tokens,
+            batch_size=generation.batch_size, error=generation.error)
+        if generation.error or not self.infer.execution_guided:
+            return prediction
+        prediction.candidates = list(generation.candidates)
+        if path is None:
+            prediction.guided_changed = False
+            return prediction
+        selection = select_for_database(generation.candidates or (generation.sql,), path,
+                                        timeout_s=self.infer.execute_timeout_s,
+                                        max_rows=self.infer.max_rows, strategy=self.strategy)
+        self.stats.add(selection)
+        prediction.sql = selection.sql
+        prediction.guided_changed = selection.changed
+        return prediction
+
+
+def open_dataset_if_any(config: Config, data_dir: str | None = None,
+                        create_sample: bool = True) -> SpiderDataset | None:
+    """The Spider-format dataset at ``data_dir`` (or ``data.root``), or None if there is none.
+
+    With ``create_sample``, the embedded sample is generated when
+    ``data.source`` is ``sample`` and no ``data_dir`` is given, as training does.
+
+    Raises:
+        DataError: if ``data_dir`` is given but is not a Spider-format directory.
+    """
+    data = config.data
+    if data_dir is not None:
+        return SpiderDataset(data_dir, tables_file=data.tables_file, database_dir=data.database_dir)
+    if data.source == "sample" and create_sample:
+        from t2s.train import open_dataset
+
+        return open_dataset(config)
+    root = Path(data.root)
+    if not (root / data.tables_file).is_file():
+        return None
+    return SpiderDataset(root, tables_file=data.tables_file, database_dir=data.database_dir)
+
+
+def build_predictor(config: Config, dataset: SpiderDataset | None = None,
+                    backend: Backend | None = None) -> Predictor:
+    """A :class:`Predictor` for ``config``, loading the model unless ``backend`` is given.
+
+    Raises:
+        T2SError: if the model cannot be loaded.
+    """
+    if backend is None:
+        from t2s.inference.backends import load_backend
+
+        backend = load_backend(config)
+    return Predictor(backend, SchemaResolver(config.data.schema, dataset), config.infer,
+                     config.data.prompt_format, strategy=config.infer.guided_strategy)
+
+
+def generate_predictions(config: Config, examples: Sequence[Example], dataset: SpiderDataset,
+                         progress: bool = True, backend: Backend | None = None) -> list[Prediction]:
+    """Predict SQL for Spider-format examples: what evaluation's "score a model" calls.
+
+    Args:
+        config: Full config (``infer``, ``model``, ``data.schema``, ``data.prompt_format``).
+        examples: Examples of ``dataset`` (their gold SQL is not used).
+        dataset: The dataset that holds the examples' schemas and databases.
+        progress: Show a progress bar on stderr.
+        backend: An already loaded backend (default: load ``infer.adapter_path``).
+
+    Returns:
+        One :class:`Prediction` per example, in order; ``id`` is the example's
+        index and ``sql`` is "" where ``error`` is set.
+
+    Raises:
+        T2SError: if the model cannot be loaded.
+    """
+    predictor = build_predictor(config, dataset, backend)
+    questions = [Question(id=str(e.index), question=e.question, db_id=e.db_id) for e in examples]
+    with progress_bar(len(questions), "generating", enabled=progress) as bar:
+        predictions = predictor.predict(questions, on_progress=bar.update)
+    if config.infer.execution_guided:
+        log.info("%s", predictor.stats.summary())
+    return predictions
+
+
+def progress_bar(total: int, description: str, enabled: bool = True, initial: int = 0):
+    """A tqdm bar on stderr with rate and ETA (a no-op bar when disabled)."""
+    from tqdm.auto import tqdm
+
+    # mininterval 1 s: in Slurm logs (not a TTY) each refresh is a new line.
+    return tqdm(total=total, initial=initial, desc=description, unit="q", disable=not enabled,
+                mininterval=1.0, dynamic_ncols=True)
+
+
+def describe_model(config: Config) -> dict[str, Any]:
+    """Model, adapter fingerprint and decoding settings, for manifests and reports.
+
+    Raises:
+        T2SError: if ``infer.adapter_path`` does not exist.
+    """
+    import json
+
+    from t2s.provenance import folder_sha256
+
+    path = Path(config.infer.adapter_path)
+    if not path.is_dir():
+        raise T2SError(f"model folder {path} does not exist; set infer.adapter_path")
+    base = None
+    adapter_config = path / "adapter_config.json"
+    if adapter_config.is_file():
+        base = json.loads(adapter_config.read_text(encoding="utf-8")).get("base_model_name_or_path")
+    infer = config.infer
+    return {
+        "base": base or str(path),
+        "adapter": str(path) if base else None,
+        "adapter_sha256": folder_sha256(path),
+        "backend": infer.backend,
+        "decoding": {
+            "max_new_tokens": infer.max_new_tokens, "do_sample": infer.do_sample,
+            "temperature": infer.temperature, "top_p": infer.top_p, "num_beams": infer.num_beams,
+            "execution_guided": infer.execution_guided,
+            "num_candidates": infer.num_candidates if infer.execution_guided else 1,
+            "prompt_format": config.data.prompt_format,
+        },
+    }

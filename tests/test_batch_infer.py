@@ -1,0 +1,308 @@
+"""Batch jobs: input formats and bad rows, sharding, and resuming after a kill
+without losing or duplicating a row."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+import test_inference
+from t2s.config import InferConfig, SchemaTextConfig
+from t2s.errors import InputError
+from t2s.inference.batch import (
+    InputDefaults,
+    read_questions,
+    remaining_questions,
+    repair_output,
+    resolve_shard,
+    run_batch,
+    select_shard,
+    shard_output_path,
+    written_ids,
+)
+from t2s.inference.generate import Generation, GenerationOptions
+from t2s.inference.pipeline import Predictor, Question, SchemaResolver
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _db(sample_dir: Path, db_id: str = "concert_hall") -> Path:
+    return sample_dir / "database" / db_id / f"{db_id}.sqlite"
+
+
+class FakeBackend:
+    """Answers each prompt with SQL derived from its text, in batches, like SQLGenerator."""
+
+    def __init__(self, batch_size: int = 3) -> None:
+        self.options = GenerationOptions(batch_size=batch_size, max_new_tokens=8)
+        self.context_length = None
+        self.calls = 0
+
+    def encode(self, prompt):
+        return prompt.split()
+
+    def render(self, prompt):
+        return prompt
+
+    def generate(self, prompts, num_candidates=1, on_batch=None):
+        self.calls += 1
+        out = []
+        for prompt in prompts:
+            question = prompt.split("Question: ")[1].removesuffix(" [/INST]")
+            sql = f"SELECT {len(question)}"
+            out.append(Generation(sql=sql, completion="\n" + sql, candidates=(sql,),
+                                  prompt_tokens=len(prompt.split()), completion_tokens=3,
+                                  latency_s=0.01, batch_size=len(prompts)))
+        if on_batch is not None:
+            on_batch(len(prompts))
+        return out
+
+
+def _fake_predictor(sample_dir: Path, batch_size: int = 3) -> Predictor:
+    from t2s.data.spider import SpiderDataset
+
+    return Predictor(FakeBackend(batch_size), SchemaResolver(SchemaTextConfig(), SpiderDataset(sample_dir)),
+                     InferConfig(batch_size=batch_size))
+
+
+def _write_jsonl(path: Path, records: list) -> Path:
+    lines = [r if isinstance(r, str) else json.dumps(r) for r in records]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+# ---------------------------------------------------------------------------
+# Reading inputs
+
+
+def test_jsonl_bad_rows_carry_errors_and_the_rest_is_read(tmp_path, sample_dir):
+    db = _db(sample_dir)
+    path = _write_jsonl(tmp_path / "q.jsonl", [
+        {"id": "a", "question": "How many venues?", "db": str(db)},
+        '{"id": "broken", "question": ',
+        {"id": "noq", "db": str(db)},
+        "",
+        {"question": "Default db?"},
+        ["not", "an", "object"],
+        {"id": "rel", "question": "Relative?", "db": "db.sqlite"},
+    ])
+    (tmp_path / "db.sqlite").write_bytes(db.read_bytes())
+    questions = read_questions(path, defaults=InputDefaults(db_path=str(db)))
+    assert [q.id for q in questions] == ["a", "1", "noq", "3", "4", "rel"]
+    by_id = {q.id: q for q in questions}
+    assert by_id["a"].error is None and by_id["a"].db_path == str(db)
+    assert "line 2: not valid JSON" in by_id["1"].error
+    assert "line 3: missing or empty 'question'" in by_id["noq"].error
+    assert by_id["3"].db_path == str(db) and by_id["3"].error is None  # the --db default
+    assert "expected an object" in by_id["4"].error
+    assert by_id["rel"].db_path == str(tmp_path / "db.sqlite")  # next to the input file
+
+
+def test_csv_and_spider_json_inputs(tmp_path, sample_dir):
+    csv_path = tmp_path / "q.csv"
+    csv_path.write_text('id,question,db_id\nx1,"How many venues, in total?",concert_hall\n'
+                        "x2,,concert_hall\nx3,Too,many,fields\n", encoding="utf-8")
+    rows = read_questions(csv_path)
+    assert rows[0] == Question("x1", "How many venues, in total?", db_id="concert_hall")
+    assert "missing or empty 'question'" in rows[1].error
+    assert "more fields than the header" in rows[2].error
+    spider = tmp_path / "dev.json"
+    spider.write_text(json.dumps([{"question": "Q?", "query": "SELECT 1", "db_id": "clinic"},
+                                  {"question": "R?", "db_id": "clinic", "id": "r"}]))
+    assert [(q.id, q.db_id) for q in read_questions(spider)] == [("0", "clinic"), ("r", "clinic")]
+    broken = tmp_path / "broken.json"
+    broken.write_text("[{")
+    with pytest.raises(InputError, match="not valid JSON"):
+        read_questions(broken, "json")
+    with pytest.raises(InputError, match="does not exist"):
+        read_questions(tmp_path / "missing.jsonl")
+    with pytest.raises(InputError, match="cannot tell the format"):
+        read_questions(_write_jsonl(tmp_path / "q.txt", [{"question": "x"}]))
+
+
+def test_bad_databases_become_error_rows_and_the_job_continues(tmp_path, sample_dir):
+    not_sqlite = tmp_path / "notes.sqlite"
+    not_sqlite.write_text("not a database")
+    path = _write_jsonl(tmp_path / "q.jsonl", [
+        {"id": "ok", "question": "How many venues?", "db": str(_db(sample_dir))},
+        {"id": "missing", "question": "How many?", "db": str(tmp_path / "nope.sqlite")},
+        {"id": "text", "question": "How many?", "db": str(not_sqlite)},
+        {"id": "unknown", "question": "How many?", "db_id": "no_such_db"},
+        {"id": "ok2", "question": "How many patients?", "db_id": "clinic"},
+    ])
+    out = tmp_path / "a.jsonl"
+    summary = run_batch(_fake_predictor(sample_dir), read_questions(path), out, progress=False)
+    rows = {r["id"]: r for r in _rows(out)}
+    assert set(rows) == {"ok", "missing", "text", "unknown", "ok2"}
+    assert rows["ok"]["error"] is None and rows["ok"]["sql"] == "SELECT 16"
+    assert rows["ok2"]["error"] is None and rows["ok2"]["db"] == "clinic"
+    assert "does not exist" in rows["missing"]["error"] and rows["missing"]["sql"] == ""
+    assert "not an SQLite database" in rows["text"]["error"]
+    assert "no_such_db" in rows["unknown"]["error"]
+    assert (summary.written, summary.errors) == (5, 3)
+
+
+# ---------------------------------------------------------------------------
+# Sharding
+
+
+def test_shards_partition_the_input():
+    questions = [Question(str(i), f"q{i}", db_id="d") for i in range(10)]
+    shards = [select_shard(questions, i, 3) for i in range(3)]
+    assert sorted(q.id for s in shards for q in s) == sorted(q.id for q in questions)
+    assert [len(s) for s in shards] == [4, 3, 3]
+    assert shard_output_path("out/a.jsonl", 2, 8).name == "a.shard-00002-of-00008.jsonl"
+    assert shard_output_path("out/a.jsonl", 0, 1) == Path("out/a.jsonl")
+
+
+def test_shard_comes_from_the_slurm_array_when_not_given():
+    array = {"SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_COUNT": "8"}
+    assert resolve_shard(None, None, array) == (4, 8)
+    assert resolve_shard(2, 4, array) == (2, 4)  # explicit arguments win
+    assert resolve_shard(None, None, {}) == (0, 1)
+    with pytest.raises(InputError, match="needs --shard"):
+        resolve_shard(None, 4, {})
+    with pytest.raises(InputError, match="0 <= shard"):
+        resolve_shard(4, 4, {})
+
+
+# ---------------------------------------------------------------------------
+# Resuming
+
+
+def test_torn_last_line_is_cut_and_ids_are_counted(tmp_path):
+    out = tmp_path / "a.jsonl"
+    out.write_text('{"id": "a"}\n{"id": "b"}\n{"id": "c", "sq', encoding="utf-8")
+    assert repair_output(out) == len('{"id": "c", "sq')
+    assert out.read_text() == '{"id": "a"}\n{"id": "b"}\n'
+    assert repair_output(out) == 0
+    assert written_ids(out) == Counter({"a": 1, "b": 1})
+    out.write_text('{"id": "a"}\nnot json\n{"id": "b"}\n')
+    with pytest.raises(InputError, match="line 2 is not an output record"):
+        written_ids(out)
+    torn_only = tmp_path / "b.jsonl"
+    torn_only.write_text('{"id": "a", "s')
+    repair_output(torn_only)
+    assert torn_only.read_text() == ""
+
+
+def test_repeated_ids_are_neither_lost_nor_duplicated():
+    questions = [Question(i, "q", db_id="d") for i in ["a", "b", "a", "c"]]
+    left = remaining_questions(questions, Counter({"a": 1, "b": 1}))
+    assert [q.id for q in left] == ["a", "c"]
+
+
+def test_resume_after_a_crash_gives_the_same_rows_as_one_run(tmp_path, sample_dir):
+    records = [{"id": f"q{i}", "question": f"How many venues {'x' * i}?", "db_id": "concert_hall"}
+               for i in range(11)]
+    path = _write_jsonl(tmp_path / "q.jsonl", records)
+    questions = read_questions(path)
+    straight = tmp_path / "straight.jsonl"
+    run_batch(_fake_predictor(sample_dir), questions, straight, progress=False)
+    resumed = tmp_path / "resumed.jsonl"
+    lines = straight.read_text().splitlines(keepends=True)
+    # A crash after 4 whole rows and half of the 5th.
+    resumed.write_text("".join(lines[:4]) + lines[4][:25])
+    predictor = _fake_predictor(sample_dir)
+    summary = run_batch(predictor, questions, resumed, progress=False)
+    assert (summary.skipped, summary.written, summary.repaired_bytes) == (4, 7, 25)
+
+    def without_timing(rows):  # latency and batch size depend on how the run was cut
+        return sorted(json.dumps({k: v for k, v in r.items() if k not in ("latency_s", "batch_size")})
+                      for r in rows)
+
+    assert without_timing(_rows(resumed)) == without_timing(_rows(straight))
+    again = run_batch(_fake_predictor(sample_dir), questions, resumed, progress=False)
+    assert (again.skipped, again.written) == (11, 0)
+    assert len(_rows(resumed)) == 11
+
+
+def test_refuses_to_append_to_a_foreign_file(tmp_path, sample_dir):
+    out = tmp_path / "notes.jsonl"
+    out.write_text("my notes\n")
+    with pytest.raises(InputError, match="refusing to append"):
+        run_batch(_fake_predictor(sample_dir), [Question("a", "q", db_id="clinic")], out,
+                  progress=False)
+
+
+# ---------------------------------------------------------------------------
+# With the real tiny model
+
+
+@pytest.fixture(scope="module")
+def adapter_dir(tmp_path_factory, sample_dir, tiny_base_dir) -> Path:
+    return test_inference.train_tiny_adapter(tmp_path_factory.getbasetemp(), sample_dir,
+                                             tiny_base_dir)
+
+
+def test_cli_batch_job_writes_one_row_per_input_and_a_manifest(tmp_path, sample_dir, adapter_dir,
+                                                              capsys):
+    from t2s.cli import main
+
+    path = _write_jsonl(tmp_path / "q.jsonl", [
+        {"id": "a", "question": "How many venues are there?", "db": str(_db(sample_dir))},
+        '{"broken',
+        {"id": "b", "question": "How many patients are there?", "db_id": "clinic"},
+        {"id": "long", "question": "How many " + "very " * 600 + "old venues?",
+         "db": str(_db(sample_dir))},
+    ])
+    out = tmp_path / "out" / "answers.jsonl"
+    status = main(["infer", "--input", str(path), "--output", str(out), "--no-progress",
+                   "--config", str(ROOT / "configs" / "tiny.yaml"),
+                   *test_inference.inference_overrides(sample_dir, adapter_dir)])
+    assert status == 0
+    rows = {r["id"]: r for r in _rows(out)}
+    assert set(rows) == {"a", "1", "b", "long"}
+    for good in ("a", "b"):
+        assert rows[good]["error"] is None and rows[good]["prompt_tokens"] > 0
+        assert 0 < rows[good]["completion_tokens"] <= 12 and rows[good]["latency_s"] > 0
+    assert "not valid JSON" in rows["1"]["error"]
+    assert "context of" in rows["long"]["error"]
+    manifest = json.loads((out.parent / "answers.manifest.json").read_text())
+    assert manifest["last_run"]["written"] == 4 and manifest["last_run"]["errors"] == 2
+    assert manifest["model"]["adapter_sha256"] and manifest["input"]["sha256"]
+    assert "wrote 4 rows (2 with errors)" in capsys.readouterr().out
+
+
+def test_killed_job_resumes_without_losing_or_duplicating_rows(tmp_path, sample_dir, adapter_dir):
+    questions = [{"id": f"q{i}", "question": f"How many venues have capacity above {i * 100}?",
+                  "db": str(_db(sample_dir))} for i in range(24)]
+    path = _write_jsonl(tmp_path / "q.jsonl", questions)
+    out = tmp_path / "answers.jsonl"
+    command = [sys.executable, "-m", "t2s.cli", "infer", "--input", str(path), "--output", str(out),
+               "--no-progress", "--config", str(ROOT / "configs" / "tiny.yaml"),
+               *test_inference.inference_overrides(sample_dir, adapter_dir, "infer.batch_size=1",
+                                                   "infer.max_new_tokens=4")]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    job = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    # batch_size 1 -> windows of 4 questions: wait for the first window, then kill.
+    while time.monotonic() < deadline and job.poll() is None:
+        if out.is_file() and out.stat().st_size > 0:
+            break
+        time.sleep(0.2)
+    assert job.poll() is None, "the job finished before it could be killed"
+    job.send_signal(signal.SIGKILL)
+    job.wait()
+    written_before = len(_rows(out))
+    assert 0 < written_before < len(questions)
+    with out.open("a") as handle:  # as if the kill had landed mid-line
+        handle.write('{"id": "q99", "question": "half a li')
+    finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    ids = [r["id"] for r in _rows(out)]
+    assert sorted(ids) == sorted(q["id"] for q in questions)  # each exactly once
+    assert f"skipped {written_before} already written" in finished.stdout
+    assert "cut a torn last line" in finished.stdout
