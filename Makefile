@@ -49,5 +49,31 @@ infer: setup  ## answer QUESTION on DEMO_DB with the trained model
 lint: setup  ## ruff over the package, jobs, tests and benchmarks
 	$(BIN)/ruff check src jobs tests bench
 
+bench: setup  ## benchmarks: training (LoRA vs full) and inference (batched vs one at a time)
+	$(BIN)/python bench/bench_train.py
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/python bench/bench_infer.py --threads 2
+	@echo "bench/bench_eval.py needs the official evaluator: see BENCHMARKS.md"
+
+slurm-up:  ## install (Debian packages) and start the local Slurm cluster with accounting (root)
+	scripts/slurm-local/install.sh && scripts/slurm-local/start.sh
+
+slurm-down:  ## stop the local Slurm cluster
+	scripts/slurm-local/stop.sh
+
+submit-train: setup  ## submit a training job (slurm.* config keys; --cluster local to run here)
+	$(T2S) submit train --config $(CONFIG) $(ARGS)
+
+submit-eval: setup  ## submit an evaluation job (generate with the adapter, score, REPORT.json)
+	$(T2S) submit evaluate --config $(CONFIG) $(ARGS)
+
+submit-infer: setup  ## submit a batch-inference job (INPUT/OUTPUT via ARGS="--args ...")
+	$(T2S) submit infer --config $(CONFIG) $(ARGS)
+
+image:  ## build the Docker image (needs a Docker engine; none runs on the dev machines)
+	docker build -f containers/Dockerfile -t t2s:latest .
+
+sif: image  ## build the Apptainer image from the Docker image
+	apptainer build t2s.sif containers/t2s.def
+
 clean:  ## remove outputs (not the venv)
 	rm -rf outputs

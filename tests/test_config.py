@@ -102,3 +102,12 @@ def test_precision_follows_hardware(requested, cuda, bf16, expected):
 def test_bf16_on_cpu_is_refused_with_advice():
     with pytest.raises(ConfigError, match="no bf16-capable GPU; use precision=auto or fp32"):
         resolve_precision("bf16", cuda_available=False, bf16_supported=False)
+
+
+def test_a_dumped_config_loads_back_unchanged(tmp_path):
+    from t2s.config import dump_yaml, to_dict
+
+    config = load_config(ROOT / "configs" / "tiny.yaml",
+                         ["data.eval_file=null", "train.load_best_model_at_end=false"])
+    dump_yaml(config, tmp_path / "resolved.yaml")
+    assert to_dict(load_config(tmp_path / "resolved.yaml")) == to_dict(config)

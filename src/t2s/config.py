@@ -472,10 +472,10 @@ def _check_combinations(config: Config, sources: dict[str, str], problems: _Prob
             add("train.save_steps",
                 f"must be a multiple of train.eval_steps ({train.eval_steps}) when "
                 f"load_best_model_at_end is true, got {train.save_steps}")
-    # A preset's eval_steps stays harmless when a later layer drops the eval
-    # split; asking for both in the same place is a contradiction.
-    if (config.data.eval_file is None and "train.eval_steps" in sources
-            and sources["train.eval_steps"] == sources.get("data.eval_file")):
+    # A YAML's eval_steps (a preset, or a resolved config dumped with every
+    # key) stays harmless when the eval split is dropped; asking for eval steps
+    # on the command line without an eval split is a contradiction.
+    if config.data.eval_file is None and sources.get("train.eval_steps") == "command line":
         add("train.eval_steps", "set, but there is no evaluation split (data.eval_file is null)")
     if not 0.0 <= config.lora.dropout < 1.0:
         add("lora.dropout", f"must be in [0, 1), got {config.lora.dropout}")

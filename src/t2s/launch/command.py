@@ -1,0 +1,100 @@
+"""``t2s submit``: run a train/evaluate/infer job on Slurm, locally, or in-process."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+
+from t2s.cli import add_config_arguments
+
+EXAMPLES = """\
+examples:
+  t2s submit train --config configs/config.yaml slurm.partition=gpu slurm.gpus_per_node=8
+  t2s submit train --config configs/config.yaml --then-evaluate
+  t2s submit infer --config configs/config.yaml --shards 8 \\
+      --args "--input questions.jsonl --output outputs/answers.jsonl"
+  t2s submit evaluate --config configs/config.yaml --begin 02:00
+  t2s submit train --config configs/tiny.yaml --cluster local
+  t2s submit train --config configs/config.yaml --dry-run   # print the sbatch script
+"""
+STAGE_HELP = {
+    "train": "fine-tune (jobs/train.py; accelerate launch when slurm.accelerate_config is set)",
+    "evaluate": "generate predictions with the trained model and score them (t2s evaluate)",
+    "infer": "batch inference (t2s infer), optionally as an array of shards",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``t2s submit STAGE``: one sub-parser per stage.
+
+    Sub-parsers rather than a ``stage`` positional: argparse would otherwise
+    bind the (empty) overrides list together with the stage and reject
+    ``key=value`` arguments given after ``--config``.
+    """
+    parser.epilog = EXAMPLES
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    stages = parser.add_subparsers(dest="stage", metavar="STAGE", required=True)
+    for stage, help_text in STAGE_HELP.items():
+        sub = stages.add_parser(stage, help=help_text, description=help_text, epilog=EXAMPLES,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+        _add_stage_arguments(sub, stage)
+
+
+def _add_stage_arguments(parser: argparse.ArgumentParser, stage: str) -> None:
+    add_config_arguments(parser)
+    parser.add_argument("--cluster", choices=("slurm", "local", "debug"), default=None,
+                        help="where to run (default: slurm.cluster); local runs a subprocess "
+                             "and debug runs in this process (pdb on failure); both wait")
+    parser.add_argument("--args", default="", metavar="'ARGS'",
+                        help="extra arguments for the stage command, one quoted string")
+    parser.add_argument("--after", default=None, metavar="JOBID",
+                        help="start after this job completed successfully (afterok)")
+    parser.add_argument("--begin", default=None,
+                        help="sbatch --begin time, e.g. 02:00 or now+1hour")
+    parser.add_argument("--wait", action="store_true",
+                        help="wait for the job(s) to finish (always on for local/debug)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="write the job folder and sbatch script, submit nothing")
+    if stage == "infer":
+        parser.add_argument("--shards", type=int, default=None,
+                            help="a job array of N shards (--shard i --num-shards N each)")
+    if stage == "train":
+        parser.add_argument("--then-evaluate", action="store_true",
+                            help="also submit an evaluation that starts when training succeeded")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Submit; returns 0, or 1 when a waited-for job did not complete."""
+    from t2s.config import load_config
+    from t2s.launch.submit import describe, submit, wait
+    from t2s.train_command import config_path
+
+    source = config_path(args.config)
+    config = load_config(source, args.overrides)
+    cluster = args.cluster or config.slurm.cluster
+    common = {"cluster": cluster, "source": source, "overrides": args.overrides,
+              "dry_run": args.dry_run}
+    submission = submit(config, args.stage, extra_args=shlex.split(args.args),
+                        shards=getattr(args, "shards", None), begin=args.begin,
+                        dependency=f"afterok:{args.after}" if args.after else None, **common)
+    submissions = [submission]
+    print(describe(submission))
+    if args.dry_run and (submission.job_dir / "sbatch.sh").is_file():
+        print((submission.job_dir / "sbatch.sh").read_text())
+    if getattr(args, "then_evaluate", False):
+        if cluster != "slurm":
+            # Local runs are sequential anyway: wait for training, then evaluate.
+            if wait(submission) != "COMPLETED":
+                print(f"training ended {submission.record['state']}; evaluation not started")
+                return 1
+        train_ids = submission.record["job_ids"]
+        dependency = f"afterok:{train_ids[0]}" if train_ids and cluster == "slurm" else None
+        follow = submit(config, "evaluate", dependency=dependency, **common)
+        print(describe(follow))
+        submissions.append(follow)
+    if args.dry_run or not (args.wait or cluster != "slurm"):
+        return 0
+    states = [sub.record["state"] or wait(sub) for sub in submissions]
+    for sub, state in zip(submissions, states, strict=True):
+        print(f"{sub.record['stage']} {', '.join(sub.record['job_ids'])}: {state}")
+    return 0 if all(state == "COMPLETED" for state in states) else 1

@@ -1,0 +1,229 @@
+"""``t2s submit`` on the real local Slurm (scripts/slurm-local/): training, requeue, cancel, 2 nodes.
+
+Needs ``scripts/slurm-local/install.sh && scripts/slurm-local/start.sh`` (as
+root); skips otherwise. Every job trains the tiny preset on the embedded sample
+data, shrunk so a step takes about a second on 2 CPU cores::
+
+    PYTHONPATH=src .venv/bin/python -m pytest tests/test_launch_slurm.py -q
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from tests.conftest import TEST_TINY
+from tests.test_slurm_cluster import cluster, wait_state  # noqa: F401 - fixture
+
+pytestmark = pytest.mark.slurm
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_YAML = ROOT / "configs" / "tiny.yaml"
+
+
+def train_overrides(sample_dir: Path, base_dir: Path, work: Path, *extra: str) -> list[str]:
+    """Overrides for a fast tiny training job in ``work``."""
+    return [
+        f"data.root={sample_dir}", f"model.tiny.base_dir={base_dir}",
+        f"train.output_dir={work / 'run'}", f"slurm.jobs_dir={work / 'jobs'}",
+        "train.report_to=[]", "train.max_seq_length=512", *TEST_TINY,
+        # Evaluation on 2 dev questions: `data.eval_file=null` would be cheaper,
+        # but a dumped config with it does not load back yet (see the report).
+        "data.max_eval_examples=2", "train.load_best_model_at_end=false",
+        # 2 sequences per step, no accumulation: ~1 s/step here on an idle box.
+        "train.per_device_train_batch_size=2", "train.gradient_accumulation_steps=1",
+        "train.logging_steps=1",
+        "slurm.cpus_per_task=1", "slurm.mem_gb=2", "slurm.time_min=10",
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def prebuilt_base(sample_dir, tiny_base_dir) -> Path:
+    """Build the shared tiny base once here, so no job spends its time limit on it."""
+    from t2s.config import load_config
+    from t2s.train import base_model_path, prepare_data
+
+    config = load_config(TINY_YAML, train_overrides(sample_dir, tiny_base_dir, Path("/unused")))
+    base_model_path(config, prepare_data(config))
+    return tiny_base_dir
+
+
+def submit_cli(work: Path, stage: str, *args: str) -> tuple[int, str]:
+    """``t2s submit STAGE --config tiny.yaml ARGS`` run in ``work``; (exit code, output)."""
+    proc = subprocess.run(
+        [str(Path(__import__("sys").executable)), "-m", "t2s.cli", "submit", stage,
+         "--config", str(TINY_YAML), *args],
+        cwd=work, capture_output=True, text=True, timeout=900, check=False)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def only_job_dir(work: Path) -> Path:
+    folders = sorted((work / "jobs").iterdir())
+    assert len(folders) == 1, folders
+    return folders[0]
+
+
+@pytest.fixture(scope="module")
+def trained(cluster, prebuilt_base, sample_dir, tmp_path_factory):  # noqa: F811 - fixture
+    """One tiny training job submitted with ``t2s submit train --wait``."""
+    work = tmp_path_factory.mktemp("submit_train")
+    started = time.monotonic()
+    code, output = submit_cli(work, "train", "--wait", *train_overrides(
+        sample_dir, prebuilt_base, work, "train.max_steps=4", "train.save_steps=2", "train.eval_steps=2"))
+    return work, code, output, time.monotonic() - started
+
+
+def seconds_per_step(log_text: str) -> float:
+    """Training seconds per optimizer step, from the trainer's final log line."""
+    runtime = float(re.findall(r"'train_runtime': '([\d.]+)'", log_text)[-1])
+    return runtime / 4
+
+
+def test_submitted_training_finishes_and_its_adapter_loads(trained):
+    from t2s.model import load_trained
+
+    work, code, output, _ = trained
+    assert code == 0, output
+    job_dir = only_job_dir(work)
+    record = json.loads((job_dir / "job.json").read_text())
+    assert record["stage"] == "train" and len(record["job_ids"]) == 1
+    assert record["state"] == "COMPLETED"
+    # submitit returns once the result file exists; accounting records the
+    # job's end a moment later, when the batch step has exited.
+    assert wait_state(record["job_ids"][0], lambda s: s not in {"RUNNING", ""}) == "COMPLETED"
+    model, tokenizer = load_trained(work / "run" / "final_model")
+    lora = [n for n, _ in model.named_parameters() if "lora_" in n]
+    assert lora, "final_model has no LoRA weights"
+    ids = tokenizer("SELECT", return_tensors="pt")["input_ids"]
+    logits = model(input_ids=ids).logits
+    assert math.isfinite(float(logits.float().abs().sum()))
+    # The job's own log shows the exact command, run from the frozen config.
+    log = (job_dir / f"{record['job_ids'][0]}_0_log.out").read_text()
+    assert f"--config {job_dir}/config.yaml" in log
+    listing = subprocess.run([__import__("sys").executable, "-m", "t2s.cli", "jobs",
+                              "--jobs-dir", str(work / "jobs")], capture_output=True, text=True,
+                             check=True).stdout
+    assert "COMPLETED" in listing and record["job_ids"][0] in listing
+
+
+@pytest.mark.slow
+def test_one_minute_limit_requeues_and_resumes_from_checkpoint(trained, prebuilt_base,
+                                                                sample_dir, tmp_path):
+    work_done, code, output, _ = trained
+    assert code == 0, output
+    record = json.loads((only_job_dir(work_done) / "job.json").read_text())
+    step_s = seconds_per_step((only_job_dir(work_done) / f"{record['job_ids'][0]}_0_log.out")
+                              .read_text())
+    # Slurm checks time limits every 30 s and sends the warning at the last
+    # check before (limit - delay): with a 1-minute limit and a 5 s delay it
+    # comes 25-55 s after the start, ~15 s of which is startup. So 60 s of
+    # training cannot fit in one allocation, whatever the timing, and each
+    # later allocation adds 10-40 s. A checkpoint every step keeps each
+    # allocation's progress; 10 requeues cover a slow machine.
+    steps = max(10, math.ceil(60 / step_s))
+    overrides = train_overrides(sample_dir, prebuilt_base, tmp_path, f"train.max_steps={steps}",
+                                "train.save_steps=1", "train.eval_steps=1000",
+                                "train.save_total_limit=2", "slurm.time_min=1",
+                                "slurm.signal_delay_s=5", "slurm.max_requeues=10")
+    code, output = submit_cli(tmp_path, "train", "--wait", *overrides)
+    assert code == 0, output
+    job_dir = only_job_dir(tmp_path)
+    job_id = json.loads((job_dir / "job.json").read_text())["job_ids"][0]
+    history = subprocess.run(["sacct", "-n", "-X", "-D", "-P", "-o", "State", "-j", job_id],
+                             capture_output=True, text=True, check=True).stdout.split()
+    assert history[0] == "REQUEUED" and history[-1] == "COMPLETED", history
+    log = (job_dir / f"{job_id}_0_log.out").read_text() + (job_dir / f"{job_id}_0_log.err").read_text()
+    assert "train.resume=auto" in log
+    assert re.search(r"\[t2s\] resuming from .*checkpoint-\d+", log), log[-3000:]
+    state = json.loads(next((tmp_path / "run").glob(f"checkpoint-{steps}/trainer_state.json"))
+                       .read_text())
+    assert state["global_step"] == steps
+    assert (tmp_path / "run" / "final_model" / "adapter_model.safetensors").is_file()
+
+
+def test_cancelled_submission_is_reported_cancelled(cluster, prebuilt_base, sample_dir,  # noqa: F811
+                                                    tmp_path):
+    code, output = submit_cli(tmp_path, "train", *train_overrides(
+        sample_dir, prebuilt_base, tmp_path, "train.max_steps=1000"))
+    assert code == 0, output
+    job_dir = only_job_dir(tmp_path)
+    job_id = json.loads((job_dir / "job.json").read_text())["job_ids"][0]
+    wait_state(job_id, lambda s: s == "RUNNING")
+    subprocess.run(["scancel", job_id], check=True)
+    wait_state(job_id, lambda s: s not in {"RUNNING", "PENDING", ""})
+    listing = subprocess.run([__import__("sys").executable, "-m", "t2s.cli", "jobs",
+                              "--jobs-dir", str(tmp_path / "jobs")], capture_output=True,
+                             text=True, check=True, timeout=60).stdout
+    assert "CANCELLED" in listing, listing
+
+
+def test_then_evaluate_waits_for_training_with_afterok(cluster, prebuilt_base, sample_dir,  # noqa: F811
+                                                       tmp_path):
+    code, output = submit_cli(tmp_path, "train", "--then-evaluate", *train_overrides(
+        sample_dir, prebuilt_base, tmp_path, "train.max_steps=1000"))
+    assert code == 0, output
+    records = {r["stage"]: r for r in (json.loads((d / "job.json").read_text())
+                                       for d in sorted((tmp_path / "jobs").iterdir()))}
+    train_id, eval_id = records["train"]["job_ids"][0], records["evaluate"]["job_ids"][0]
+    try:
+        assert records["evaluate"]["dependency"] == f"afterok:{train_id}"
+        shown = subprocess.run(["scontrol", "show", "job", eval_id], capture_output=True,
+                               text=True, check=True).stdout
+        assert re.search(rf"Dependency=afterok:{train_id}\b", shown), shown
+        assert "JobState=PENDING" in shown and "Reason=Dependency" in shown
+    finally:
+        subprocess.run(["scancel", train_id, eval_id], check=False)
+    # Training cancelled: afterok can never be met, so evaluation never runs.
+    assert wait_state(train_id, lambda s: s not in {"RUNNING", "PENDING", ""}) == "CANCELLED"
+    assert wait_state(eval_id, lambda s: s not in {"RUNNING", "PENDING", ""}) == "CANCELLED"
+
+
+def test_two_node_ddp_training_on_emulated_nodes(cluster, prebuilt_base, sample_dir,  # noqa: F811
+                                                 tmp_path):
+    if len(cluster) < 2:
+        pytest.skip("needs 2 nodes: scripts/slurm-local/start.sh with T2S_SLURM_NODES=2")
+    # cpu_ddp.yaml: DDP over gloo with use_cpu; one process on each node.
+    code, output = submit_cli(tmp_path, "train", "--wait", *train_overrides(
+        sample_dir, prebuilt_base, tmp_path, "train.max_steps=2", "train.save_steps=2",
+        "train.eval_steps=2", "slurm.nodes=2", "slurm.accelerate_config=accelerate_configs/cpu_ddp.yaml"))
+    assert code == 0, output
+    job_dir = only_job_dir(tmp_path)
+    job_id = json.loads((job_dir / "job.json").read_text())["job_ids"][0]
+    logs = {rank: (job_dir / f"{job_id}_{rank}_log.out").read_text() for rank in (0, 1)}
+    for rank, text in logs.items():
+        assert f"--machine_rank {rank}" in text, text[-2000:]
+        assert "--num_machines 2" in text and "--num_processes 2" in text
+    nodes = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "NNodes", "-j", job_id],
+                           capture_output=True, text=True, check=True).stdout.split()
+    assert nodes == ["2"]
+    assert (tmp_path / "run" / "final_model" / "adapter_model.safetensors").is_file()
+
+
+def test_inference_array_writes_one_file_per_shard(trained, sample_dir, tmp_path):
+    work, code, output, _ = trained
+    assert code == 0, output
+    questions = json.loads((sample_dir / "dev.json").read_text())[:4]
+    (tmp_path / "q.json").write_text(json.dumps(questions))
+    answers = tmp_path / "answers.jsonl"
+    code, output = submit_cli(
+        tmp_path, "infer", "--shards", "2", "--wait",
+        "--args", f"--input {tmp_path / 'q.json'} --output {answers} --no-progress",
+        f"data.root={sample_dir}", f"infer.adapter_path={work / 'run' / 'final_model'}",
+        "infer.max_new_tokens=16", "infer.batch_size=2", f"slurm.jobs_dir={tmp_path / 'jobs'}",
+        "slurm.cpus_per_task=1", "slurm.mem_gb=2", "slurm.time_min=10")
+    assert code == 0, output
+    record = json.loads((only_job_dir(tmp_path) / "job.json").read_text())
+    ids = record["job_ids"]
+    assert len(ids) == 2 and ids[0].endswith("_0") and ids[1].endswith("_1"), ids
+    assert ids[0].split("_")[0] == ids[1].split("_")[0]  # one array, two tasks
+    shards = [tmp_path / f"answers.shard-{i:05d}-of-00002.jsonl" for i in range(2)]
+    rows = [[json.loads(line) for line in p.read_text().splitlines()] for p in shards]
+    assert [len(r) for r in rows] == [2, 2]
+    written = sorted(str(row["id"]) for shard in rows for row in shard)
+    assert len(set(written)) == 4, written  # disjoint shards covering every question
