@@ -71,7 +71,7 @@ class TinyModelConfig:
     """Shape of the offline tiny Llama model built when ``model.name_or_path: tiny``."""
 
     base_dir: str = "outputs/tiny_base"
-    """Where the pretrained tiny base model + tokenizer are saved and reused."""
+    """Folder of pretrained tiny bases, one sub-folder per (shape, corpus, seed) fingerprint."""
     vocab_size: int = 2048
     """BPE vocabulary trained on the training corpus."""
     hidden_size: int = 64

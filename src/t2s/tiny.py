@@ -11,7 +11,8 @@ No weights can be downloaded on the machines t2s is developed and tested on, so
 
 The result is saved with ``save_pretrained`` into ``model.tiny.base_dir`` and is
 then loaded like any hub model, so LoRA fine-tuning runs exactly the real path.
-It is rebuilt only when its fingerprint (tiny config + corpus hash) changes.
+Each (tiny config, corpus, seed) is built once, in its own fingerprint-named
+sub-folder of ``model.tiny.base_dir``, and reused after.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -144,29 +146,28 @@ def pretrain(model, tokenizer, texts: Sequence[str], config: TinyModelConfig, se
 
 
 def ensure_tiny_base(config: TinyModelConfig, texts: Sequence[str], seed: int = 0) -> Path:
-    """Build (or reuse) the tiny base model + tokenizer in ``config.base_dir``.
+    """Build (or reuse) the tiny base model + tokenizer under ``config.base_dir``.
 
-    The folder is written to a temporary sibling and renamed into place, so a
-    crash never leaves a half-built base that a later run would trust.
+    Each distinct (tiny config, corpus, seed) gets its own sub-folder named by
+    its fingerprint, because a trained adapter records the absolute path of its
+    base: rebuilding a base in place (new vocabulary, new weights) would
+    silently break every adapter trained on the old one. The folder is written
+    to a temporary sibling and renamed into place, so a crash never leaves a
+    half-built base that a later run would trust.
 
     Returns:
         The folder, loadable with ``AutoModelForCausalLM.from_pretrained``.
     """
-    base_dir = Path(config.base_dir)
     fingerprint = corpus_fingerprint(texts, config, seed)
-    marker = base_dir / _FINGERPRINT_FILE
-    if marker.is_file():
-        try:
-            if json.loads(marker.read_text())["fingerprint"] == fingerprint:
-                log.info("reusing tiny base model in %s", base_dir)
-                return base_dir
-        except (json.JSONDecodeError, KeyError):
-            pass
+    base_dir = Path(config.base_dir) / fingerprint[:16]
+    if (base_dir / _FINGERPRINT_FILE).is_file():
+        log.info("reusing tiny base model in %s", base_dir)
+        return base_dir
     log.info("building tiny base model in %s", base_dir)
     tokenizer = train_tokenizer(texts, config.vocab_size)
     model = build_tiny_model(config, tokenizer, seed)
     losses = pretrain(model, tokenizer, texts, config, seed)
-    staging = base_dir.with_name(base_dir.name + ".partial")
+    staging = base_dir.with_name(f"{base_dir.name}.partial-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     model.save_pretrained(staging)
     tokenizer.save_pretrained(staging)
@@ -174,7 +175,9 @@ def ensure_tiny_base(config: TinyModelConfig, texts: Sequence[str], seed: int = 
         "fingerprint": fingerprint, "config": asdict(config), "seed": seed,
         "pretrain_loss_first": losses[0], "pretrain_loss_last": losses[-1],
     }, indent=2))
-    shutil.rmtree(base_dir, ignore_errors=True)
-    staging.rename(base_dir)
+    try:
+        staging.rename(base_dir)
+    except OSError:  # another process finished the same base first: keep theirs
+        shutil.rmtree(staging, ignore_errors=True)
     log.info("tiny base pretrained: loss %.3f -> %.3f", losses[0], losses[-1])
     return base_dir
