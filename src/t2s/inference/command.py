@@ -18,8 +18,8 @@ import sys
 
 from t2s.cli import add_config_arguments
 
-# ``infer.batch_size=4``: a config override, not a question (questions have spaces).
-_OVERRIDE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)+=\S*$")
+# ``infer.batch_size=4``: a config override (dotted key then "="), not a question.
+_OVERRIDE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+=", re.S)
 
 
 class IntermixedArgumentParser(argparse.ArgumentParser):
@@ -83,10 +83,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def split_question(args: argparse.Namespace) -> None:
-    """Move an override that argparse took for the question back to the overrides."""
-    if args.question is not None and _OVERRIDE.match(args.question):
-        args.overrides = [args.question, *args.overrides]
-        args.question = None
+    """Sort positionals into the question and ``key=value`` overrides.
+
+    argparse binds positionals by position, so with overrides before the
+    question (``t2s infer --config c k=v "q"``) the question lands among the
+    overrides, and with none the first override lands in ``question``.
+    """
+    positionals = ([args.question] if args.question is not None else []) + list(args.overrides)
+    questions = [p for p in positionals if not _OVERRIDE.match(p)]
+    args.overrides = [p for p in positionals if _OVERRIDE.match(p)]
+    args.question = " ".join(questions) if questions else None
 
 
 def check_arguments(args: argparse.Namespace) -> None:
