@@ -41,19 +41,23 @@ def test_cpu_ddp_uses_cpu_mode():
     assert config["use_cpu"] is True and config["distributed_type"] == "MULTI_GPU"
 
 
-def test_job_refuses_fsdp_and_zero3_on_cpu_and_single_process_zero3(monkeypatch):
+def test_job_refuses_fsdp_on_cpu_zero3_with_use_cpu_and_single_process_zero3(monkeypatch):
     from t2s.errors import T2SError
     from t2s.train import _check_launch_topology
 
+    monkeypatch.delenv("ACCELERATE_USE_CPU", raising=False)
     monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
     with pytest.raises(T2SError, match="FSDP needs CUDA GPUs"):
         _check_launch_topology(cuda=False)
     monkeypatch.delenv("ACCELERATE_USE_FSDP")
     monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
     monkeypatch.setenv("WORLD_SIZE", "2")
-    with pytest.raises(T2SError, match="ZeRO-3 needs CUDA GPUs"):
-        _check_launch_topology(cuda=False)
+    _check_launch_topology(cuda=False)  # ZeRO-3 over gloo on CPU
     _check_launch_topology(cuda=True)
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "true")
+    with pytest.raises(T2SError, match="cannot run with ACCELERATE_USE_CPU=true"):
+        _check_launch_topology(cuda=False)
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "False")  # what accelerate launch sets
     monkeypatch.setenv("WORLD_SIZE", "1")
     with pytest.raises(T2SError, match="ZeRO-3 was launched with one process"):
         _check_launch_topology(cuda=True)

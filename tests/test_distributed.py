@@ -1,8 +1,9 @@
 """Multi-process training on CPU through accelerate: DDP over gloo and ZeRO-3.
 
-ZeRO-3 does not run on CPU with this stack (see ``t2s.train._check_launch_topology``):
-its run is a GPU test, and on CPU the job must refuse it clearly. Each run must produce a loadable, non-empty adapter and take the same number of
-optimizer steps as a single process with the same global batch:
+On CPU ZeRO-3 runs over gloo with DeepSpeed's CPU accelerator (see
+``t2s.train.sft_config``). Each run must produce a loadable, non-empty adapter
+and take the same number of optimizer steps as a single process with the same
+global batch:
 48 examples / (2 processes x 4 per device x 1 accumulation) = 6 steps, and
 48 / (1 process x 8 per device) = 6 steps.
 """
@@ -79,12 +80,11 @@ def test_ddp_two_cpu_processes(single_process_steps, sample_dir, tiny_base_dir, 
     _assert_adapter_loads_and_is_trained(out / "final_model")
 
 
-@pytest.mark.gpu
-@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="ZeRO-3 runs need 2 CUDA GPUs")
+@pytest.mark.slow
 def test_zero3_two_processes(single_process_steps, sample_dir, tiny_base_dir, tiny_overrides, tmp_path):
     pytest.importorskip("deepspeed")
     out = tmp_path / "zero3"
-    # The first ZeRO-3 run compiles a DeepSpeed CPU op (~40 s); cache it across runs.
+    # The first ZeRO-3 run on CPU compiles a DeepSpeed CPU op (~40 s); cache it across runs.
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "t2s" / "torch_extensions"
     _launch([str(ACCELERATE), "launch", "--config_file", "accelerate_configs/zero3.yaml",
              "--num_processes", "2", "jobs/train.py", "--config", "configs/tiny.yaml",
@@ -92,16 +92,19 @@ def test_zero3_two_processes(single_process_steps, sample_dir, tiny_base_dir, ti
             extra_env={"TORCH_EXTENSIONS_DIR": str(cache)})
     assert _final_step(out) == single_process_steps
     _assert_adapter_loads_and_is_trained(out / "final_model")
+    _assert_zero3_sharded_over_two_ranks(out / f"checkpoint-{single_process_steps}")
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU refusal")
-def test_zero3_on_cpu_is_refused_clearly(sample_dir, tiny_base_dir, tiny_overrides, tmp_path):
-    pytest.importorskip("deepspeed")
-    proc = subprocess.run(
-        [str(ACCELERATE), "launch", "--config_file", "accelerate_configs/zero3.yaml",
-         "--num_processes", "2", "jobs/train.py", "--config", "configs/tiny.yaml",
-         *_overrides(sample_dir, tiny_base_dir, tiny_overrides, tmp_path / "z3", per_device=4)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "true"})
-    assert proc.returncode != 0
-    assert "ZeRO-3 needs CUDA GPUs with this stack" in proc.stderr
+def _assert_zero3_sharded_over_two_ranks(checkpoint: Path):
+    """The DeepSpeed engine saved one ZeRO-3 optimizer shard per rank, halving the trainable weights."""
+    from safetensors.torch import load_file
+
+    trainable = sum(t.numel() for t in load_file(checkpoint / "adapter_model.safetensors").values())
+    shards = []
+    for rank in (0, 1):
+        files = list(checkpoint.glob(f"global_step*/zero_pp_rank_{rank}_mp_rank_00_optim_states.pt"))
+        assert len(files) == 1, f"no ZeRO optimizer shard for rank {rank} in {checkpoint}"
+        state = torch.load(files[0], map_location="cpu", weights_only=False)["optimizer_state_dict"]
+        assert int(state["zero_stage"]) == 3 and state["partition_count"] == 2
+        shards.append(sum(t.numel() for t in state["fp32_flat_groups"]))
+    assert shards[0] == shards[1] and sum(shards) >= trainable  # shards may carry padding

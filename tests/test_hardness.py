@@ -16,23 +16,9 @@ import pytest
 from t2s.data.spider import DatabaseSchema, load_tables, schema_from_tables_entry
 from t2s.evaluation.exact_match import GoldQueryError
 from t2s.evaluation.hardness import LEVELS, hardness
+from test_exact_match import LIBRARY_ENTRY
 
 # The schema of tests/test_exact_match.py: author <- book <- loan -> member.
-LIBRARY_ENTRY = {
-    "db_id": "library_demo",
-    "table_names_original": ["author", "book", "member", "loan"],
-    "table_names": ["author", "book", "member", "loan"],
-    "column_names_original": [
-        [-1, "*"], [0, "author_id"], [0, "name"], [0, "country"], [0, "born"],
-        [1, "book_id"], [1, "title"], [1, "author_id"], [1, "year"], [1, "pages"],
-        [2, "member_id"], [2, "name"], [2, "city"],
-        [3, "loan_id"], [3, "book_id"], [3, "member_id"], [3, "days"],
-    ],
-    "column_types": ["text"] + ["number"] * 16,
-    "primary_keys": [1, 5, 10, 13],
-    "foreign_keys": [[7, 1], [14, 5], [15, 10]],
-}
-
 JOIN = "FROM author AS T1 JOIN book AS T2 ON T1.author_id  =  T2.author_id"
 
 CASES = [

@@ -157,10 +157,19 @@ def _make_callbacks():
 
 
 def sft_config(config: Config, precision: str, has_eval: bool, use_cpu: bool):
-    """Build TRL's SFTConfig from our train section."""
+    """Build TRL's SFTConfig from our train section.
+
+    ``use_cpu`` means "no CUDA GPU". Under a DeepSpeed launch it is not passed
+    on: measured (accelerate 1.15, deepspeed 0.19.8, transformers 5.24), use_cpu
+    makes accelerate pick DDP instead of DeepSpeed, so the ZeRO-3-sharded model
+    gets a DDP wrapper and fails on its empty embedding shard. Without it and
+    with the gloo backend (DeepSpeed's CPU accelerator uses gloo; oneCCL is not
+    installed) accelerate selects DeepSpeed and sees all processes.
+    """
     from trl import SFTConfig
 
     train = config.train
+    deepspeed_cpu = use_cpu and _deepspeed_launch()
     os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(Path(train.output_dir) / "logs"))
     return SFTConfig(
         output_dir=train.output_dir,
@@ -188,7 +197,8 @@ def sft_config(config: Config, precision: str, has_eval: bool, use_cpu: bool):
         greater_is_better=not train.metric_for_best_model.endswith("loss"),
         bf16=precision == "bf16",
         fp16=precision == "fp16",
-        use_cpu=use_cpu,
+        use_cpu=use_cpu and not deepspeed_cpu,
+        ddp_backend="gloo" if deepspeed_cpu else None,
         gradient_checkpointing=train.gradient_checkpointing,
         seed=train.seed,
         data_seed=train.seed,
@@ -282,8 +292,7 @@ def train(config: Config) -> TrainResult:
     train_output = trainer.train(resume_from_checkpoint=resume_from)
 
     final_dir = output_dir / "final_model"
-    if trainer.is_world_process_zero():
-        _save_final(trainer, tokenizer, config, final_dir)
+    _save_final(trainer, tokenizer, config, final_dir)
     history = trainer.state.log_history
     best_eval = trainer.state.best_metric if eval_records else None
     train_tokens = int(trainer.state.num_input_tokens_seen or 0)
@@ -299,9 +308,14 @@ def train(config: Config) -> TrainResult:
     return result
 
 
+def _env_flag(name: str) -> bool:
+    """Whether environment variable ``name`` is set to a true value."""
+    return os.environ.get(name, "").lower() in ("1", "true", "yes")
+
+
 def _deepspeed_launch() -> bool:
     """Whether accelerate launched this process with DeepSpeed."""
-    return os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() in ("1", "true")
+    return _env_flag("ACCELERATE_USE_DEEPSPEED")
 
 
 def _check_launch_topology(cuda: bool) -> None:
@@ -311,18 +325,16 @@ def _check_launch_topology(cuda: bool) -> None:
         T2SError: naming the problem and the accelerate config to use instead.
     """
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    if os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true") and not cuda:
+    if _env_flag("ACCELERATE_USE_FSDP") and not cuda:
         # Measured (accelerate 1.15, CPU): the Trainer's FSDP path does not run on CPU.
         raise T2SError("FSDP needs CUDA GPUs: the Trainer's FSDP path does not run on CPU. "
-                       "On CPU use accelerate_configs/cpu_ddp.yaml, or zero3.yaml with "
-                       "ACCELERATE_USE_CPU=true")
-    if _deepspeed_launch() and not cuda:
-        # Measured (accelerate 1.15, deepspeed 0.19, trl 1.16): with use_cpu the
-        # Accelerator wraps the ZeRO-3-sharded model in plain DDP and the first
-        # forward fails on an empty embedding shard; without it each process
-        # sees a world of one. Neither is ZeRO-3, so refuse.
-        raise T2SError("DeepSpeed ZeRO-3 needs CUDA GPUs with this stack; on CPU use "
-                       "accelerate_configs/cpu_ddp.yaml (DDP over gloo)")
+                       "On CPU use accelerate_configs/cpu_ddp.yaml or zero3.yaml")
+    if _deepspeed_launch() and _env_flag("ACCELERATE_USE_CPU"):
+        # Measured (accelerate 1.15, deepspeed 0.19.8): with ACCELERATE_USE_CPU
+        # accelerate never selects DeepSpeed and wraps the ZeRO-3-sharded model
+        # in plain DDP, whose first forward fails on an empty embedding shard.
+        raise T2SError("DeepSpeed ZeRO-3 cannot run with ACCELERATE_USE_CPU=true (or "
+                       "accelerate launch --cpu): unset it; on CPU t2s runs ZeRO-3 over gloo")
     if _deepspeed_launch() and world == 1:
         raise T2SError("DeepSpeed ZeRO-3 was launched with one process: nothing to shard. "
                        "Pass --num_processes N (N > 1) or use accelerate_configs/single_gpu.yaml")
@@ -348,10 +360,19 @@ def _check_world_size(trainer_world_size: int) -> None:
 
 
 def _save_final(trainer, tokenizer, config: Config, final_dir: Path) -> None:
-    """Save adapter (or full model) + tokenizer + config, via a staging folder."""
+    """Save adapter (or full model) + tokenizer + config, via a staging folder.
+
+    Every rank calls this: under ZeRO-3 saving gathers the sharded weights, a
+    collective that all ranks must join (measured: with rank 0 alone it fails
+    once rank 1 exits). Only the world-process-zero rank writes files.
+    """
     staging = final_dir.with_name(final_dir.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
+    main = trainer.is_world_process_zero()
+    if main:
+        shutil.rmtree(staging, ignore_errors=True)
     trainer.save_model(str(staging))
+    if not main:
+        return
     tokenizer.save_pretrained(str(staging))
     dump_yaml(config, staging / "config.yaml")
     shutil.rmtree(final_dir, ignore_errors=True)

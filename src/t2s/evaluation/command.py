@@ -22,12 +22,8 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from t2s.cli import add_config_arguments
-
-if TYPE_CHECKING:
-    from t2s.config import Config
 
 _FILE_ARGS = ("gold", "pred", "db", "table", "out")
 
@@ -107,27 +103,17 @@ def score_model(args: argparse.Namespace) -> int:
     ``--pred``), ``REPORT.json`` and ``REPORT.md``.
 
     Raises:
-        T2SError: if the inference code is not available, or the model cannot
-            be loaded.
+        T2SError: if the model cannot be loaded.
         ConfigError: on an invalid config or a null ``data.eval_file``.
         DataError: if the dataset is missing or malformed.
     """
-    from t2s.errors import T2SError
-
-    try:
-        from t2s.inference import generate_predictions
-        from t2s.inference.pipeline import open_dataset_if_any
-    except ImportError:
-        raise T2SError(
-            "scoring a model (--config) needs the inference code "
-            "(t2s.inference.generate_predictions), which is not available yet; score a "
-            "prediction file instead: t2s evaluate --gold GOLD --pred PRED --db DB_DIR "
-            "--table TABLES_JSON --out REPORT.json") from None
     from t2s.config import load_config
-    from t2s.errors import ConfigError, DataError
+    from t2s.errors import ConfigError, DataError, T2SError
     from t2s.evaluation.inputs import gold_from_examples
     from t2s.evaluation.report import format_summary
     from t2s.evaluation.runner import EvalOptions, evaluate_predictions
+    from t2s.inference import generate_predictions
+    from t2s.inference.pipeline import describe_model, open_dataset_if_any
 
     config = load_config(args.config, args.overrides)
     if config.data.eval_file is None:
@@ -150,7 +136,7 @@ def score_model(args: argparse.Namespace) -> int:
         gold_from_examples(examples), [p.sql for p in predictions],
         db_dir=dataset.database_dir, tables_path=dataset.tables_path, options=options,
         out_path=report_dir / "REPORT.json", gold_path=dataset.root / config.data.eval_file,
-        pred_path=pred_path, model=model_manifest(config), workers=config.eval.workers,
+        pred_path=pred_path, model=describe_model(config), workers=config.eval.workers,
         progress=not args.no_progress)
     print(format_summary(report))
     print(f"wrote {pred_path} and {report_dir / 'REPORT.json'}", file=sys.stderr)
@@ -176,22 +162,3 @@ def write_jsonl(path: Path, records: list[dict[str, object]]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def model_manifest(config: Config) -> dict[str, object]:
-    """Model, adapter hash and decoding settings for the report manifest."""
-    from t2s.provenance import folder_sha256
-
-    infer = config.infer
-    adapter = Path(infer.adapter_path)
-    return {
-        "base": config.model.name_or_path,
-        "adapter_path": str(adapter),
-        "adapter_sha256": folder_sha256(adapter) if adapter.is_dir() else None,
-        "backend": infer.backend,
-        "decoding": {"do_sample": infer.do_sample, "temperature": infer.temperature,
-                     "top_p": infer.top_p, "num_beams": infer.num_beams,
-                     "max_new_tokens": infer.max_new_tokens, "batch_size": infer.batch_size,
-                     "execution_guided": infer.execution_guided,
-                     "num_candidates": infer.num_candidates},
-    }
