@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from t2s.cli import add_config_arguments
 
@@ -23,7 +24,9 @@ def run(args: argparse.Namespace) -> int:
 
     setup_logging()
     config = load_config(config_path(args.config), args.overrides)
-    print(summarize(train(config)))
+    result = train(config)
+    if os.environ.get("RANK", "0") == "0":  # one summary per job, not per process
+        print(summarize(result))
     return 0
 
 
