@@ -58,7 +58,7 @@ def new_job_dir(jobs_dir: str | Path, stage: str, now: datetime | None = None) -
     """Create ``<jobs_dir>/<YYYYmmdd-HHMMSS>-<stage>-<6 hex>/`` (absolute); never an existing one.
 
     Raises:
-        FileExistsError: if the folder exists (48 random bits make this a bug).
+        FileExistsError: if the folder exists (same second and 24 random bits: a bug).
     """
     now = now or datetime.now(UTC)
     path = Path(jobs_dir).resolve() / f"{now:%Y%m%d-%H%M%S}-{stage}-{uuid.uuid4().hex[:6]}"
