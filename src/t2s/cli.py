@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -55,6 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from t2s.errors import T2SError
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    if not sys.stderr.isatty():
+        # Batch jobs log to files: one progress line every 30 s instead of ten a
+        # second (tqdm, also inside transformers/datasets, reads TQDM_* defaults).
+        os.environ.setdefault("TQDM_MININTERVAL", "30")
     command = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(command if command in COMMANDS else None)
     args = parser.parse_args(argv)
