@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from t2s.evaluation import report as report_module
 from t2s.evaluation.report import (
     build_manifest,
     build_report,
@@ -110,7 +109,9 @@ def test_write_report_replaces_atomically(tmp_path: Path, monkeypatch: pytest.Mo
     def failing_replace(src: str, dst: str) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(report_module.os, "replace", failing_replace)
+    import t2s.provenance as provenance
+
+    monkeypatch.setattr(provenance.os, "replace", failing_replace)
     with pytest.raises(OSError, match="disk full"):
         write_report({**report, "summary": {}}, out)
     assert out.read_bytes() == before  # the old report is intact

@@ -80,18 +80,30 @@ def environment() -> dict[str, Any]:
     }
 
 
-def write_json_atomic(path: str | Path, payload: Any) -> None:
-    """Write JSON via a temporary file and ``os.replace``: readers never see half a file."""
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write text via a temporary file, fsync and ``os.replace``: readers never see half a file.
+
+    Raises:
+        OSError: if the folder cannot be written.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, indent=2, ensure_ascii=False, default=str)
-            handle.write("\n")
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: str | Path, payload: Any) -> None:
+    """Write JSON atomically (see :func:`write_text_atomic`).
+
+    Raises:
+        OSError: if the folder cannot be written.
+    """
+    write_text_atomic(path, json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n")

@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 import platform
 import sqlite3
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from t2s.provenance import write_text_atomic
 
 if TYPE_CHECKING:
     from t2s.evaluation.runner import EvalOptions, ExampleResult
@@ -129,20 +129,6 @@ def build_report(results: Sequence[ExampleResult], options: EvalOptions,
             "manifest": dict(manifest)}
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def markdown_path(json_path: str | Path) -> Path:
     """``REPORT.md`` beside ``REPORT.json`` (same stem, ``.md`` suffix)."""
     return Path(json_path).with_suffix(".md")
@@ -158,9 +144,9 @@ def write_report(report: Mapping[str, Any], out_path: str | Path) -> tuple[Path,
         OSError: if the folder cannot be written.
     """
     out_path = Path(out_path)
-    _atomic_write(out_path, json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+    write_text_atomic(out_path, json.dumps(report, indent=1, ensure_ascii=False) + "\n")
     md = markdown_path(out_path)
-    _atomic_write(md, render_markdown(report))
+    write_text_atomic(md, render_markdown(report))
     return out_path, md
 
 
