@@ -438,22 +438,13 @@ def _coerce(value: Any, hint: Any) -> Any:
 # Validation of combinations
 
 
-def validate(config: Config, sources: dict[str, str] | None = None) -> None:
-    """Check combinations that each field alone cannot express.
-
-    Hardware-dependent checks (bf16 support) and model-dependent ones (LoRA
-    target modules) run where the hardware/model is known: see
-    :func:`resolve_precision` and ``t2s.model``.
-
-    Raises:
-        ConfigError: listing every invalid combination.
-    """
-    problems = _Problems()
-    _check_combinations(config, sources or {}, problems)
-    problems.raise_if_any()
-
-
 def _check_combinations(config: Config, sources: dict[str, str], problems: _Problems) -> None:
+    """Record combinations that each field alone cannot express.
+
+    Hardware- and model-dependent checks (bf16 support, LoRA target modules)
+    run where those are known: :func:`resolve_precision` and ``t2s.model``.
+    """
+
     def add(key: str, message: str) -> None:
         problems.add(sources.get(key, "config"), key, message)
 

@@ -355,8 +355,8 @@ def _check_world_size(trainer_world_size: int) -> None:
     if launched > 1 and trainer_world_size != launched:
         raise T2SError(
             f"{launched} processes were launched but the trainer sees a world of "
-            f"{trainer_world_size}, so each would train alone. On CPU launch with "
-            "ACCELERATE_USE_CPU=true (see accelerate_configs/cpu_ddp.yaml)")
+            f"{trainer_world_size}, so each would train alone. Launch with one of "
+            "accelerate_configs/ (cpu_ddp.yaml for DDP on CPU, zero3.yaml for ZeRO-3)")
 
 
 def _save_final(trainer, tokenizer, config: Config, final_dir: Path) -> None:
