@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from tests.conftest import TEST_TINY
-from tests.test_slurm_cluster import cluster, wait_state  # noqa: F401 - fixture
+from tests.test_slurm_cluster import cluster, state_history, wait_state  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.slurm
 
@@ -135,12 +135,7 @@ def test_one_minute_limit_requeues_and_resumes_from_checkpoint(trained, prebuilt
     assert code == 0, output
     job_dir = only_job_dir(tmp_path)
     job_id = json.loads((job_dir / "job.json").read_text())["job_ids"][0]
-    # The job's result can arrive a moment before slurmdbd records its end
-    # (seen once: history ended on RUNNING right after --wait returned).
-    assert wait_state(job_id, lambda s: s not in {"RUNNING", "PENDING", "REQUEUED", ""}) \
-        == "COMPLETED"
-    history = subprocess.run(["sacct", "-n", "-X", "-D", "-P", "-o", "State", "-j", job_id],
-                             capture_output=True, text=True, check=True).stdout.split()
+    history = state_history(job_id)
     assert history[0] == "REQUEUED" and history[-1] == "COMPLETED", history
     log = (job_dir / f"{job_id}_0_log.out").read_text() + (job_dir / f"{job_id}_0_log.err").read_text()
     assert "train.resume=auto" in log

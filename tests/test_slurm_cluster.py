@@ -85,6 +85,18 @@ def wait_state(job_id: str, done: Callable[[str], bool], timeout_s: float = JOB_
     pytest.fail(f"job {job_id} still {state or 'unrecorded'} after {timeout_s:.0f} s")
 
 
+def state_history(job_id: str) -> list[str]:
+    """Every allocation state the job went through, oldest first, once it has ended.
+
+    A job's result can arrive a moment before slurmdbd records its end (seen in
+    CI: the history ended on RUNNING right after ``result()`` returned), so this
+    waits for a terminal state before reading the duplicates (``-D``).
+    """
+    wait_state(job_id, lambda s: s in TERMINAL)
+    out = _run("sacct", "-n", "-X", "-D", "-P", "-o", "State", "-j", job_id)
+    return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
 def sbatch(tmp_path: Path, *args: str) -> str:
     """Submit a batch job with its output in tmp_path; return the job id."""
     out = _run("sbatch", "--parsable", f"--chdir={tmp_path}",
@@ -240,5 +252,5 @@ def test_submitit_time_limit_requeues_checkpointable(cluster, tmp_path):
     finished, value = _result_within(job, 180.0)
     assert finished, f"job {job.job_id} not done 180 s after submission"
     assert value == 2, f"expected the requeued second run to return, got {value!r}"
-    history = _run("sacct", "-n", "-X", "-D", "-P", "-o", "State", "-j", job.job_id).split()
+    history = state_history(job.job_id)
     assert history[0] == "REQUEUED" and history[-1] == "COMPLETED", history
