@@ -146,8 +146,12 @@ def test_urgent_partition_preempts_and_requeues(cluster, tmp_path):
     urgent = sbatch(tmp_path, "--partition=urgent", "--nodes=1", "--wrap", "true")
     try:
         assert wait_state(urgent, lambda s: s in TERMINAL) == "COMPLETED"
-        history = _run("sacct", "-n", "-X", "-D", "-P", "-o", "State", "-j", victim).split()
-        assert history[0] == "PREEMPTED", history
+        # slurmdbd records states asynchronously: poll for the preemption record.
+        deadline = time.monotonic() + JOB_WAIT_S
+        while (history := _run("sacct", "-n", "-X", "-D", "-P", "-o", "State", "-j", victim)
+               .split())[:1] != ["PREEMPTED"] and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert history[:1] == ["PREEMPTED"], history
         # Back in the queue (squeue: sacct adds the new record only when it starts).
         assert _run("squeue", "-h", "-j", victim, "-o", "%T").strip() in {"PENDING", "RUNNING"}
     finally:
