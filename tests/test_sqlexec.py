@@ -51,6 +51,10 @@ def file_state(folder: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
 
 
+# How far past its limit an interrupted query may end: the progress handler fires
+# within milliseconds on an idle machine; a starved CI process runs it late.
+SCHEDULING_SLACK_S = 4.0
+
 WRITES = [
     "DROP TABLE singer",
     "DELETE FROM singer",
@@ -126,7 +130,8 @@ def test_runaway_recursive_cte_is_interrupted_near_its_limit(tiny_db: Path) -> N
         result = db.execute(sql, timeout_s=0.5)
         elapsed = time.monotonic() - start
         assert result.error is ErrorKind.TIMEOUT
-        assert 0.5 <= elapsed < 1.5
+        # Unbounded, it never ends; the slack is for a loaded CI machine.
+        assert 0.5 <= elapsed < 0.5 + SCHEDULING_SLACK_S
         # the run goes on: the same connection answers the next query
         assert db.execute("SELECT count(*) FROM singer").rows == [(5,)]
 
@@ -140,7 +145,7 @@ def test_six_way_cross_join_on_spider_is_interrupted_near_its_limit(spider_dir: 
     result = run_query(path, sql, timeout_s=1.0)
     elapsed = time.monotonic() - start
     assert result.error is ErrorKind.TIMEOUT
-    assert 1.0 <= elapsed < 2.5
+    assert 1.0 <= elapsed < 1.0 + SCHEDULING_SLACK_S
 
 
 def test_row_cap_truncates_without_running_to_the_end(tiny_db: Path) -> None:
