@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,11 @@ log = logging.getLogger(__name__)
 
 _DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
 _PRECISION_DTYPE = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+
+# peft 0.21 and trl 1.16 read transformers' deprecated `is_gradient_checkpointing`
+# property on every model they wrap: a FutureWarning no user of ours can act on.
+warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated",
+                        category=FutureWarning)
 
 
 def torch_dtype(model_config: ModelConfig, precision: str):

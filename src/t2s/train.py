@@ -166,9 +166,16 @@ def sft_config(config: Config, precision: str, has_eval: bool, use_cpu: bool):
     with the gloo backend (DeepSpeed's CPU accelerator uses gloo; oneCCL is not
     installed) accelerate selects DeepSpeed and sees all processes.
     """
+    import dataclasses
+
     from trl import SFTConfig
 
     train = config.train
+    # Recent transformers (5.24 here) renamed gradient_checkpointing (the old name, an alias,
+    # warns on every run); older releases in our bounds may know only the old name.
+    known = {f.name for f in dataclasses.fields(SFTConfig)}
+    checkpointing = ("activation_checkpointing" if "activation_checkpointing" in known
+                     else "gradient_checkpointing")
     deepspeed_cpu = use_cpu and _deepspeed_launch()
     os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(Path(train.output_dir) / "logs"))
     return SFTConfig(
@@ -199,7 +206,7 @@ def sft_config(config: Config, precision: str, has_eval: bool, use_cpu: bool):
         fp16=precision == "fp16",
         use_cpu=use_cpu and not deepspeed_cpu,
         ddp_backend="gloo" if deepspeed_cpu else None,
-        gradient_checkpointing=train.gradient_checkpointing,
+        **{checkpointing: train.gradient_checkpointing},
         seed=train.seed,
         data_seed=train.seed,
         report_to=list(train.report_to),
