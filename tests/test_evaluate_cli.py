@@ -132,7 +132,7 @@ def test_bad_predictions_are_wrong_answers_not_errors(data: Path, tmp_path: Path
 
 def test_missing_options_fail_clearly(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["evaluate", "--gold", str(data / "gold.sql")]) == 2
-    assert "missing --pred, --db, --table, --out" in capsys.readouterr().err
+    assert "missing --pred, --db, --table, --out (or --out-dir)" in capsys.readouterr().err
     assert main(_args(data, data)) == 2
     assert "is a folder" in capsys.readouterr().err
     assert main(_args(data, data / "REPORT.json", "gold.sql", "pred.sql", "--workers", "0")) == 2
@@ -156,11 +156,11 @@ def test_config_mode_generates_then_scores(data: Path, tmp_path: Path,
     monkeypatch.setattr(inference, "generate_predictions", fake_generate)
     monkeypatch.setattr(pipeline, "describe_model", lambda config: {"base": "stand-in"})
     report_dir = tmp_path / "eval"
-    assert main(["evaluate", "--config", "configs/tiny.yaml", "--no-progress",
-                 "data.source=spider", f"data.root={data}", "data.eval_file=dev.json",
+    overrides = ["data.source=spider", f"data.root={data}", "data.eval_file=dev.json",
                  "data.max_eval_examples=6", f"eval.report_dir={report_dir}",
                  "eval.workers=1", "eval.timeout_s=0.5", "eval.etype=exec",
-                 f"infer.adapter_path={tmp_path / 'no-adapter'}"]) == 0
+                 f"infer.adapter_path={tmp_path / 'no-adapter'}"]
+    assert main(["evaluate", "--config", "configs/tiny.yaml", "--no-progress", *overrides]) == 0
     assert seen == [6]
     report = json.loads((report_dir / "REPORT.json").read_text(encoding="utf-8"))
     assert [e["execution_match"] for e in report["examples"]] == [
@@ -169,6 +169,14 @@ def test_config_mode_generates_then_scores(data: Path, tmp_path: Path,
     assert report["manifest"]["model"] == {"base": "stand-in"}
     records = (report_dir / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
     assert json.loads(records[2])["sql"] == GOLD_AND_PRED[2][2]
+    # Nightly: the same run into today's dated folder instead of eval.report_dir.
+    nightly = tmp_path / "nightly"
+    assert main(["evaluate", "--config", "configs/tiny.yaml", "--no-progress",
+                 "--out-dir", str(nightly), *overrides]) == 0
+    (dated,) = list(nightly.glob("*/REPORT.json"))
+    assert (dated.parent / "predictions.jsonl").is_file() and seen == [6, 6]
+    assert main(["evaluate", "--config", "configs/tiny.yaml", "--out", str(nightly / "x.json"),
+                 *overrides]) == 2
 
 
 def test_readers_keep_the_official_first_tab_field_and_ignore_trailing_blanks(
@@ -188,25 +196,50 @@ def test_readers_keep_the_official_first_tab_field_and_ignore_trailing_blanks(
 
 def test_nightly_job_writes_a_dated_report_and_compares_with_the_last_one(
         data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    import importlib.util
+    import subprocess
+    import sys
 
-    spec = importlib.util.spec_from_file_location(
-        "jobs_evaluate", Path(__file__).resolve().parents[1] / "jobs" / "evaluate.py")
-    assert spec is not None and spec.loader is not None
-    job = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(job)
     out_dir = tmp_path / "reports"
-    argv = ["--gold", str(data / "gold.sql"), "--pred", str(data / "pred.sql"),
-            "--db", str(data / "database"), "--table", str(data / "tables.json"),
-            "--out-dir", str(out_dir), "--timeout", "0.5", "--workers", "1"]
-    assert job.main(argv) == 0
+    flags = ["--gold", str(data / "gold.sql"), "--pred", str(data / "pred.sql"),
+             "--db", str(data / "database"), "--table", str(data / "tables.json"),
+             "--out-dir", str(out_dir), "--timeout", "0.5", "--workers", "1", "--no-progress"]
+    # The job entry point itself, as a scheduler runs it.
+    job = subprocess.run([sys.executable, str(Path(__file__).resolve().parents[1] / "jobs" /
+                                              "evaluate.py"), *flags],
+                         capture_output=True, text=True, timeout=300, check=False)
+    assert job.returncode == 0, job.stderr
+    assert "no earlier dated report" in job.stdout
     (today,) = list(out_dir.glob("*/REPORT.json"))
     assert len(today.parent.name) == 10 and (today.parent / "REPORT.md").is_file()
     # pretend yesterday's run existed: the next run compares against it
     yesterday = out_dir / "2000-01-01" / "REPORT.json"
     yesterday.parent.mkdir()
     yesterday.write_bytes(today.read_bytes())
-    capsys.readouterr()
-    assert job.main(argv) == 0
+    assert main(["evaluate", *flags]) == 0
     printed = capsys.readouterr().out
     assert f"vs {yesterday}" in printed and "0 right->wrong, 0 wrong->right" in printed
+    # A night scored with other flags is not silently compared.
+    assert main(["evaluate", *flags, "--keep-distinct"]) == 0
+    printed = capsys.readouterr().out
+    assert f"not comparable with {yesterday}: flag" in printed and "right->wrong" not in printed
+
+
+def test_exact_match_only_nights_are_compared_on_exact_match(
+        data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_dir = tmp_path / "reports"
+    flags = ["evaluate", "--gold", str(data / "gold.sql"), "--pred", str(data / "pred.sql"),
+             "--db", str(data / "database"), "--table", str(data / "tables.json"),
+             "--out-dir", str(out_dir), "--etype", "match", "--workers", "1", "--no-progress"]
+    assert main(flags) == 0
+    (today,) = list(out_dir.glob("*/REPORT.json"))
+    yesterday = json.loads(today.read_text(encoding="utf-8"))
+    for example in yesterday["examples"]:  # yesterday every answer was right
+        example["exact_match"] = True
+    (out_dir / "2000-01-01").mkdir()
+    (out_dir / "2000-01-01" / "REPORT.json").write_text(json.dumps(yesterday), encoding="utf-8")
+    capsys.readouterr()
+    assert main(flags) == 0
+    printed = capsys.readouterr().out
+    wrong_today = sum(not e["exact_match"]
+                      for e in json.loads(today.read_text(encoding="utf-8"))["examples"])
+    assert wrong_today > 0 and f"{wrong_today} right->wrong, 0 wrong->right" in printed

@@ -15,6 +15,10 @@ beside it; a summary table is printed.
 A model: ``t2s evaluate --config configs/tiny.yaml [key.sub=value ...]``
 generates predictions for the eval split with the trained adapter, then scores
 them with the same code (:func:`t2s.evaluation.runner.evaluate_predictions`).
+
+Nightly, in either mode: ``--out-dir reports/`` instead of ``--out`` (or
+``eval.report_dir``) writes ``reports/<YYYY-MM-DD>/`` (UTC) and prints the flips
+against the newest earlier dated report (``jobs/evaluate.py`` is this command).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from pathlib import Path
 
 from t2s.cli import add_config_arguments
 
-_FILE_ARGS = ("gold", "pred", "db", "table", "out")
+_FILE_ARGS = ("gold", "pred", "db", "table")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,7 +43,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        "records {\"index\": i, \"sql\": ...} / {\"id\": ..., \"sql\": ...}")
     files.add_argument("--db", help="folder of <db_id>/<db_id>.sqlite databases")
     files.add_argument("--table", help="tables.json with the schema of every db_id")
-    files.add_argument("--out", help="REPORT.json to write (REPORT.md goes beside it)")
+    where = files.add_mutually_exclusive_group()
+    where.add_argument("--out", help="REPORT.json to write (REPORT.md goes beside it)")
+    where.add_argument("--out-dir", metavar="DIR",
+                       help="nightly: write DIR/<YYYY-MM-DD>/REPORT.json (UTC date; with "
+                            "--config also predictions.jsonl there) and compare it with the "
+                            "newest earlier dated report in DIR")
     parser.add_argument("--etype", choices=("all", "match", "exec"), default="all",
                         help="exact set match, execution accuracy, or both (default: all)")
     parser.add_argument("--keep-distinct", action="store_true",
@@ -72,9 +81,12 @@ def run(args: argparse.Namespace) -> int:
     from t2s.evaluation.runner import EvalOptions, evaluate_predictions
 
     missing = [f"--{name}" for name in _FILE_ARGS if getattr(args, name) is None]
+    if args.out is None and args.out_dir is None:
+        missing.append("--out (or --out-dir)")
     if missing:
         raise InputError(f"missing {', '.join(missing)} (or pass --config to score a model)")
-    if Path(args.out).is_dir():
+    out = report_path(args)
+    if out.is_dir():
         raise InputError(f"--out {args.out} is a folder; give the REPORT.json file path")
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
@@ -84,11 +96,33 @@ def run(args: argparse.Namespace) -> int:
     predictions = read_predictions(args.pred, gold)
     report = evaluate_predictions(
         gold, predictions, db_dir=args.db, tables_path=args.table, options=options,
-        out_path=args.out, gold_path=args.gold, pred_path=args.pred, workers=args.workers,
+        out_path=out, gold_path=args.gold, pred_path=args.pred, workers=args.workers,
         progress=not args.no_progress)
     print(format_summary(report))
-    print(f"wrote {args.out} and {markdown_path(args.out)}", file=sys.stderr)
+    print(f"wrote {out} and {markdown_path(out)}", file=sys.stderr)
+    print_nightly_comparison(args, out, report)
     return 0
+
+
+def report_path(args: argparse.Namespace) -> Path:
+    """Where REPORT.json goes: ``--out``, or today's folder under ``--out-dir``."""
+    from t2s.evaluation.report import dated_report_path
+
+    return dated_report_path(args.out_dir) if args.out_dir is not None else Path(args.out)
+
+
+def print_nightly_comparison(args: argparse.Namespace, out: Path, report: dict) -> None:
+    """With ``--out-dir``: print the flips against the previous dated report, if any.
+
+    Raises:
+        InputError: if the previous report cannot be read.
+    """
+    from t2s.evaluation.compare import compare_with_previous_night
+
+    if args.out_dir is None:
+        return
+    text = compare_with_previous_night(args.out_dir, out, report)
+    print(f"\n{text}" if text else f"\nno earlier dated report in {args.out_dir} to compare with")
 
 
 def score_model(args: argparse.Namespace) -> int:
@@ -98,17 +132,18 @@ def score_model(args: argparse.Namespace) -> int:
     The eval split is ``data.eval_file`` (first ``data.max_eval_examples``);
     the scoring settings are the ``eval.*`` keys (the ``--etype``/``--timeout``/
     ``--workers`` flags are for prediction files). Writes, under
-    ``eval.report_dir``: ``predictions.jsonl`` (one ``{"index", "id", "sql",
+    ``eval.report_dir`` (or today's folder under ``--out-dir``): ``predictions.jsonl`` (one ``{"index", "id", "sql",
     "error"}`` record per example, so the file can be re-scored with
     ``--pred``), ``REPORT.json`` and ``REPORT.md``.
 
     Raises:
         T2SError: if the model cannot be loaded.
+        InputError: if ``--out`` is given (it names a prediction-file report).
         ConfigError: on an invalid config or a null ``data.eval_file``.
         DataError: if the dataset is missing or malformed.
     """
     from t2s.config import load_config
-    from t2s.errors import ConfigError, DataError, T2SError
+    from t2s.errors import ConfigError, DataError, InputError, T2SError
     from t2s.evaluation.inputs import gold_from_examples
     from t2s.evaluation.report import format_summary
     from t2s.evaluation.runner import EvalOptions, evaluate_predictions
@@ -116,6 +151,9 @@ def score_model(args: argparse.Namespace) -> int:
     from t2s.inference.pipeline import describe_model, open_dataset_if_any
 
     config = load_config(args.config, args.overrides)
+    if args.out is not None:
+        raise InputError("--out is for prediction files; with --config set eval.report_dir "
+                         "(or use --out-dir for dated nightly reports)")
     if config.data.eval_file is None:
         raise ConfigError("data.eval_file is null: there is no split to evaluate")
     dataset = open_dataset_if_any(config)
@@ -126,7 +164,8 @@ def score_model(args: argparse.Namespace) -> int:
     if len(predictions) != len(examples):
         raise T2SError(f"inference returned {len(predictions)} predictions for "
                        f"{len(examples)} examples")
-    report_dir = Path(config.eval.report_dir)
+    report_dir = Path(config.eval.report_dir) if args.out_dir is None \
+        else report_path(args).parent
     pred_path = report_dir / "predictions.jsonl"
     write_jsonl(pred_path, [{"index": i, "id": p.id, "sql": p.sql, "error": p.error}
                             for i, p in enumerate(predictions)])
@@ -140,6 +179,7 @@ def score_model(args: argparse.Namespace) -> int:
         progress=not args.no_progress)
     print(format_summary(report))
     print(f"wrote {pred_path} and {report_dir / 'REPORT.json'}", file=sys.stderr)
+    print_nightly_comparison(args, report_dir / "REPORT.json", report)
     return 0
 
 

@@ -232,3 +232,29 @@ def format_comparison(comparison: Comparison, names: Sequence[str] = ("A", "B"),
         if len(flips) > show:
             lines.append(f"  ... {len(flips) - show} more (--show N, or --out FILE for all)")
     return "\n".join(lines)
+
+
+def compare_with_previous_night(out_dir: str | Path, report_path: str | Path,
+                                report: Mapping[str, Any]) -> str | None:
+    """Text comparing ``report`` with the newest earlier dated report in ``out_dir``.
+
+    None when there is no earlier report; a one-line refusal when the two are
+    not comparable (different data or flags).
+
+    Raises:
+        InputError: if the earlier report cannot be read.
+    """
+    from t2s.evaluation.report import previous_report
+
+    baseline = previous_report(out_dir, report_path)
+    if baseline is None:
+        return None
+    old = load_report(baseline)
+    problems = check_comparable(old, report)
+    if problems:
+        return f"not comparable with {baseline}: " + "; ".join(problems)
+    # Same flags, so both scored the same metrics; execution when it was run.
+    scored_execution = all(x.get("execution_match") is not None for x in report["examples"])
+    metric: Metric = "execution" if scored_execution else "exact_match"
+    comparison = compare_reports(old, report, metric=metric)
+    return f"vs {baseline}:\n" + format_comparison(comparison, (str(baseline), str(report_path)))
