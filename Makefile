@@ -12,7 +12,7 @@ QUESTION ?= How many students are enrolled in each department?
 DEMO_DB ?= university
 
 .PHONY: help setup demo test test-fast train evaluate infer lint bench clean \
-        submit-train submit-eval submit-infer slurm-up slurm-down image sif
+        submit-train submit-eval submit-infer slurm-up slurm-down image image-buildah sif
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -71,6 +71,9 @@ submit-infer: setup  ## submit a batch-inference job (INPUT/OUTPUT via ARGS="--a
 
 image:  ## build the Docker image (needs a Docker engine; none runs on the dev machines)
 	docker build -f containers/Dockerfile -t t2s:latest .
+
+image-buildah:  ## build the CPU image without a Docker daemon (root; buildah + mmdebstrap)
+	bash scripts/build-image-buildah.sh localhost/t2s:cpu
 
 sif: image  ## build the Apptainer image from the Docker image
 	apptainer build t2s.sif containers/t2s.def
