@@ -100,7 +100,7 @@ def test_precision_follows_hardware(requested, cuda, bf16, expected):
 
 
 def test_bf16_on_cpu_is_refused_with_advice():
-    with pytest.raises(ConfigError, match="no bf16-capable GPU; use precision=auto or fp32"):
+    with pytest.raises(ConfigError, match="no bf16-capable GPU; use auto or fp32"):
         resolve_precision("bf16", cuda_available=False, bf16_supported=False)
 
 
@@ -111,3 +111,45 @@ def test_a_dumped_config_loads_back_unchanged(tmp_path):
                          ["data.eval_file=null", "train.load_best_model_at_end=false"])
     dump_yaml(config, tmp_path / "resolved.yaml")
     assert to_dict(load_config(tmp_path / "resolved.yaml")) == to_dict(config)
+
+
+def test_a_non_utf8_config_names_the_file_and_line(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_bytes(b"train:\n  max_steps: 3\n\xff\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml:3: not valid UTF-8 \(byte 0xff\)"):
+        load_config(path)
+
+
+def test_train_checks_join_the_config_problems_in_one_message(tmp_path):
+    import torch
+
+    from t2s.train import preflight_checks
+
+    yaml_path = tmp_path / "c.yaml"
+    yaml_path.write_text("extends: " + str(Path("configs/tiny.yaml").resolve()) +
+                         "\nlora:\n  target_modules: [q_proj, query_key_value]\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(yaml_path, ["lora.rr=1", "train.precision=fp16"], checks=preflight_checks())
+    message = str(err.value)
+    assert "command line: lora.rr: unknown key; did you mean 'lora.r'?" in message
+    assert (f"{yaml_path}: lora.target_modules: ['query_key_value'] not in this model; "
+            "its Linear layers are: ") in message and "v_proj" in message
+    if not torch.cuda.is_available():
+        assert message.startswith("3 configuration problems:")
+        assert "command line: train.precision: fp16 requested, but no CUDA GPU" in message
+    # Valid targets and precision: the checks add nothing.
+    assert load_config("configs/tiny.yaml", checks=preflight_checks()).lora.r == 8
+
+
+def test_a_moved_tiny_base_keeps_its_fingerprint():
+    from dataclasses import replace
+
+    from t2s.config import TinyModelConfig
+    from t2s.tiny import corpus_fingerprint
+
+    here = TinyModelConfig(base_dir="outputs/tiny_base")
+    moved = replace(here, base_dir="/elsewhere/bases")
+    texts = ["SELECT 1", "TABLE: t (a (int))"]
+    assert corpus_fingerprint(texts, here, 0) == corpus_fingerprint(texts, moved, 0)
+    assert corpus_fingerprint(texts, here, 0) != corpus_fingerprint(
+        texts, replace(here, hidden_size=here.hidden_size * 2), 0)

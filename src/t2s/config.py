@@ -15,6 +15,7 @@ import dataclasses
 import difflib
 import types
 import typing
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -261,8 +262,8 @@ def read_yaml(path: str | Path, sources: dict[str, str] | None = None,
             file that set it last (so messages name the right file).
 
     Raises:
-        ConfigError: if the file is missing, not a mapping, not valid YAML, or
-            the ``extends`` chain is circular.
+        ConfigError: if the file is missing, not UTF-8, not a mapping, not
+            valid YAML, or the ``extends`` chain is circular.
     """
     path = Path(path)
     resolved = path.resolve()
@@ -275,6 +276,10 @@ def read_yaml(path: str | Path, sources: dict[str, str] | None = None,
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not valid UTF-8 (byte {exc.object[exc.start]:#x})") \
+            from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping of sections")
     parent = data.pop("extends", None)
@@ -322,12 +327,20 @@ def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
     node[path[-1]] = value
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+# A check that needs more than the config (the hardware, the model's layers):
+# returns (dotted key, message) pairs, reported with the config's own problems.
+ConfigCheck = Callable[["Config"], Iterable[tuple[str, str]]]
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
+                checks: Sequence[ConfigCheck] = ()) -> Config:
     """Build a :class:`Config` from defaults, an optional YAML file and overrides.
 
     Args:
         path: YAML file, or None for defaults only.
         overrides: ``key.sub=value`` strings, applied after the file.
+        checks: extra checks run on the built config (``t2s train`` adds the
+            hardware and model checks), so one message lists every problem.
 
     Raises:
         ConfigError: listing every unknown key, wrong type and invalid
@@ -346,6 +359,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     # Fields that failed their type check kept their defaults, so the
     # combination checks still run and the user sees every problem at once.
     _check_combinations(config, sources, problems)
+    for check in checks:
+        for key, message in check(config):
+            problems.add(_source_of(key, sources, "config"), key, message)
     problems.raise_if_any()
     return config
 
@@ -503,19 +519,25 @@ def resolve_precision(requested: str, cuda_available: bool, bf16_supported: bool
     Raises:
         ConfigError: if bf16/fp16 is requested where the hardware lacks it.
     """
+    problem = precision_problem(requested, cuda_available, bf16_supported)
+    if problem:
+        raise ConfigError(f"train.precision: {problem}")
     if requested == "auto":
         if cuda_available:
             return "bf16" if bf16_supported else "fp16"
         return "fp32"
+    return requested
+
+
+def precision_problem(requested: str, cuda_available: bool, bf16_supported: bool) -> str | None:
+    """Why ``requested`` precision cannot run on this hardware, or None."""
     if requested == "bf16" and not (cuda_available and bf16_supported):
         # CPU bf16 autocast exists but TRL/transformers refuse it without
         # use_cpu, and it is slower than fp32 on these 2-core machines.
-        raise ConfigError("train.precision: bf16 requested, but this machine has no "
-                          "bf16-capable GPU; use precision=auto or fp32")
+        return "bf16 requested, but this machine has no bf16-capable GPU; use auto or fp32"
     if requested == "fp16" and not cuda_available:
-        raise ConfigError("train.precision: fp16 requested, but no CUDA GPU is available; "
-                          "use precision=auto or fp32")
-    return requested
+        return "fp16 requested, but no CUDA GPU is available; use auto or fp32"
+    return None
 
 
 def to_dict(config: Any) -> dict[str, Any]:

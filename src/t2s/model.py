@@ -93,6 +93,55 @@ def linear_module_names(model) -> list[str]:
                    if isinstance(module, torch.nn.Linear)})
 
 
+def architecture_linear_names(model_config: ModelConfig) -> list[str] | None:
+    """The Linear layer names of the configured model, built on the meta device.
+
+    No weights are read or allocated: only the model's config (a local folder,
+    or the hub cache). None when the config cannot be read here; loading the
+    model later reports why.
+    """
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, LlamaConfig
+
+    if model_config.name_or_path == "tiny":
+        tiny = model_config.tiny
+        # The tiny base is a Llama (t2s.tiny.build_tiny_model); its names do not
+        # depend on the sizes, so small ones keep this instant.
+        config = LlamaConfig(vocab_size=16, hidden_size=8, intermediate_size=8,
+                             num_hidden_layers=1, num_attention_heads=tiny.num_attention_heads
+                             if 8 % tiny.num_attention_heads == 0 else 1)
+    else:
+        try:
+            # local_files_only: a check must not wait on the network (offline,
+            # a hub id retries for ~20 s); an uncached id is checked at load.
+            config = AutoConfig.from_pretrained(
+                model_config.name_or_path, revision=model_config.revision,
+                trust_remote_code=model_config.trust_remote_code, local_files_only=True)
+        except (OSError, ValueError):
+            return None
+    try:
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(
+                config, trust_remote_code=model_config.trust_remote_code)
+    except (OSError, ValueError, TypeError, RuntimeError):
+        return None
+    return linear_module_names(model)
+
+
+def lora_target_problems(config) -> list[tuple[str, str]]:
+    """A :data:`t2s.config.ConfigCheck`: LoRA targets the configured model lacks."""
+    if config.train.method != "lora":
+        return []
+    available = architecture_linear_names(config.model)
+    if available is None:
+        return []
+    missing = [m for m in config.lora.target_modules if m not in available]
+    if not missing:
+        return []
+    return [("lora.target_modules",
+             f"{missing} not in this model; its Linear layers are: {', '.join(available)}")]
+
+
 def check_target_modules(model, target_modules: list[str]) -> None:
     """Fail early if a LoRA target module does not exist in ``model``.
 

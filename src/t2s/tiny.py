@@ -38,8 +38,13 @@ _BUILD_VERSION = 2
 
 
 def corpus_fingerprint(texts: Sequence[str], config: TinyModelConfig, seed: int) -> str:
-    """A hash of everything the tiny base depends on."""
-    digest = hashlib.sha256(json.dumps([asdict(config), seed, _BUILD_VERSION], sort_keys=True).encode())
+    """A hash of everything the tiny base depends on (not where it is stored).
+
+    ``base_dir`` is left out so a moved or copied base folder is found again
+    instead of being rebuilt.
+    """
+    shape = {k: v for k, v in asdict(config).items() if k != "base_dir"}
+    digest = hashlib.sha256(json.dumps([shape, seed, _BUILD_VERSION], sort_keys=True).encode())
     for text in texts:
         digest.update(text.encode("utf-8"))
         digest.update(b"\0")

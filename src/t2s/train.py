@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from t2s.config import Config, dump_yaml, resolve_precision, to_dict
+from t2s.config import Config, dump_yaml, precision_problem, resolve_precision, to_dict
 from t2s.data.prompts import SchemaTextCache
 from t2s.data.sft import LengthReport, apply_length_limit, build_records
 from t2s.data.spider import Example, SpiderDataset
@@ -231,6 +231,22 @@ class TrainResult:
     train_tokens: int
 
 
+def preflight_checks() -> list:
+    """Checks ``t2s train`` adds to config validation: precision and LoRA targets."""
+    from t2s.model import lora_target_problems
+
+    return [_precision_problems, lora_target_problems]
+
+
+def _precision_problems(config: Config) -> list[tuple[str, str]]:
+    import torch
+
+    cuda = torch.cuda.is_available()
+    problem = precision_problem(config.train.precision, cuda,
+                                cuda and torch.cuda.is_bf16_supported())
+    return [("train.precision", problem)] if problem else []
+
+
 def train(config: Config) -> TrainResult:
     """Run one fine-tuning job from a validated config.
 
@@ -409,6 +425,9 @@ def _write_run_info(config: Config, prepared: PreparedData, base_path: str, prec
 def plot_loss_curve(history: list[dict[str, Any]], path: Path) -> Path | None:
     """Plot train and eval loss per step to a PNG; returns the path, or None without data."""
     train_points = [(h["step"], h["loss"]) for h in history if "loss" in h and "step" in h]
+    if not train_points:  # fewer steps than train.logging_steps: the run's mean loss
+        train_points = [(h["step"], h["train_loss"]) for h in history
+                        if "train_loss" in h and "step" in h]
     eval_points = [(h["step"], h["eval_loss"]) for h in history if "eval_loss" in h]
     if not train_points and not eval_points:
         return None
@@ -419,7 +438,8 @@ def plot_loss_curve(history: list[dict[str, Any]], path: Path) -> Path | None:
 
     figure, axis = plt.subplots(figsize=(6, 4))
     if train_points:
-        axis.plot(*zip(*train_points, strict=True), label="train loss")
+        axis.plot(*zip(*train_points, strict=True), marker="." if len(train_points) < 3 else "",
+                  label="train loss")
     if eval_points:
         axis.plot(*zip(*eval_points, strict=True), marker="o", label="eval loss")
     axis.set_xlabel("optimizer step")

@@ -20,10 +20,11 @@ def run(args: argparse.Namespace) -> int:
     """Run training; returns 0 on success."""
     from t2s.config import load_config
     from t2s.logging_setup import setup_logging
-    from t2s.train import summarize, train
+    from t2s.train import preflight_checks, summarize, train
 
     setup_logging()
-    config = load_config(config_path(args.config), args.overrides)
+    # Hardware and model checks join the config's own: one message, before any work.
+    config = load_config(config_path(args.config), args.overrides, checks=preflight_checks())
     result = train(config)
     if os.environ.get("RANK", "0") == "0":  # one summary per job, not per process
         print(summarize(result))
