@@ -93,7 +93,7 @@ GOLD_TEXT = "SELECT count(*) FROM item\tshop\nSELECT name FROM item\tshelf\n"
     ("SELECT 1\t../shop\n", None, "pred.sql", r"gold.sql:1: invalid db_id '../shop'"),
     ("SELECT 1\tshop\nSELECT 1\tsh/op\n", None, "pred.sql", r"gold.sql:2: invalid db_id"),
     ("SELECT 1\tshop\nSELECT 1\tzoo\n", None, "pred.sql",
-     r"gold.sql:2: no database for db_id 'zoo'"),
+     r"gold.sql:2: db_id 'zoo' is not in .*tables.json"),
     ("SELECT 1 shop\n", None, "pred.sql", r"gold.sql:1: no tab"),
     ("SELECT 1\tshop\nSELECT 'caf\xe9'\tshop\n", None, "pred.sql",
      r"gold.sql:2: not valid UTF-8 \(byte 0xe9 at column 12\)"),
@@ -243,3 +243,73 @@ def test_exact_match_only_nights_are_compared_on_exact_match(
     wrong_today = sum(not e["exact_match"]
                       for e in json.loads(today.read_text(encoding="utf-8"))["examples"])
     assert wrong_today > 0 and f"{wrong_today} right->wrong, 0 wrong->right" in printed
+
+
+def test_missing_database_stops_execution_unless_skipped(
+        data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tables = json.loads((data / "tables.json").read_text(encoding="utf-8"))
+    tables.append({**tables[0], "db_id": "attic"})  # a schema, but no attic/attic.sqlite
+    (data / "tables.json").write_text(json.dumps(tables), encoding="utf-8")
+    with (data / "gold.sql").open("a", encoding="utf-8") as gold:
+        gold.write("SELECT count(*) FROM item\tattic\n")
+    with (data / "pred.sql").open("a", encoding="utf-8") as pred:
+        pred.write("SELECT count(*) FROM item\n")
+    out = tmp_path / "REPORT.json"
+    assert main(_args(data, out, "gold.sql", "pred.sql", "--workers", "1")) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and not out.exists()
+    assert re.search(r"attic \(1 example, first at .*gold\.sql:11\).*--skip-missing-db", err)
+    assert main(_args(data, out, "gold.sql", "pred.sql", "--workers", "1", "--etype",
+                      "match")) == 0
+    assert "warning" not in capsys.readouterr().out
+    assert main(_args(data, out, "gold.sql", "pred.sql", "--workers", "2",
+                      "--skip-missing-db")) == 0
+    printed = capsys.readouterr().out
+    assert ("warning: execution skipped for 1 example with no SQLite database (attic; "
+            "--skip-missing-db): exec % is over the other 10") in printed
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["summary"]["execution_skipped"] == {"examples": 1, "db_ids": ["attic"]}
+    assert report["summary"]["execution"]["correct"] == 4
+    assert report["examples"][10]["exact_match"] is True
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_text_file_in_place_of_a_database_is_a_clear_error(
+        data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], workers: str) -> None:
+    (data / "database" / "shop" / "shop.sqlite").write_text("not a database\n", encoding="utf-8")
+    out = tmp_path / "REPORT.json"
+    assert main(_args(data, out, "gold.sql", "pred.sql", "--workers", workers)) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and not out.exists()
+    assert re.search(r"error: not a SQLite database: .*shop\.sqlite \(starts with b'not a da'\)",
+                     err), err
+
+
+def test_config_mode_refuses_prediction_file_flags(
+        data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    report_dir = tmp_path / "eval"
+    files = ["--gold", str(data / "gold.sql"), "--pred", str(data / "pred.sql"),
+             "--db", str(data / "database"), "--table", str(data / "tables.json")]
+    override = f"eval.report_dir={report_dir}"
+    assert main(["evaluate", "--config", "configs/tiny.yaml", *files, override]) == 2
+    err = capsys.readouterr().err
+    assert "--gold, --pred, --db, --table name prediction files" in err
+    # Overrides alone also select the model mode; scoring flags point at their keys.
+    assert main(["evaluate", "--pred", str(data / "pred.sql"), "--etype", "match",
+                 "--timeout", "3", "--keep-distinct", override]) == 2
+    err = capsys.readouterr().err
+    assert "--pred name prediction files" in err
+    assert "--etype (use eval.etype=...)" in err and "--timeout (use eval.timeout_s=...)" in err
+    assert "--keep-distinct (use eval.keep_distinct=...)" in err
+    assert "Traceback" not in err and not report_dir.exists()
+
+
+def test_help_says_where_config_mode_writes(capsys: pytest.CaptureFixture[str]) -> None:
+    from t2s.config import EvalConfig
+
+    with pytest.raises(SystemExit) as exited:
+        main(["evaluate", "--help"])
+    assert exited.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"to eval.report_dir (default: {EvalConfig.report_dir})" in text
+    assert "--skip-missing-db" in text

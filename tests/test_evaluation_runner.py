@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from t2s.errors import InputError
+from t2s.errors import DataError, InputError
 from t2s.evaluation.inputs import GoldExample, read_gold, read_predictions
 from t2s.evaluation.runner import EvalOptions, evaluate_predictions, score_examples
 
@@ -139,7 +139,7 @@ def test_evaluate_predictions_checks_inputs_before_scoring(dataset: Path) -> Non
         evaluate_predictions(gold, ["SELECT 1"] * 9, db_dir=dataset / "database",
                              tables_path=dataset / "tables.json", progress=False)
     missing = [*gold[:2], GoldExample(2, "nowhere", "SELECT 1", None, "2", 3)]
-    with pytest.raises(InputError, match=r"gold:3: no database for db_id 'nowhere'"):
+    with pytest.raises(InputError, match=r"gold:3: db_id 'nowhere' is not in .*tables\.json"):
         evaluate_predictions(missing, ["SELECT 1"] * 3, db_dir=dataset / "database",
                              tables_path=dataset / "tables.json", progress=False)
 
@@ -159,3 +159,137 @@ def test_spider_dev_sample_is_deterministic_across_workers(spider_dir: Path) -> 
             for workers in (1, 2)]
     assert runs[0] == runs[1]
     assert all(r["execution_match"] for i, r in enumerate(runs[0]) if i % 3)
+
+
+def _add_schemas_without_files(dataset: Path, *db_ids: str) -> None:
+    """Give tables.json entries (copies of shop's) for db_ids that have no SQLite file."""
+    tables = json.loads((dataset / "tables.json").read_text(encoding="utf-8"))
+    tables += [{**tables[0], "db_id": db_id} for db_id in db_ids]
+    (dataset / "tables.json").write_text(json.dumps(tables), encoding="utf-8")
+
+
+def _with_missing(dataset: Path) -> tuple[list[GoldExample], list[str]]:
+    """The 10 examples plus 2 on 'attic' and 1 on 'cellar', which have schemas but no files."""
+    _add_schemas_without_files(dataset, "attic", "cellar")
+    gold = read_gold(dataset / "gold.sql")
+    preds = read_predictions(dataset / "pred.sql", gold)
+    extra = [("attic", "SELECT count(*) FROM item"), ("cellar", "SELECT name FROM item"),
+             ("attic", "SELECT kind FROM item")]
+    gold += [GoldExample(len(gold) + i, db_id, sql, None, str(len(gold) + i), len(gold) + i + 1)
+             for i, (db_id, sql) in enumerate(extra)]
+    return gold, preds + [sql for _, sql in extra]
+
+
+def test_missing_databases_are_all_listed_and_name_the_flag(dataset: Path) -> None:
+    gold, preds = _with_missing(dataset)
+    for etype in ("all", "exec"):
+        with pytest.raises(InputError) as caught:
+            evaluate_predictions(gold, preds, db_dir=dataset / "database",
+                                 tables_path=dataset / "tables.json",
+                                 options=EvalOptions(etype=etype), progress=False)
+        message = str(caught.value)
+        assert "for 2 db_ids" in message and "--skip-missing-db" in message
+        assert "attic (2 examples, first at gold:11)" in message
+        assert "cellar (1 example, first at gold:12)" in message
+
+
+def test_exact_match_needs_no_database_file(dataset: Path) -> None:
+    gold, preds = _with_missing(dataset)
+    report = evaluate_predictions(gold, preds, db_dir=dataset / "database",
+                                  tables_path=dataset / "tables.json",
+                                  options=EvalOptions(etype="match"), workers=1, progress=False)
+    assert [e["exact_match"] for e in report["examples"][10:]] == [True, True, True]
+    assert report["manifest"]["data"]["missing_databases"] == ["attic", "cellar"]
+    assert set(report["manifest"]["data"]["databases"]) == {"shop", "shelf"}
+    assert report["summary"]["execution_skipped"] == {"examples": 0, "db_ids": []}
+
+
+def test_skip_missing_db_leaves_only_their_execution_unscored(dataset: Path) -> None:
+    from t2s.evaluation.compare import compare_reports
+    from t2s.evaluation.report import format_summary, render_markdown
+
+    gold, preds = _with_missing(dataset)
+    full = evaluate_predictions(gold[:10], preds[:10], db_dir=dataset / "database",
+                                tables_path=dataset / "tables.json",
+                                options=EvalOptions(timeout_s=0.5), workers=1, progress=False)
+    reports = [evaluate_predictions(gold, preds, db_dir=dataset / "database",
+                                    tables_path=dataset / "tables.json",
+                                    options=EvalOptions(timeout_s=0.5), workers=workers,
+                                    progress=False, skip_missing_db=True)
+               for workers in (1, 2)]
+    assert reports[0]["examples"] == reports[1]["examples"]
+    report = reports[0]
+    kept, skipped = report["examples"][:10], report["examples"][10:]
+    assert kept == full["examples"]  # the other examples are scored exactly as before
+    assert all(e["execution_match"] is None and e["execution_skipped"] for e in skipped)
+    assert [e["exact_match"] for e in skipped] == [True, True, True]
+    summary = report["summary"]
+    assert summary["execution_skipped"] == {"examples": 3, "db_ids": ["attic", "cellar"]}
+    assert summary["execution"] == full["summary"]["execution"]  # over the 10 executed
+    assert summary["exact_match"]["correct"] == full["summary"]["exact_match"]["correct"] + 3
+    assert report["manifest"]["data"]["missing_databases"] == ["attic", "cellar"]
+    warning = "execution skipped for 3 examples with no SQLite database (attic, cellar"
+    assert f"warning: {warning}" in format_summary(report)
+    assert "## Warnings" in render_markdown(report) and warning in render_markdown(report)
+    # Two such reports pair only the examples both executed.
+    assert compare_reports(report, reports[1], "execution").count == 10
+
+
+def test_unknown_or_unsafe_db_ids_stay_errors_whatever_the_mode(dataset: Path) -> None:
+    gold = read_gold(dataset / "gold.sql")[:2]
+    for db_id, expected in (("nowhere", r"gold:3: db_id 'nowhere' is not in"),
+                            ("../shop", r"'\.\./shop'")):
+        bad = [*gold, GoldExample(2, db_id, "SELECT 1", None, "2", 3)]
+        for etype in ("all", "match"):
+            with pytest.raises(InputError, match=expected):
+                evaluate_predictions(bad, ["SELECT 1"] * 3, db_dir=dataset / "database",
+                                     tables_path=dataset / "tables.json",
+                                     options=EvalOptions(etype=etype), progress=False,
+                                     skip_missing_db=True)
+
+
+@pytest.mark.parametrize("content", [b"id,name\n1,pen\n", b""])
+def test_a_database_that_is_not_sqlite_fails_before_scoring(dataset: Path,
+                                                            content: bytes) -> None:
+    (dataset / "database" / "shelf" / "shelf.sqlite").write_bytes(content)
+    gold = read_gold(dataset / "gold.sql")
+    preds = read_predictions(dataset / "pred.sql", gold)
+    for workers in (1, 2):
+        with pytest.raises(DataError, match=r"not a SQLite database: .*shelf\.sqlite \("):
+            evaluate_predictions(gold, preds, db_dir=dataset / "database",
+                                 tables_path=dataset / "tables.json", workers=workers,
+                                 progress=False)
+    # Exact match does not open the databases.
+    report = evaluate_predictions(gold, preds, db_dir=dataset / "database",
+                                  tables_path=dataset / "tables.json",
+                                  options=EvalOptions(etype="match"), workers=1, progress=False)
+    assert report["summary"]["exact_match"] is not None
+
+
+# Spider's grammar has no IN-list of literals: this gold query runs but cannot be parsed.
+UNPARSABLE_GOLD = "SELECT name FROM item WHERE kind IN ('office', 'wood')"
+
+
+@pytest.mark.parametrize("etype", ["all", "match", "exec"])
+def test_gold_parse_failures_are_visible_in_every_mode(dataset: Path, etype: str) -> None:
+    from t2s.evaluation.report import format_summary, render_markdown
+
+    gold = read_gold(dataset / "gold.sql")[:3]
+    gold[1] = GoldExample(1, "shelf", UNPARSABLE_GOLD, None, "1", 2)
+    preds = ["SELECT count(*) FROM item", UNPARSABLE_GOLD, "SELECT 1"]
+    report = evaluate_predictions(gold, preds, db_dir=dataset / "database",
+                                  tables_path=dataset / "tables.json",
+                                  options=EvalOptions(etype=etype, timeout_s=0.5), workers=1,
+                                  progress=False)
+    examples = report["examples"]
+    assert examples[1]["gold_parse_error"] == "parse error: expected ')', found ','"
+    assert examples[1]["hardness"] == "unknown"
+    assert examples[0]["gold_parse_error"] is None and examples[2]["gold_parse_error"] is None
+    if etype != "match":  # the prediction itself is right by execution, so error is None
+        assert examples[1]["execution_match"] is True and examples[1]["error"] is None
+    if etype != "exec":
+        assert examples[1]["exact_match"] is False
+    assert report["summary"]["gold_parse_errors"] == 1
+    warning = "1 gold query cannot be parsed by the Spider parser"
+    assert f"warning: {warning}" in format_summary(report)
+    assert warning in render_markdown(report)

@@ -231,3 +231,21 @@ def test_every_spider_dev_gold_query_matches_itself(spider_dir: Path) -> None:
         checked += 1
     evaluator.close()
     assert checked > 250
+
+
+def test_a_database_that_sqlite_cannot_read_is_a_data_error_naming_it(db_dir: Path) -> None:
+    from t2s.errors import DataError
+
+    # A valid header over garbage passes the up-front header check of
+    # t2s evaluate; the evaluator must still fail with a clear message.
+    bad = db_dir / "junk" / "junk.sqlite"
+    bad.parent.mkdir()
+    bad.write_bytes(b"SQLite format 3\x00" + b"\x01" * 2000)
+    evaluator = ExecutionEvaluator(db_dir)
+    try:
+        with pytest.raises(DataError, match=r"junk\.sqlite: not a readable SQLite database"):
+            evaluator.evaluate("junk", "SELECT 1", "SELECT 1")
+        assert evaluator.evaluate("shop", "SELECT count(*) FROM item",
+                                  "SELECT count(*) FROM item").match
+    finally:
+        evaluator.close()

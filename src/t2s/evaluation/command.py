@@ -5,16 +5,24 @@ Prediction files, as a drop-in for the official Spider evaluator::
     t2s evaluate --gold ../shared/data/spider/dev_gold.sql --pred pred.sql \\
         --db ../shared/data/spider/database --table ../shared/data/spider/tables.json \\
         --out outputs/eval/REPORT.json [--etype all|match|exec] [--keep-distinct] \\
-        [--workers 2] [--timeout 10] [--max-rows 100000]
+        [--workers 2] [--timeout 10] [--max-rows 100000] [--skip-missing-db]
 
 ``--gold`` may also be a Spider-format JSON question file (``dev.json``), which
 puts the questions in the report; ``--pred`` may be JSONL with ids (see
 :mod:`t2s.evaluation.inputs`). The report is ``REPORT.json`` plus ``REPORT.md``
 beside it; a summary table is printed.
 
+A db_id that tables.json knows but whose ``.sqlite`` file is absent is fine
+with ``--etype match``; when execution is scored it is an error listing every
+such db_id, unless ``--skip-missing-db`` leaves their examples out of
+execution scoring (the report and the printed table say so).
+
 A model: ``t2s evaluate --config configs/tiny.yaml [key.sub=value ...]``
 generates predictions for the eval split with the trained adapter, then scores
-them with the same code (:func:`t2s.evaluation.runner.evaluate_predictions`).
+them with the same code (:func:`t2s.evaluation.runner.evaluate_predictions`),
+writing to ``eval.report_dir``. The scoring settings are then the ``eval.*``
+keys: the prediction-file flags (``--gold`` ... ``--max-rows``) are refused
+rather than silently ignored.
 
 Nightly, in either mode: ``--out-dir reports/`` instead of ``--out`` (or
 ``eval.report_dir``) writes ``reports/<YYYY-MM-DD>/`` (UTC) and prints the flips
@@ -31,11 +39,30 @@ from t2s.cli import add_config_arguments
 
 _FILE_ARGS = ("gold", "pred", "db", "table")
 
+# Flags that only mean something for prediction files, and the config key that
+# takes their place with --config (None: no counterpart).
+_FILE_ONLY_FLAGS: dict[str, str | None] = {
+    "gold": None, "pred": None, "db": None, "table": None,
+    "etype": "eval.etype", "keep_distinct": "eval.keep_distinct", "workers": "eval.workers",
+    "timeout": "eval.timeout_s", "max_rows": "eval.max_rows",
+}
+
+_DEFAULT_ETYPE = "all"
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``t2s evaluate`` options (light: imports nothing heavy)."""
+    from t2s.config import EvalConfig
     from t2s.sqlexec import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S
 
+    parser.epilog = (
+        "Score a model instead: t2s evaluate --config CONFIG [key.sub=value ...] generates "
+        "SQL for data.eval_file with the trained adapter (infer.adapter_path) and scores it "
+        "with the eval.* keys (eval.etype, eval.timeout_s, eval.max_rows, eval.workers, "
+        "eval.keep_distinct). It writes predictions.jsonl, REPORT.json and REPORT.md to "
+        f"eval.report_dir (default: {EvalConfig.report_dir}), or to DIR/<YYYY-MM-DD>/ with "
+        "--out-dir DIR. --gold/--pred/--db/--table/--out and the scoring flags are refused "
+        "there.")
     files = parser.add_argument_group("prediction files (all five needed without --config)")
     files.add_argument("--gold", help="gold file: 'SQL<TAB>db_id' lines (dev_gold.sql) "
                        "or a Spider-format JSON question file (dev.json)")
@@ -49,18 +76,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="nightly: write DIR/<YYYY-MM-DD>/REPORT.json (UTC date; with "
                             "--config also predictions.jsonl there) and compare it with the "
                             "newest earlier dated report in DIR")
-    parser.add_argument("--etype", choices=("all", "match", "exec"), default="all",
-                        help="exact set match, execution accuracy, or both (default: all)")
-    parser.add_argument("--keep-distinct", action="store_true",
-                        help="keep DISTINCT when executing (official default: remove it)")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="worker processes (default: min(2, CPUs))")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
-                        help=f"time limit per query; interrupted queries score as 'timeout' "
-                             f"(default: {DEFAULT_TIMEOUT_S:g}, >1000x the slowest Spider dev "
-                             "gold query)")
-    parser.add_argument("--max-rows", type=int, default=DEFAULT_MAX_ROWS,
-                        help=f"rows fetched per query at most (default: {DEFAULT_MAX_ROWS})")
+    # Scoring flags default to None so that one given with --config can be
+    # refused; run() fills in the defaults shown in the help.
+    scoring = parser.add_argument_group("scoring prediction files (with --config: the eval.* keys)")
+    scoring.add_argument("--etype", choices=("all", "match", "exec"), default=None,
+                         help=f"exact set match, execution accuracy, or both "
+                              f"(default: {_DEFAULT_ETYPE})")
+    scoring.add_argument("--keep-distinct", action="store_true", default=None,
+                         help="keep DISTINCT when executing (official default: remove it)")
+    scoring.add_argument("--workers", type=int, default=None,
+                         help="worker processes (default: min(2, CPUs))")
+    scoring.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                         help=f"time limit per query; interrupted queries score as 'timeout' "
+                              f"(default: {DEFAULT_TIMEOUT_S:g}, >1000x the slowest Spider dev "
+                              "gold query)")
+    scoring.add_argument("--max-rows", type=int, default=None,
+                         help=f"rows fetched per query at most (default: {DEFAULT_MAX_ROWS})")
+    parser.add_argument("--skip-missing-db", action="store_true",
+                        help="when a db_id in tables.json has no <db_id>.sqlite, leave its "
+                             "examples out of execution scoring (exact match still scores "
+                             "them; the report lists them) instead of stopping; not needed "
+                             "with --etype match")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_config_arguments(parser)
 
@@ -79,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
     from t2s.evaluation.inputs import read_gold, read_predictions
     from t2s.evaluation.report import format_summary, markdown_path
     from t2s.evaluation.runner import EvalOptions, evaluate_predictions
+    from t2s.sqlexec import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S
 
     missing = [f"--{name}" for name in _FILE_ARGS if getattr(args, name) is None]
     if args.out is None and args.out_dir is None:
@@ -90,14 +127,16 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--out {args.out} is a folder; give the REPORT.json file path")
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
-    options = EvalOptions(etype=args.etype, keep_distinct=args.keep_distinct,
-                          timeout_s=args.timeout, max_rows=args.max_rows)
+    options = EvalOptions(
+        etype=args.etype or _DEFAULT_ETYPE, keep_distinct=bool(args.keep_distinct),
+        timeout_s=DEFAULT_TIMEOUT_S if args.timeout is None else args.timeout,
+        max_rows=DEFAULT_MAX_ROWS if args.max_rows is None else args.max_rows)
     gold = read_gold(args.gold)
     predictions = read_predictions(args.pred, gold)
     report = evaluate_predictions(
         gold, predictions, db_dir=args.db, tables_path=args.table, options=options,
         out_path=out, gold_path=args.gold, pred_path=args.pred, workers=args.workers,
-        progress=not args.no_progress)
+        progress=not args.no_progress, skip_missing_db=args.skip_missing_db)
     print(format_summary(report))
     print(f"wrote {out} and {markdown_path(out)}", file=sys.stderr)
     print_nightly_comparison(args, out, report)
@@ -131,29 +170,29 @@ def score_model(args: argparse.Namespace) -> int:
     Generation lives in :mod:`t2s.inference` (the only place that generates).
     The eval split is ``data.eval_file`` (first ``data.max_eval_examples``);
     the scoring settings are the ``eval.*`` keys (the ``--etype``/``--timeout``/
-    ``--workers`` flags are for prediction files). Writes, under
-    ``eval.report_dir`` (or today's folder under ``--out-dir``): ``predictions.jsonl`` (one ``{"index", "id", "sql",
-    "error"}`` record per example, so the file can be re-scored with
-    ``--pred``), ``REPORT.json`` and ``REPORT.md``.
+    ``--workers``/... flags are for prediction files and are refused here).
+    Writes, under ``eval.report_dir`` (or today's folder under ``--out-dir``):
+    ``predictions.jsonl`` (one ``{"index", "id", "sql", "error"}`` record per
+    example, so the file can be re-scored with ``--pred``), ``REPORT.json``
+    and ``REPORT.md``.
 
     Raises:
         T2SError: if the model cannot be loaded.
-        InputError: if ``--out`` is given (it names a prediction-file report).
+        InputError: if ``--out`` or any prediction-file flag is given (the
+            message lists them all).
         ConfigError: on an invalid config or a null ``data.eval_file``.
         DataError: if the dataset is missing or malformed.
     """
     from t2s.config import load_config
-    from t2s.errors import ConfigError, DataError, InputError, T2SError
+    from t2s.errors import ConfigError, DataError, T2SError
     from t2s.evaluation.inputs import gold_from_examples
     from t2s.evaluation.report import format_summary
     from t2s.evaluation.runner import EvalOptions, evaluate_predictions
     from t2s.inference import generate_predictions
     from t2s.inference.pipeline import describe_model, open_dataset_if_any
 
+    refuse_file_flags(args)
     config = load_config(args.config, args.overrides)
-    if args.out is not None:
-        raise InputError("--out is for prediction files; with --config set eval.report_dir "
-                         "(or use --out-dir for dated nightly reports)")
     if config.data.eval_file is None:
         raise ConfigError("data.eval_file is null: there is no split to evaluate")
     dataset = open_dataset_if_any(config)
@@ -176,11 +215,41 @@ def score_model(args: argparse.Namespace) -> int:
         db_dir=dataset.database_dir, tables_path=dataset.tables_path, options=options,
         out_path=report_dir / "REPORT.json", gold_path=dataset.root / config.data.eval_file,
         pred_path=pred_path, model=describe_model(config), workers=config.eval.workers,
-        progress=not args.no_progress)
+        progress=not args.no_progress, skip_missing_db=args.skip_missing_db)
     print(format_summary(report))
     print(f"wrote {pred_path} and {report_dir / 'REPORT.json'}", file=sys.stderr)
     print_nightly_comparison(args, report_dir / "REPORT.json", report)
     return 0
+
+
+def refuse_file_flags(args: argparse.Namespace) -> None:
+    """With ``--config`` (or overrides), refuse the flags that only prediction files use.
+
+    Scoring a model reads its data and settings from the config, so these
+    flags would be silently ignored; one message lists every one given.
+
+    Raises:
+        InputError: if any was given.
+    """
+    from t2s.errors import InputError
+
+    problems = []
+    files = [f"--{name}" for name in _FILE_ARGS if getattr(args, name) is not None]
+    if files:
+        problems.append(f"{', '.join(files)} name prediction files; --config scores the "
+                        "model on data.eval_file of its dataset (drop --config and the "
+                        "key=value overrides to score the files)")
+    if args.out is not None:
+        problems.append("--out is for prediction files; with --config set eval.report_dir "
+                        "(or use --out-dir for dated nightly reports)")
+    settings = [f"--{name.replace('_', '-')} (use {key}=...)"
+                for name, key in _FILE_ONLY_FLAGS.items()
+                if key is not None and getattr(args, name) is not None]
+    if settings:
+        problems.append(f"{', '.join(settings)}: with --config the scoring settings are "
+                        "the eval.* keys")
+    if problems:
+        raise InputError("; ".join(problems))
 
 
 def write_jsonl(path: Path, records: list[dict[str, object]]) -> None:

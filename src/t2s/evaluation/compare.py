@@ -167,9 +167,12 @@ def compare_reports(a: Mapping[str, Any], b: Mapping[str, Any],
                     metric: Metric = "execution") -> Comparison:
     """Pair the examples of A and B by position and count flips of ``metric``.
 
+    Examples scored in neither report (execution skipped for a missing
+    database in both) are left out of the pairs and of ``count``.
+
     Raises:
-        InputError: if the metric was not scored in one of the reports, or
-            the example counts differ.
+        InputError: if the metric was not scored in one of the reports, an
+            example is scored in one report only, or the example counts differ.
     """
     if metric not in METRICS:
         raise InputError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
@@ -177,17 +180,23 @@ def compare_reports(a: Mapping[str, Any], b: Mapping[str, Any],
     ex_a, ex_b = a["examples"], b["examples"]
     if len(ex_a) != len(ex_b):
         raise InputError(f"cannot pair {len(ex_a)} examples with {len(ex_b)}")
-    if any(x.get(key) is None for x in ex_a) or any(y.get(key) is None for y in ex_b):
+    if all(x.get(key) is None for x in ex_a) or all(y.get(key) is None for y in ex_b):
         raise InputError(f"{metric} was not scored in both reports (see their --etype)")
+    one_sided = [x["index"] for x, y in zip(ex_a, ex_b, strict=True)
+                 if (x.get(key) is None) != (y.get(key) is None)]
+    if one_sided:
+        raise InputError(f"{metric} was scored in one report only for {len(one_sided)} examples "
+                         f"(first: index {one_sided[0]}; a database missing in one run?)")
+    pairs = [(x, y) for x, y in zip(ex_a, ex_b, strict=True) if x.get(key) is not None]
     regressions, fixes = [], []
-    for x, y in zip(ex_a, ex_b, strict=True):
+    for x, y in pairs:
         if x[key] and not y[key]:
             regressions.append(_flip(x, y))
         elif y[key] and not x[key]:
             fixes.append(_flip(x, y))
     return Comparison(
-        metric=metric, count=len(ex_a), correct_a=sum(1 for x in ex_a if x[key]),
-        correct_b=sum(1 for y in ex_b if y[key]), regressions=regressions, fixes=fixes,
+        metric=metric, count=len(pairs), correct_a=sum(1 for x, _ in pairs if x[key]),
+        correct_b=sum(1 for _, y in pairs if y[key]), regressions=regressions, fixes=fixes,
         test=mcnemar(len(regressions), len(fixes)))
 
 
@@ -254,7 +263,7 @@ def compare_with_previous_night(out_dir: str | Path, report_path: str | Path,
     if problems:
         return f"not comparable with {baseline}: " + "; ".join(problems)
     # Same flags, so both scored the same metrics; execution when it was run.
-    scored_execution = all(x.get("execution_match") is not None for x in report["examples"])
+    scored_execution = any(x.get("execution_match") is not None for x in report["examples"])
     metric: Metric = "execution" if scored_execution else "exact_match"
     comparison = compare_reports(old, report, metric=metric)
     return f"vs {baseline}:\n" + format_comparison(comparison, (str(baseline), str(report_path)))

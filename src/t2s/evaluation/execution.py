@@ -269,14 +269,21 @@ class ExecutionEvaluator:
         """The cached connection of ``db_id``.
 
         Raises:
-            DataError: if ``db_id`` is unsafe or has no database file.
+            DataError: if ``db_id`` is unsafe, has no database file, or the
+                file is not a SQLite database (SQLite cannot read its schema).
         """
+        import sqlite3
+
         from t2s.data.spider import database_path
+        from t2s.errors import DataError
 
         db = self._connections.pop(db_id, None)
         if db is None:
-            db = ReadOnlyDatabase(database_path(self.db_dir, db_id), timeout_s=self.timeout_s,
-                                  max_rows=self.max_rows)
+            path = database_path(self.db_dir, db_id)
+            try:
+                db = ReadOnlyDatabase(path, timeout_s=self.timeout_s, max_rows=self.max_rows)
+            except sqlite3.DatabaseError as exc:
+                raise DataError(f"{path}: not a readable SQLite database ({exc})") from None
         self._connections[db_id] = db
         while len(self._connections) > CONNECTION_CACHE_SIZE:
             _, oldest = self._connections.popitem(last=False)
@@ -287,7 +294,7 @@ class ExecutionEvaluator:
         """Run (or recall) an already prepared gold query.
 
         Raises:
-            DataError: if the database is missing.
+            DataError: if the database is missing or not a SQLite database.
         """
         key = (db_id, gold_sql)
         cached = self._gold_cache.get(key)
@@ -307,8 +314,9 @@ class ExecutionEvaluator:
             pred_sql: The prediction as written (``value`` is rewritten here).
 
         Raises:
-            DataError: if the database is missing (inputs are checked before
-                scoring, so this means it vanished mid-run).
+            DataError: if the database is missing or unreadable (inputs are
+                checked before scoring, so this means it changed mid-run, or
+                has a SQLite header but a corrupt schema).
         """
         if not pred_sql.strip():
             return ExecutionOutcome(False, EvalError.EMPTY_PREDICTION, "empty prediction")

@@ -271,31 +271,111 @@ def _prediction_index(path: Path, number: int, record: Mapping[str, Any], count:
     raise InputError(f"{path}:{number}: needs 'index' (0-based gold position) or 'id'")
 
 
-def check_databases(examples: Iterable[GoldExample], db_dir: str | Path,
-                    gold_path: str | Path) -> dict[str, Path]:
-    """Resolve each distinct db_id to its SQLite file.
+# The first 16 bytes of every SQLite 3 database file (https://sqlite.org/fileformat.html).
+SQLITE_HEADER = b"SQLite format 3\x00"
 
-    Returns:
-        ``{db_id: path}`` for every db_id used.
+# At most this many problems are spelled out in one message; the rest are counted.
+_SHOWN = 10
+
+
+@dataclass(frozen=True)
+class DatabaseCheck:
+    """Which databases of a gold file exist.
+
+    Attributes:
+        paths: ``{db_id: path}`` of every used db_id whose SQLite file exists.
+        missing: ``{db_id: examples}`` of every used db_id without one, in
+            sorted db_id order (the count of gold examples on it).
+    """
+
+    paths: dict[str, Path]
+    missing: dict[str, int]
+
+
+def check_databases(examples: Sequence[GoldExample], db_dir: str | Path,
+                    gold_path: str | Path, *, execution: bool = True,
+                    skip_missing: bool = False) -> DatabaseCheck:
+    """Resolve each distinct db_id to its SQLite file, and check the files.
+
+    A db_id whose file is missing is fine when nothing is executed (exact match
+    reads tables.json), or with ``skip_missing``; otherwise it is an error, and
+    the message lists every missing db_id, not only the first. Every file that
+    will be executed on must start with the SQLite header, so a stray text file
+    fails here, before any scoring, rather than in a worker mid-run.
+
+    Args:
+        examples: The gold examples.
+        db_dir: Folder of ``<db_id>/<db_id>.sqlite`` files.
+        gold_path: The gold file, for messages.
+        execution: Whether execution accuracy will be scored.
+        skip_missing: Accept missing files (``--skip-missing-db``).
 
     Raises:
-        InputError: naming the first gold line of a db_id whose database is
-            missing.
+        InputError: if ``db_dir`` is not a folder; or, when executing without
+            ``skip_missing``, listing every db_id that has no SQLite file.
+        DataError: when executing, listing every file that is not a SQLite
+            database (wrong header, or empty).
     """
-    from t2s.data.spider import database_path
-
     db_dir = Path(db_dir)
     if not db_dir.is_dir():
         raise InputError(f"--db {db_dir}: not a directory")
     paths: dict[str, Path] = {}
+    first: dict[str, GoldExample] = {}
+    counts: dict[str, int] = {}
     for example in examples:
-        if example.db_id in paths:
+        counts[example.db_id] = counts.get(example.db_id, 0) + 1
+        if example.db_id in first:
             continue
+        first[example.db_id] = example
+        path = db_dir / _checked_db_id(example.db_id, Path(gold_path), example.line,
+                                       _unit(gold_path)) / f"{example.db_id}.sqlite"
+        if path.is_file():
+            paths[example.db_id] = path
+    missing = {db_id: counts[db_id] for db_id in sorted(first) if db_id not in paths}
+    if execution and missing and not skip_missing:
+        raise InputError(_missing_message(missing, first, db_dir, gold_path))
+    if execution:
+        check_sqlite_files(paths.values())
+    return DatabaseCheck(paths=paths, missing=missing)
+
+
+def _missing_message(missing: Mapping[str, int], first: Mapping[str, GoldExample],
+                     db_dir: Path, gold_path: str | Path) -> str:
+    examples = sum(missing.values())
+    listed = [f"{db_id} ({count} example{'s' if count != 1 else ''}, first at "
+              f"{_where(gold_path, first[db_id])})" for db_id, count in missing.items()]
+    shown = "; ".join(listed[:_SHOWN]) + (f"; ... {len(listed) - _SHOWN} more"
+                                          if len(listed) > _SHOWN else "")
+    return (f"no <db_id>/<db_id>.sqlite in {db_dir} for {len(missing)} db_id"
+            f"{'s' if len(missing) != 1 else ''} of the gold file: {shown}. Execution "
+            f"accuracy needs them: add the files, or pass --skip-missing-db to leave these "
+            f"{examples} examples out of execution scoring (exact match still scores them), "
+            "or use --etype match")
+
+
+def check_sqlite_files(paths: Iterable[Path]) -> None:
+    """Check that each file starts with the SQLite header.
+
+    Raises:
+        DataError: listing every file that does not (an empty file included:
+            the official evaluator leaves one behind for a missing database).
+    """
+    bad = []
+    for path in paths:
         try:
-            paths[example.db_id] = database_path(db_dir, example.db_id)
-        except DataError as exc:
-            raise InputError(f"{_where(gold_path, example)}: {exc}") from None
-    return paths
+            with path.open("rb") as handle:
+                head = handle.read(len(SQLITE_HEADER))
+        except OSError as exc:
+            bad.append(f"{path} (cannot be read: {exc.strerror})")
+            continue
+        if not head:
+            bad.append(f"{path} (empty file)")
+        elif head != SQLITE_HEADER:
+            bad.append(f"{path} (starts with {head[:8]!r})")
+    if bad:
+        shown = "; ".join(bad[:_SHOWN]) + (f"; ... {len(bad) - _SHOWN} more"
+                                           if len(bad) > _SHOWN else "")
+        raise DataError(f"not a SQLite database: {shown}")
 
 
 def check_schemas(examples: Iterable[GoldExample], schemas: Mapping[str, Any],
@@ -303,15 +383,25 @@ def check_schemas(examples: Iterable[GoldExample], schemas: Mapping[str, Any],
     """Check that every db_id has a schema in tables.json.
 
     Raises:
-        InputError: naming the first gold line of a db_id that has none.
+        InputError: listing every db_id that has none, with its first gold line.
     """
+    unknown: dict[str, GoldExample] = {}
     for example in examples:
-        if example.db_id not in schemas:
-            raise InputError(f"{_where(gold_path, example)}: db_id {example.db_id!r} "
-                             f"is not in {tables_path}")
+        if example.db_id not in schemas and example.db_id not in unknown:
+            unknown[example.db_id] = example
+    if unknown:
+        listed = [f"{_where(gold_path, example)}: db_id {db_id!r}"
+                  for db_id, example in unknown.items()]
+        shown = "; ".join(listed[:_SHOWN]) + (f"; ... {len(listed) - _SHOWN} more"
+                                              if len(listed) > _SHOWN else "")
+        raise InputError(f"{shown} {'is' if len(listed) == 1 else 'are'} not in {tables_path}")
+
+
+def _unit(gold_path: str | Path) -> str:
+    return "record" if str(gold_path).lower().endswith(".json") else "line"
 
 
 def _where(gold_path: str | Path, example: GoldExample) -> str:
-    if str(gold_path).lower().endswith(".json"):
+    if _unit(gold_path) == "record":
         return f"{gold_path}: record {example.line}"
     return f"{gold_path}:{example.line}"

@@ -4,13 +4,19 @@
 
 * ``summary``: counts and accuracies overall, ``by_hardness``, ``by_category``
   (each example under its primary category), ``by_tag`` (each example under
-  every category it has: join, nested, ...), ``by_database``, and ``errors``
-  (how many examples fell in each error kind).
+  every category it has: join, nested, ...), ``by_database``, ``errors``
+  (how many examples fell in each error kind), ``gold_parse_errors`` (how many
+  gold queries the Spider parser cannot read; their exact match counts as
+  wrong) and ``execution_skipped`` (``{"examples": n, "db_ids": [...]}``: the
+  examples that ``--skip-missing-db`` left out of execution scoring). Each
+  accuracy is ``correct`` over the examples scored for that metric, so with
+  skipped examples ``execution`` is over ``count - execution_skipped.examples``.
 * ``examples``: one record per example, in input order (see
   :class:`~t2s.evaluation.runner.ExampleResult`).
 * ``manifest``: evaluator name and version, the flags that change verdicts,
   data fingerprints (sha256 of the gold file, tables.json and every database
-  used), the prediction file's hash, the model/adapter and decoding settings
+  used) with ``data.missing_databases`` (used db_ids that have no SQLite file:
+  fine for exact match, skipped by execution), the prediction file's hash, the model/adapter and decoding settings
   when a model produced the predictions, the git commit, and the time.
   ``t2s compare`` refuses to compare reports whose ``data`` or ``flags``
   differ.
@@ -42,7 +48,8 @@ REPORT_FORMAT = 1
 def build_manifest(*, options: EvalOptions, gold_path: str | Path | None,
                    pred_path: str | Path | None, tables_path: str | Path,
                    db_paths: Mapping[str, Path], model: Mapping[str, Any] | None = None,
-                   runtime: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                   runtime: Mapping[str, Any] | None = None,
+                   missing_databases: Sequence[str] = ()) -> dict[str, Any]:
     """Describe how a report was produced, with fingerprints of every input.
 
     Raises:
@@ -70,6 +77,7 @@ def build_manifest(*, options: EvalOptions, gold_path: str | Path | None,
             "gold": fingerprint(gold_path),
             "tables": fingerprint(tables_path),
             "databases": {db_id: file_sha256(path) for db_id, path in sorted(db_paths.items())},
+            "missing_databases": sorted(missing_databases),
         },
         "predictions": fingerprint(pred_path),
         "model": dict(model) if model else None,
@@ -110,6 +118,7 @@ def _grouped(results: Iterable[ExampleResult], keys: Callable[[ExampleResult], I
 def build_summary(results: Sequence[ExampleResult]) -> dict[str, Any]:
     """Counts and accuracies overall and per hardness, category, tag and database."""
     errors = Counter(r.error for r in results if r.error is not None)
+    skipped = [r for r in results if r.execution_skipped]
     return {
         **_group_stats(results),
         "by_hardness": _grouped(results, lambda r: [r.hardness], HARDNESS_LEVELS),
@@ -117,7 +126,30 @@ def build_summary(results: Sequence[ExampleResult]) -> dict[str, Any]:
         "by_tag": _grouped(results, lambda r: r.categories),
         "by_database": _grouped(results, lambda r: [r.db_id]),
         "errors": dict(sorted(errors.items(), key=lambda item: (-item[1], item[0]))),
+        "gold_parse_errors": sum(1 for r in results if r.gold_parse_error is not None),
+        "execution_skipped": {"examples": len(skipped),
+                              "db_ids": sorted({r.db_id for r in skipped})},
     }
+
+
+def report_warnings(summary: Mapping[str, Any]) -> list[str]:
+    """One line per thing that makes the accuracies mean less than they seem.
+
+    Reports written before these summary keys existed give none.
+    """
+    lines = []
+    gold_errors = summary.get("gold_parse_errors") or 0
+    if gold_errors:
+        lines.append(f"{gold_errors} gold quer{'y' if gold_errors == 1 else 'ies'} cannot be "
+                     "parsed by the Spider parser: exact match counts them wrong (see "
+                     "gold_parse_error in REPORT.json)")
+    skipped = summary.get("execution_skipped") or {}
+    if skipped.get("examples"):
+        count = skipped["examples"]
+        lines.append(f"execution skipped for {count} example{'s' if count != 1 else ''} with "
+                     f"no SQLite database ({', '.join(skipped['db_ids'])}; --skip-missing-db): "
+                     f"exec % is over the other {summary['count'] - count}")
+    return lines
 
 
 def build_report(results: Sequence[ExampleResult], options: EvalOptions,
@@ -180,6 +212,9 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         lines.append(f"- predictions: `{pred['path']}` (sha256 {pred['sha256'][:12]})")
     if manifest.get("model"):
         lines.append(f"- model: `{json.dumps(manifest['model'], sort_keys=True)}`")
+    notes = report_warnings(summary)
+    if notes:
+        lines += ["", "## Warnings", "", *(f"- {note}" for note in notes)]
     lines += ["", "## Overall", "", *_table("split", {"all": summary}), "",
               "## By hardness", "", *_table("hardness", summary["by_hardness"]), "",
               "## By category", "", *_table("category", summary["by_category"]), "",
@@ -202,6 +237,7 @@ def format_summary(report: Mapping[str, Any]) -> str:
             rows.append(f"{label:<8}" + "".join(f"{_pct(g[key]):>9}" for g in groups.values()))
     if summary["errors"]:
         rows.append("errors: " + ", ".join(f"{k} {v}" for k, v in summary["errors"].items()))
+    rows += [f"warning: {note}" for note in report_warnings(summary)]
     return "\n".join(rows)
 
 

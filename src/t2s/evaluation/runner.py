@@ -18,7 +18,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -93,10 +93,19 @@ class ExampleResult:
     """The verdicts for one example, as written to ``REPORT.json``.
 
     ``exact_match``/``string_match`` are ``None`` when ``etype`` is ``exec``, and
-    ``execution_match`` is ``None`` when it is ``match``. ``error`` is the
-    execution error (see :class:`~t2s.evaluation.execution.EvalError`); in
-    ``match`` mode it is only ``empty_prediction`` or ``parse_error`` (the
-    Spider parser could not read the prediction).
+    ``execution_match`` is ``None`` when it is ``match`` or when
+    ``execution_skipped``. ``error`` is about the prediction: the execution
+    error (see :class:`~t2s.evaluation.execution.EvalError`) when execution
+    was scored; otherwise the exact-match one (``empty_prediction``,
+    ``parse_error``, ``unknown_table``, ``unknown_column``: the Spider parser
+    could not read the prediction; ``gold_error``: it could not read the gold
+    query).
+
+    ``gold_parse_error`` is the Spider parser's message for a gold query it
+    cannot parse (``None`` when it parses), in every mode: such an example has
+    hardness ``unknown`` and ``exact_match`` false. ``execution_skipped`` is
+    true when the example's database has no SQLite file and
+    ``--skip-missing-db`` left it out of execution scoring.
     """
 
     index: int
@@ -112,6 +121,8 @@ class ExampleResult:
     execution_match: bool | None = None
     error: str | None = None
     message: str = ""
+    gold_parse_error: str | None = None
+    execution_skipped: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (field order kept)."""
@@ -125,12 +136,13 @@ class _Task:
 
 
 class _Scorer:
-    """Per-process state: schemas, options and the execution evaluator."""
+    """Per-process state: schemas, options, skipped databases and the execution evaluator."""
 
     def __init__(self, db_dir: str, schemas: Mapping[str, DatabaseSchema],
-                 options: EvalOptions) -> None:
+                 options: EvalOptions, skip_execution: frozenset[str] = frozenset()) -> None:
         self.schemas = schemas
         self.options = options
+        self.skip_execution = skip_execution
         self.executor = ExecutionEvaluator(db_dir, timeout_s=options.timeout_s,
                                            max_rows=options.max_rows,
                                            keep_distinct=options.keep_distinct)
@@ -139,8 +151,10 @@ class _Scorer:
         """Score one example.
 
         A gold query that Spider's grammar cannot parse gets hardness
-        ``unknown`` and, in match mode, the error ``gold_error``; execution is
-        still scored, since it does not need the parse.
+        ``unknown``, its parser message in ``gold_parse_error`` and, in match
+        mode, the error ``gold_error``; execution is still scored, since it
+        does not need the parse. Examples on a db_id in ``skip_execution`` are
+        not executed (``execution_skipped``).
 
         Raises:
             DataError: if its database disappeared since the inputs were checked.
@@ -151,17 +165,21 @@ class _Scorer:
 
         example, pred = task.example, task.pred
         schema = self.schemas[example.db_id]
+        gold_problem = None
         try:
             level = hardness(example.gold, schema)
-        except GoldQueryError:
-            level = "unknown"
+        except GoldQueryError as exc:
+            level, gold_problem = "unknown", exc.reason
         result = ExampleResult(
             index=example.index, db_id=example.db_id, question=example.question,
             gold=example.gold, pred=pred, hardness=level,
-            category=category(example.gold), categories=sorted(categories(example.gold)))
+            category=category(example.gold), categories=sorted(categories(example.gold)),
+            gold_parse_error=gold_problem)
         if self.options.exact:
             self._score_exact(result, schema)
-        if self.options.execution:
+        if self.options.execution and example.db_id in self.skip_execution:
+            result.execution_skipped = True
+        elif self.options.execution:
             outcome = self.executor.evaluate(example.db_id, example.gold, pred)
             result.execution_match = outcome.match
             result.error = None if outcome.error is None else outcome.error.value
@@ -202,9 +220,9 @@ _SCORER: _Scorer | None = None
 
 
 def _init_worker(db_dir: str, schemas: Mapping[str, DatabaseSchema],
-                 options: EvalOptions) -> None:
+                 options: EvalOptions, skip_execution: frozenset[str]) -> None:
     global _SCORER
-    _SCORER = _Scorer(db_dir, schemas, options)
+    _SCORER = _Scorer(db_dir, schemas, options, skip_execution)
 
 
 def _score_chunk(tasks: Sequence[_Task]) -> list[ExampleResult]:
@@ -225,7 +243,8 @@ def _chunks(tasks: Sequence[_Task], size: int = CHUNK_SIZE) -> list[list[_Task]]
 def score_examples(examples: Sequence[GoldExample], predictions: Sequence[str], *,
                    db_dir: str | Path, schemas: Mapping[str, DatabaseSchema],
                    options: EvalOptions, workers: int | None = None,
-                   progress: bool = True) -> list[ExampleResult]:
+                   progress: bool = True,
+                   skip_execution: Collection[str] = ()) -> list[ExampleResult]:
     """Score every example; results come back in input order.
 
     Args:
@@ -237,6 +256,8 @@ def score_examples(examples: Sequence[GoldExample], predictions: Sequence[str], 
         workers: Worker processes; 1 scores in this process. Default
             :func:`default_workers`.
         progress: Show a tqdm progress bar on stderr.
+        skip_execution: db_ids whose examples are not executed (their
+            databases are missing and ``--skip-missing-db`` was given).
 
     Raises:
         ValueError: if ``examples`` and ``predictions`` differ in length.
@@ -249,11 +270,12 @@ def score_examples(examples: Sequence[GoldExample], predictions: Sequence[str], 
     workers = default_workers() if workers is None else max(1, workers)
     tasks = [_Task(example, pred) for example, pred in zip(examples, predictions, strict=True)]
     used = {example.db_id: schemas[example.db_id] for example in examples}
+    skip = frozenset(skip_execution)
     results: list[ExampleResult] = []
     with tqdm(total=len(tasks), desc="evaluate", unit="ex", disable=not progress,
               dynamic_ncols=True) as bar:
         if workers == 1:
-            scorer = _Scorer(str(db_dir), used, options)
+            scorer = _Scorer(str(db_dir), used, options, skip)
             try:
                 for task in tasks:
                     results.append(scorer.score(task))
@@ -261,7 +283,8 @@ def score_examples(examples: Sequence[GoldExample], predictions: Sequence[str], 
             finally:
                 scorer.executor.close()
         else:
-            for chunk_results in _run_pool(_chunks(tasks), str(db_dir), used, options, workers):
+            for chunk_results in _run_pool(_chunks(tasks), str(db_dir), used, options, skip,
+                                           workers):
                 results.extend(chunk_results)
                 bar.update(len(chunk_results))
     results.sort(key=lambda result: result.index)
@@ -269,13 +292,14 @@ def score_examples(examples: Sequence[GoldExample], predictions: Sequence[str], 
 
 
 def _run_pool(chunks: list[list[_Task]], db_dir: str, schemas: Mapping[str, DatabaseSchema],
-              options: EvalOptions, workers: int) -> Iterator[list[ExampleResult]]:
+              options: EvalOptions, skip_execution: frozenset[str],
+              workers: int) -> Iterator[list[ExampleResult]]:
     # 'spawn', not 'fork': the "score a model" mode calls this from a process
     # that has torch (and its thread pools) loaded, which fork can deadlock.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(workers, max(1, len(chunks))), mp_context=context,
                              initializer=_init_worker,
-                             initargs=(db_dir, schemas, options)) as pool:
+                             initargs=(db_dir, schemas, options, skip_execution)) as pool:
         pending: set[Future[list[ExampleResult]]] = {
             pool.submit(_score_chunk, chunk) for chunk in chunks}
         try:
@@ -295,7 +319,8 @@ def evaluate_predictions(examples: Sequence[GoldExample], predictions: Sequence[
                          gold_path: str | Path | None = None,
                          pred_path: str | Path | None = None,
                          model: Mapping[str, Any] | None = None,
-                         workers: int | None = None, progress: bool = True) -> dict[str, Any]:
+                         workers: int | None = None, progress: bool = True,
+                         skip_missing_db: bool = False) -> dict[str, Any]:
     """Check inputs, score every example and build (and optionally write) the report.
 
     This is what ``t2s evaluate`` runs for prediction files, and what the
@@ -314,14 +339,19 @@ def evaluate_predictions(examples: Sequence[GoldExample], predictions: Sequence[
             "adapter": ..., "adapter_sha256": ..., "decoding": {...}}``).
         workers: Worker processes (default :func:`default_workers`).
         progress: Show a progress bar.
+        skip_missing_db: Leave the examples of a db_id that is in tables.json
+            but has no SQLite file out of execution scoring (they are still
+            scored by exact match; the report lists them) instead of refusing.
 
     Returns:
         The report dict (``summary``, ``examples``, ``manifest``).
 
     Raises:
-        InputError: if counts differ, a db_id has no database or schema, or
-            the report cannot be written.
-        DataError: if tables.json is missing or malformed.
+        InputError: if counts differ, a db_id has no schema, a db_id has no
+            database while execution is scored (unless ``skip_missing_db``;
+            the message lists them all), or the report cannot be written.
+        DataError: if tables.json is missing or malformed, or a database
+            to execute on is not a SQLite file.
         ConfigError: if ``options`` are invalid.
     """
     from t2s.data.spider import load_tables
@@ -335,16 +365,18 @@ def evaluate_predictions(examples: Sequence[GoldExample], predictions: Sequence[
         raise InputError(f"{pred_path or 'predictions'}: {len(predictions)} predictions for "
                          f"{len(examples)} gold examples")
     where = gold_path or "gold"
-    db_paths = check_databases(examples, db_dir, where)
     schemas = load_tables(tables_path)
     check_schemas(examples, schemas, where, tables_path)
+    databases = check_databases(examples, db_dir, where, execution=options.execution,
+                                skip_missing=skip_missing_db)
     start = time.perf_counter()
     results = score_examples(examples, predictions, db_dir=db_dir, schemas=schemas,
-                             options=options, workers=workers, progress=progress)
+                             options=options, workers=workers, progress=progress,
+                             skip_execution=databases.missing)
     wall_s = time.perf_counter() - start
     manifest = build_manifest(
         options=options, gold_path=gold_path, pred_path=pred_path, tables_path=tables_path,
-        db_paths=db_paths, model=model,
+        db_paths=databases.paths, missing_databases=list(databases.missing), model=model,
         runtime={"workers": workers or default_workers(), "wall_s": round(wall_s, 3)})
     report = build_report(results, options, manifest)
     if out_path is not None:

@@ -120,7 +120,7 @@ def students_never_failing(ctx: Context) -> Iterator[Draft]:
     q = ctx.say(("Which students have never received a D or an F?",
                  "List the names of students with no grade of D or F in any enrollment."))
     yield Draft(q, "SELECT name FROM student WHERE student_id NOT IN "
-                   '(SELECT student_id FROM enrollment WHERE grade IN ("D", "F"))')
+                   '(SELECT student_id FROM enrollment WHERE grade = "D" OR grade = "F")')
 
 
 @template("order", UNIVERSITY)

@@ -31,7 +31,7 @@ from t2s.errors import DataError
 
 # Bump when the output changes on purpose; the source digest below also catches
 # edits that forget to bump it, so a stale copy is never reused.
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 
 MANIFEST = "MANIFEST.json"
 # Marks a directory as ours: only such a directory is ever rewritten without
