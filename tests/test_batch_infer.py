@@ -306,3 +306,157 @@ def test_killed_job_resumes_without_losing_or_duplicating_rows(tmp_path, sample_
     assert sorted(ids) == sorted(q["id"] for q in questions)  # each exactly once
     assert f"skipped {written_before} already written" in finished.stdout
     assert "cut a torn last line" in finished.stdout
+
+
+# ---------------------------------------------------------------------------
+# Bad bytes and headers
+
+
+def test_a_non_utf8_line_is_an_error_row_and_the_job_continues(tmp_path, sample_dir):
+    path = tmp_path / "q.jsonl"
+    path.write_bytes(b'{"id": "a", "question": "How many venues?", "db_id": "concert_hall"}\n'
+                     b'{"id": "b", "question": "How many caf\xe9s?", "db_id": "concert_hall"}\n'
+                     b'{"id": "c", "question": "How many patients?", "db_id": "clinic"}\n')
+    questions = read_questions(path)
+    assert [q.id for q in questions] == ["a", "1", "c"]  # the bad line's id is its position
+    assert questions[0].error is None and questions[2].error is None
+    assert questions[1].error == "line 2: not valid UTF-8 (byte 38 of the line)"
+    assert "\ufffd" not in questions[1].question
+    out = tmp_path / "a.jsonl"
+    summary = run_batch(_fake_predictor(sample_dir), questions, out, progress=False)
+    rows = _rows(out)
+    assert [r["error"] is None for r in rows] == [True, False, True]
+    assert rows[1]["sql"] == "" and "not valid UTF-8" in rows[1]["error"]
+    assert (summary.written, summary.errors) == (3, 1)
+    csv_path = tmp_path / "q.csv"
+    csv_path.write_bytes(b"id,question,db_id\nx,How many caf\xe9s?,clinic\ny,Fine?,clinic\n")
+    rows = read_questions(csv_path)
+    assert rows[0].error == "line 2: not valid UTF-8" and rows[1].error is None
+
+
+def test_csv_without_a_question_column_fails_once_before_the_model_loads(tmp_path, capsys):
+    from t2s.cli import main
+
+    path = tmp_path / "q.csv"
+    path.write_text("id,text,db\n1,How many venues?,x.sqlite\n2,How many?,x.sqlite\n")
+    with pytest.raises(InputError, match="header row has no 'question' column.*'text'"):
+        read_questions(path)
+    # No model exists at the adapter path: the header error must come first.
+    status = main(["infer", "--input", str(path), "--output", str(tmp_path / "a.jsonl"),
+                   "--config", str(ROOT / "configs" / "tiny.yaml"),
+                   f"infer.adapter_path={tmp_path / 'no_model'}"])
+    err = capsys.readouterr().err
+    assert status == 2 and "has no 'question' column" in err and "no_model" not in err
+    assert not (tmp_path / "a.jsonl").exists()
+    (tmp_path / "empty.csv").write_text("")
+    assert read_questions(tmp_path / "empty.csv") == []
+
+
+# ---------------------------------------------------------------------------
+# Resuming only the same job
+
+
+def test_resume_is_refused_for_another_job_or_an_output_without_manifest(tmp_path):
+    from t2s.inference.batch import check_resumable, manifest_path
+
+    out = tmp_path / "a.jsonl"
+    job = {"input": {"sha256": "1" * 64}, "model": {"decoding": {"num_candidates": 3}}}
+    check_resumable(out, job)  # no output yet: a new job
+    out.write_text("")
+    check_resumable(out, job)  # empty: nothing to mix with
+    out.write_text('{"id": "a"}\n')
+    with pytest.raises(InputError, match="no readable manifest.*--overwrite"):
+        check_resumable(out, job)
+    manifest_path(out).write_text(json.dumps({"input": {}}))
+    with pytest.raises(InputError, match="without a 'job' entry"):
+        check_resumable(out, job)
+    manifest_path(out).write_text(json.dumps({"job": job}))
+    check_resumable(out, json.loads(json.dumps(job)))  # the same job resumes
+    other = {"input": {"sha256": "2" * 64}, "model": {"decoding": {"num_candidates": 1}}}
+    with pytest.raises(InputError) as refused:
+        check_resumable(out, other)
+    message = str(refused.value)
+    assert f'input.sha256: "{"1" * 64}" -> "{"2" * 64}"' in message
+    assert "model.decoding.num_candidates: 3 -> 1" in message
+    assert "new --output" in message and "--overwrite" in message
+
+
+class FailingBackend(FakeBackend):
+    def generate(self, prompts, num_candidates=1, on_batch=None):
+        raise RuntimeError("out of memory")
+
+
+def test_overwrite_keeps_the_old_output_until_new_rows_are_on_disk(tmp_path, sample_dir):
+    out = tmp_path / "a.jsonl"
+    old = '{"id": "old", "sql": "SELECT 1"}\n'
+    out.write_text(old)
+    questions = [Question(f"q{i}", f"How many venues {i}?", db_id="concert_hall") for i in range(5)]
+    failing = _fake_predictor(sample_dir)
+    failing.backend = FailingBackend()
+    with pytest.raises(RuntimeError, match="out of memory"):
+        run_batch(failing, questions, out, progress=False, overwrite=True)
+    assert out.read_text() == old  # the failed restart lost nothing
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jsonl"]  # no temp file left
+    seen_at_start = []
+    summary = run_batch(_fake_predictor(sample_dir, batch_size=1), questions, out,
+                        progress=False, overwrite=True,
+                        on_start=lambda: seen_at_start.append(out.read_text()))
+    # on_start ran once, when the new file (one window of 4 rows) had replaced the old one.
+    assert len(seen_at_start) == 1 and len(seen_at_start[0].splitlines()) == 4
+    assert "old" not in seen_at_start[0]
+    assert [r["id"] for r in _rows(out)] == [f"q{i}" for i in range(5)]
+    assert (summary.skipped, summary.written) == (0, 5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jsonl"]
+
+
+def test_cli_refuses_to_mix_jobs_in_one_output_and_overwrite_starts_over(tmp_path, sample_dir,
+                                                                       adapter_dir, capsys):
+    import shutil
+
+    from t2s.cli import main
+
+    db = _db(sample_dir)
+    first = tmp_path / "q.csv"
+    first.write_text(f"id,question,db\n1,How many venues?,{db}\n2,List venue names,{db}\n")
+    second = _write_jsonl(tmp_path / "other.jsonl",
+                          [{"id": "x", "question": "How many patients?", "db_id": "clinic"}])
+    out = tmp_path / "g.jsonl"
+    tiny = ["--no-progress", "--config", str(ROOT / "configs" / "tiny.yaml")]
+
+    def infer(source, *extra, adapter=adapter_dir):
+        return main(["infer", "--input", str(source), "--output", str(out), *tiny,
+                     *test_inference.inference_overrides(sample_dir, adapter), *extra])
+
+    guided = ("infer.execution_guided=true", "infer.num_candidates=3")
+    assert infer(first, *guided) == 0
+    capsys.readouterr()
+    before = out.read_bytes()
+    manifest_before = (tmp_path / "g.manifest.json").read_bytes()
+    # Another input and other decoding settings: refused, nothing touched.
+    assert infer(second) == 2
+    err = capsys.readouterr().err
+    assert "holds rows of a different job" in err and "input.sha256" in err
+    assert "model.decoding.num_candidates: 3 -> 1" in err and "--overwrite" in err
+    assert out.read_bytes() == before
+    assert (tmp_path / "g.manifest.json").read_bytes() == manifest_before
+    # A retrained adapter (other weights) is another job too.
+    retrained = tmp_path / "retrained"
+    shutil.copytree(adapter_dir, retrained)
+    weights = retrained / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-1] + b"\x00")
+    assert infer(first, *guided, adapter=retrained) == 2
+    assert "model.adapter_sha256" in capsys.readouterr().err
+    # The same job resumes as before.
+    assert infer(first, *guided) == 0
+    assert "skipped 2 already written" in capsys.readouterr().out
+    # --overwrite starts over: only the new job's rows, and a manifest describing it.
+    assert infer(second, "--overwrite") == 0
+    assert [r["id"] for r in _rows(out)] == ["x"]
+    manifest = json.loads((tmp_path / "g.manifest.json").read_text())
+    assert manifest["job"]["input"]["format"] == "jsonl"
+    assert manifest["job"]["model"]["decoding"]["num_candidates"] == 1
+    assert manifest["last_run"]["written"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    capsys.readouterr()
+    assert infer(second) == 0
+    assert "skipped 1 already written" in capsys.readouterr().out

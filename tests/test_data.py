@@ -10,7 +10,13 @@ import pytest
 
 from t2s.data.prompts import SchemaTextCache, build_completion, build_prompt, normalize_sql
 from t2s.data.schema_text import introspect_sqlite, sample_values, serialize_schema, spider_type
-from t2s.data.spider import SpiderDataset, check_db_id, database_path, load_examples
+from t2s.data.spider import (
+    SpiderDataset,
+    check_db_id,
+    database_path,
+    load_examples,
+    load_tables,
+)
 from t2s.errors import DataError
 
 
@@ -52,6 +58,32 @@ def test_missing_files_and_fields(tmp_path):
     bad.write_text("[{")
     with pytest.raises(DataError, match="not valid JSON"):
         load_examples(bad)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda e: e.pop("column_types"), "entry 1 (db_id 'b'): missing key 'column_types'"),
+    (lambda e: e.update(column_types=["text"]), "entry 1 (db_id 'b'): 2 column_names_original "
+                                                 "but 1 column_types"),
+    (lambda e: e.update(column_names_original=[[-1, "*"], [5, "x"]]),
+     "entry 1 (db_id 'b'): column 1 ('x') names table 5, but there are 1 tables"),
+    (lambda e: e.update(column_names_original=[[-1, "*"], "x"]),
+     "entry 1 (db_id 'b'): column 1 is 'x', not [table index, name]"),
+])
+def test_a_malformed_tables_entry_names_the_file_and_entry(change, message, tmp_path):
+    def entry(db_id):
+        return {"db_id": db_id, "table_names_original": ["t"],
+                "column_names_original": [[-1, "*"], [0, "x"]], "column_types": ["text", "text"]}
+
+    entries = [entry("a"), entry("b")]
+    change(entries[1])
+    path = tmp_path / "tables.json"
+    path.write_text(json.dumps(entries))
+    with pytest.raises(DataError) as raised:
+        load_tables(path)
+    assert str(raised.value) == f"{path}: {message}"
+    path.write_text(json.dumps([entry("a"), ["not", "an", "object"]]))
+    with pytest.raises(DataError, match=r"tables.json: entry 1: a list, not an object"):
+        load_tables(path)
 
 
 def test_schema_text_layout(spider_dir):

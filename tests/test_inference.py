@@ -377,11 +377,17 @@ def test_infer_one_question_on_a_live_sqlite_file(sample_dir, adapter_dir, capsy
     (["How many?"], "needs --db"),
     (["How many?", "--input", "x.jsonl", "--output", "y.jsonl"], "not both"),
     (["--input", "x.jsonl"], "needs --output"),
+    (["How many?", "--db", str(ROOT / "src")], f"database {ROOT / 'src'} is a directory, not a "
+                                                 "SQLite file"),
+    (["", "--db", "/no/such.sqlite"], "the question is empty"),
+    (["  ", "--db-id", "clinic"], "the question is empty"),
+    (["How many?", "--db", "x.sqlite", "--overwrite"], "--overwrite is only for batch jobs"),
 ])
-def test_infer_argument_errors_are_one_line(argv, message, capsys):
+def test_infer_argument_errors_are_one_line(argv, message, capsys, tmp_path):
     from t2s.cli import main
 
-    assert main(["infer", *argv]) == 2
+    # No model at the adapter path: each error must come before the model loads.
+    assert main(["infer", *argv, f"infer.adapter_path={tmp_path / 'no_model'}"]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
 

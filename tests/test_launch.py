@@ -412,3 +412,46 @@ def test_config_that_does_not_load_back_is_refused_at_submission(tmp_path, monke
     with pytest.raises(ConfigError, match="(?s)does not load back.*max_stepz"):
         submit(slurm_config(f"slurm.jobs_dir={tmp_path}"), "train", cluster="slurm", dry_run=True)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("stage", "extra", "message"), [
+    ("infer", ["--shards", "2", "--args", '--input "q.jsonl'],
+     "cannot be split into arguments: No closing quotation"),
+    ("infer", ["--args", "--inptu q.jsonl --output a.jsonl"], "unrecognized arguments: --inptu"),
+    ("infer", ["--args=--input"], "argument --input: expected one argument"),
+    ("infer", ["--args", "--input missing.jsonl --output a.jsonl"],
+     "--input missing.jsonl is not a file"),
+    ("infer", ["--shards", "2", "--args", "--output a.jsonl"],
+     "--shards 2 splits a batch job: give --input FILE"),
+    ("infer", ["--shards", "2", "--args", "--input q.jsonl --output a.jsonl --num-shards 4"],
+     "--shard/--num-shards are set per task by --shards"),
+    ("infer", ["--args", "--input q.jsonl"], "--input needs --output"),
+    ("evaluate", ["--args", "--config other.yaml"], "--config belongs on the t2s submit line"),
+    ("train", ["--args", "train.max_steps=3"], "config overrides (train.max_steps=3) belong"),
+])
+def test_stage_arguments_are_checked_before_anything_is_submitted(stage, extra, message, tmp_path,
+                                                                  monkeypatch, capsys):
+    from t2s.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "q.jsonl").write_text('{"question": "How many?", "db_id": "clinic"}\n')
+    jobs_dir = tmp_path / "jobs"
+    code = main(["submit", stage, "--config", str(ROOT / "configs" / "tiny.yaml"), "--dry-run",
+                 *extra, f"slurm.jobs_dir={jobs_dir}"])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err, err
+    assert not jobs_dir.exists()  # nothing was written, let alone submitted
+
+
+def test_valid_stage_arguments_pass_the_submit_time_check(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("submitit")
+    from t2s.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my q.jsonl").write_text('{"question": "How many?", "db_id": "clinic"}\n')
+    code = main(["submit", "infer", "--config", str(ROOT / "configs" / "tiny.yaml"), "--dry-run",
+                 "--shards", "2", "--args", "--input 'my q.jsonl' --output a.jsonl --overwrite",
+                 f"slurm.jobs_dir={tmp_path / 'jobs'}"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "--input 'my q.jsonl' --output a.jsonl --overwrite --shard 0 --num-shards 2" in out

@@ -36,6 +36,21 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
                         help="config overrides, applied after the YAML")
 
 
+def positive_int(text: str) -> int:
+    """An argparse ``type``: an integer >= 1.
+
+    Raises:
+        argparse.ArgumentTypeError: otherwise (argparse prints it with the option name).
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """Build the top-level parser; import only ``command``'s module, if given."""
     from t2s import __version__
@@ -52,7 +67,29 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``t2s`` console script; returns the exit status."""
+    """Entry point of the ``t2s`` console script; returns the exit status.
+
+    A reader that closes stdout early (``t2s jobs | head -1``) ends the command
+    quietly with status 141, as a process killed by SIGPIPE would.
+    """
+    try:
+        status = _dispatch(argv)
+        sys.stdout.flush()  # a pipe closed early fails here, not at interpreter exit
+        return status
+    except BrokenPipeError:
+        # Python ignores SIGPIPE and raises instead; point stdout at /dev/null so
+        # the flush at exit cannot raise again, then exit like `yes | head -1`.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return SIGPIPE_STATUS
+
+
+# 128 + SIGPIPE (13): what a shell reports for a process killed by a closed pipe.
+SIGPIPE_STATUS = 141
+
+
+def _dispatch(argv: Sequence[str] | None) -> int:
     from t2s.errors import T2SError
 
     argv = list(sys.argv[1:] if argv is None else argv)

@@ -131,7 +131,8 @@ def schema_from_tables_entry(entry: dict[str, Any]) -> DatabaseSchema:
     """Build a :class:`DatabaseSchema` from one tables.json entry.
 
     Raises:
-        DataError: if required keys are missing or indices are out of range.
+        DataError: if required keys are missing, columns are malformed or name
+            a table that does not exist (:func:`load_tables` adds the file and entry).
     """
     try:
         db_id = entry["db_id"]
@@ -140,13 +141,27 @@ def schema_from_tables_entry(entry: dict[str, Any]) -> DatabaseSchema:
         types = entry["column_types"]
         pk_indices = entry.get("primary_keys", [])
         fk_pairs = entry.get("foreign_keys", [])
-    except (KeyError, TypeError) as exc:
-        raise DataError(f"tables.json entry is missing key {exc}") from None
+    except KeyError as exc:
+        raise DataError(f"missing key {exc}") from None
+    except TypeError:
+        raise DataError(f"a {type(entry).__name__}, not an object") from None
+    for key, value in (("table_names_original", table_names),
+                       ("column_names_original", columns), ("column_types", types)):
+        if not isinstance(value, list):
+            raise DataError(f"{key} is not a list")
+    if len(columns) != len(types):
+        raise DataError(f"{len(columns)} column_names_original but {len(types)} column_types")
     per_table: list[list[Column]] = [[] for _ in table_names]
     owner: dict[int, tuple[str, str]] = {}
-    for index, ((table_index, name), col_type) in enumerate(zip(columns, types, strict=True)):
+    for index, (column, col_type) in enumerate(zip(columns, types, strict=True)):
+        if not (isinstance(column, list) and len(column) == 2 and isinstance(column[0], int)):
+            raise DataError(f"column {index} is {column!r}, not [table index, name]")
+        table_index, name = column
         if table_index < 0:  # the '*' pseudo-column
             continue
+        if table_index >= len(table_names):
+            raise DataError(f"column {index} ({name!r}) names table {table_index}, but there "
+                            f"are {len(table_names)} tables")
         per_table[table_index].append(Column(name=name, type=col_type))
         owner[index] = (table_names[table_index], name)
     # Composite primary keys appear as a nested list in newer tables.json files.
@@ -172,12 +187,22 @@ def load_tables(path: str | Path) -> dict[str, DatabaseSchema]:
     """Load a tables.json file into ``{db_id: DatabaseSchema}``.
 
     Raises:
-        DataError: if the file is missing or not valid JSON.
+        DataError: if the file is missing, not valid JSON, or an entry is
+            malformed (the message names the file and the entry).
     """
     entries = _read_json(Path(path))
     if not isinstance(entries, list):
         raise DataError(f"{path}: expected a JSON list of schemas")
-    return {entry["db_id"]: schema_from_tables_entry(entry) for entry in entries}
+    schemas = {}
+    for index, entry in enumerate(entries):
+        try:
+            schema = schema_from_tables_entry(entry)
+        except DataError as exc:
+            name = f" (db_id {entry['db_id']!r})" if isinstance(entry, dict) and "db_id" in entry \
+                else ""
+            raise DataError(f"{path}: entry {index}{name}: {exc}") from None
+        schemas[schema.db_id] = schema
+    return schemas
 
 
 def load_examples(path: str | Path) -> list[Example]:

@@ -21,6 +21,17 @@ line left by a kill is cut off, ids already written are skipped, and the
 remaining questions are appended, so no row is lost or duplicated. A
 ``<output stem>.manifest.json`` beside the output records the model, the input
 fingerprint, the counts and the environment.
+
+Resuming only continues the *same* job. The manifest's ``job`` entry is what
+identifies it (input file fingerprint, model and adapter fingerprint, decoding
+and prompt settings, ``--db``/``--db-id`` defaults, shard); it is written
+before the first row. When an existing output's ``job`` differs from the
+command's (another input, a retrained adapter, other decoding settings), or the
+output has rows but no such manifest, the job is refused before the model loads
+and the message lists what differs. Then write to a new ``--output``, or pass
+``--overwrite`` to start over: the new rows go to a hidden ``.<name>.new`` file
+beside the output, which replaces the old output (atomically) once the first
+window of new rows is on disk; until then the old file is untouched.
 """
 
 from __future__ import annotations
@@ -29,9 +40,10 @@ import csv
 import json
 import logging
 import os
+import re
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,8 +114,17 @@ def read_questions(path: str | Path, input_format: str = "auto",
 
 
 def _jsonl_records(path: Path) -> Iterator[tuple[str, Any]]:
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        for number, line in enumerate(handle, start=1):
+    # Bytes, decoded line by line: a bad byte makes its own line an error row
+    # instead of being replaced by U+FFFD and answered as a different question.
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if number == 1:
+                raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield f"line {number}", _Broken(f"not valid UTF-8 (byte {exc.start + 1} of the line)")
+                continue
             if not line.strip():
                 continue
             try:
@@ -113,15 +134,39 @@ def _jsonl_records(path: Path) -> Iterator[tuple[str, Any]]:
 
 
 def _csv_records(path: Path) -> Iterator[tuple[str, Any]]:
-    with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+    # surrogateescape keeps undecodable bytes as lone surrogates, so the row
+    # holding one becomes an error row instead of a silently altered question.
+    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
         delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
         reader = csv.DictReader(handle, delimiter=delimiter)
+        _check_csv_header(path, reader.fieldnames)
         for row in reader:
             where = f"line {reader.line_num}"
             if None in row:  # more fields than the header names
                 yield where, _Broken(f"{len(row[None])} more fields than the header has")
                 continue
+            if any(_BAD_BYTE.search(v) for v in row.values() if v):
+                yield where, _Broken("not valid UTF-8")
+                continue
             yield where, {k: v for k, v in row.items() if v not in (None, "")}
+
+
+# Lone surrogates U+DC80..U+DCFF: what surrogateescape makes of undecodable bytes.
+_BAD_BYTE = re.compile("[\udc80-\udcff]")
+
+
+def _check_csv_header(path: Path, fieldnames: Sequence[str] | None) -> None:
+    """Raise once for a header without a ``question`` column (else every row fails alike).
+
+    Raises:
+        InputError: if the file has a header row and it names no ``question`` column.
+    """
+    if fieldnames is None:  # an empty file: no rows, nothing to answer
+        return
+    if "question" not in fieldnames:
+        found = ", ".join(repr(name) for name in fieldnames) or "nothing"
+        raise InputError(f"{path}: the header row has no 'question' column (found {found}); "
+                         "the first line must name the columns, e.g. id,question,db")
 
 
 def _json_records(path: Path) -> Iterator[tuple[str, Any]]:
@@ -310,12 +355,17 @@ def remaining_questions(questions: Sequence[Question], done: Counter[str]) -> li
 
 
 class OutputWriter:
-    """Appends JSON lines, one ``write`` call per line; flushes and fsyncs on ``commit``."""
+    """Appends JSON lines, one ``write`` call per line; flushes and fsyncs on ``commit``.
 
-    def __init__(self, path: Path) -> None:
+    Args:
+        path: The file to append to (created with its folder if missing).
+        truncate: Empty the file first instead of appending.
+    """
+
+    def __init__(self, path: Path, truncate: bool = False) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._handle = path.open("a", encoding="utf-8")
+        self._handle = path.open("w" if truncate else "a", encoding="utf-8")
 
     def write(self, record: dict[str, Any]) -> None:
         # One string per line: json.dumps escapes newlines inside values, so a
@@ -362,29 +412,74 @@ class BatchSummary:
 
 
 def run_batch(predictor: Predictor, questions: Sequence[Question], output: str | Path, *,
-              progress: bool = True) -> BatchSummary:
+              progress: bool = True, overwrite: bool = False,
+              on_start: Callable[[], None] | None = None) -> BatchSummary:
     """Answer ``questions`` into ``output``, resuming if it already holds some rows.
 
+    Whether those rows belong to the same job is the caller's check
+    (:func:`check_resumable`); this function trusts the ids it finds.
+
+    Args:
+        predictor: The loaded predictor.
+        questions: Every question of the job (this shard's).
+        output: The JSONL output file.
+        progress: Show a progress bar on stderr.
+        overwrite: Start over: write to ``.<name>.new`` beside ``output`` and
+            replace ``output`` with it once the first window is on disk, so the
+            old file stays whole until the new run has written rows.
+        on_start: Called once the file that receives this run's rows is
+            ``output``: before the first row when appending, right after the
+            replace with ``overwrite`` (the caller writes the manifest then, so
+            a killed job's rows always have one; a kill between the replace and
+            the manifest leaves new rows under the old manifest, which the next
+            run refuses to resume rather than mixing jobs).
+
     Raises:
-        InputError: if ``output`` exists but is not a t2s output file.
+        InputError: if ``output`` exists but is not a t2s output file (not
+            checked with ``overwrite``).
     """
     output = Path(output)
-    repaired = repair_output(output)
-    if repaired:
-        log.warning("%s: cut a torn last line (%d bytes) left by an interrupted run",
-                    output, repaired)
-    todo = remaining_questions(questions, written_ids(output))
+    if overwrite:
+        repaired, done = 0, Counter[str]()
+        target = output.with_name(f".{output.name}.new")
+    else:
+        repaired = repair_output(output)
+        if repaired:
+            log.warning("%s: cut a torn last line (%d bytes) left by an interrupted run",
+                        output, repaired)
+        done = written_ids(output)
+        target = output
+    todo = remaining_questions(questions, done)
     summary = BatchSummary(output=output, total=len(questions), skipped=len(questions) - len(todo),
                            repaired_bytes=repaired)
     started = time.perf_counter()
     window = max(1, predictor.infer.batch_size * WINDOW_BATCHES)
-    with OutputWriter(output) as writer, progress_bar(
-            len(questions), "questions", enabled=progress, initial=summary.skipped) as bar:
-        for start in range(0, len(todo), window):
-            for prediction in predictor.predict(todo[start:start + window], on_progress=bar.update):
-                writer.write(prediction.to_record())
-                _count(summary, prediction)
-            writer.commit()
+    in_place = not overwrite
+    if in_place and on_start is not None:
+        on_start()
+
+    def put_in_place() -> None:
+        nonlocal in_place
+        if not in_place:
+            os.replace(target, output)  # same folder: atomic; the open handle follows the file
+            in_place = True
+            if on_start is not None:
+                on_start()
+
+    try:
+        with OutputWriter(target, truncate=overwrite) as writer, progress_bar(
+                len(questions), "questions", enabled=progress, initial=summary.skipped) as bar:
+            for start in range(0, len(todo), window):
+                for prediction in predictor.predict(todo[start:start + window],
+                                                    on_progress=bar.update):
+                    writer.write(prediction.to_record())
+                    _count(summary, prediction)
+                writer.commit()
+                put_in_place()
+        put_in_place()  # nothing to answer: the new (empty) output still replaces the old
+    finally:
+        if not in_place:
+            target.unlink(missing_ok=True)  # failed before its first window: keep the old output
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -401,3 +496,59 @@ def manifest_path(output: str | Path) -> Path:
     """``answers.jsonl`` -> ``answers.manifest.json``."""
     output = Path(output)
     return output.with_name(f"{output.stem}.manifest.json")
+
+
+def read_manifest(output: str | Path) -> dict[str, Any] | None:
+    """The manifest beside ``output``, or None if it is missing or not a JSON object."""
+    try:
+        manifest = json.loads(manifest_path(output).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def check_resumable(output: str | Path, job: Mapping[str, Any]) -> None:
+    """Refuse to resume ``output`` unless its manifest names the same ``job``.
+
+    An absent or empty output starts a new job and always passes.
+
+    Raises:
+        InputError: if ``output`` holds rows and its manifest is missing, has
+            no ``job`` entry, or records a different job; the message lists
+            every difference and how to proceed.
+    """
+    output = Path(output)
+    if not output.is_file() or output.stat().st_size == 0:
+        return
+    how = ("write to a new --output, or pass --overwrite to start over (the old rows are "
+           "replaced once the new run has written its first rows)")
+    manifest = read_manifest(output)
+    if manifest is None or not isinstance(manifest.get("job"), dict):
+        what = ("has no readable manifest" if manifest is None
+                else "has a manifest without a 'job' entry (written by an older t2s)")
+        raise InputError(f"{output} already holds rows but {what} at {manifest_path(output)}, "
+                         f"so it cannot be resumed safely: {how}")
+    differences = job_differences(manifest["job"], job)
+    if differences:
+        raise InputError(
+            f"{output} holds rows of a different job; resuming would mix two runs in one "
+            f"file. What differs (before -> now):\n  " + "\n  ".join(differences)
+            + f"\nTo proceed, {how}.")
+
+
+def job_differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """``key.sub: old -> new`` for every leaf that differs between two job descriptions."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        lines = []
+        for key in sorted(set(old) | set(new), key=str):
+            name = f"{prefix}.{key}" if prefix else str(key)
+            lines += job_differences(old.get(key), new.get(key), name)
+        return lines
+    if old == new:
+        return []
+    return [f"{prefix}: {_short(old)} -> {_short(new)}"]
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -6,6 +6,11 @@ Examples::
     t2s infer "How many singers are there?" --db-id concert_singer --data-dir ../shared/data/spider
     t2s infer --input questions.jsonl --output answers.jsonl infer.batch_size=32
     t2s infer --input dev.json --data-dir ../shared/data/spider --output dev_pred.jsonl
+    t2s infer --input questions.jsonl --output answers.jsonl --overwrite  # start over
+
+Re-running a batch command resumes its output; an output written by another
+job (other input, model or settings) is refused unless ``--overwrite`` is given
+(see :mod:`t2s.inference.batch`).
 
 This module stays light to import; the model is loaded inside :func:`run`.
 """
@@ -13,8 +18,10 @@ This module stays light to import; the model is loaded inside :func:`run`.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
+from pathlib import Path
 
 from t2s.cli import add_config_arguments
 
@@ -66,7 +73,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     batch = parser.add_argument_group("batch job")
     batch.add_argument("--input", metavar="FILE", help="questions: .jsonl, .csv or Spider .json")
     batch.add_argument("--output", metavar="FILE.jsonl",
-                       help="answers, one JSON line per question; re-running resumes")
+                       help="answers, one JSON line per question; re-running the same job "
+                            "resumes, another job (input, model, settings) is refused")
+    batch.add_argument("--overwrite", action="store_true",
+                       help="start --output over instead of resuming it; the old file is "
+                            "replaced once the new run has written its first rows")
     batch.add_argument("--input-format", choices=("auto", "jsonl", "csv", "json"), default="auto")
     batch.add_argument("--shard", type=int, default=None,
                        help="this process's shard (default: from SLURM_ARRAY_TASK_ID in an array job)")
@@ -112,8 +123,12 @@ def check_arguments(args: argparse.Namespace) -> None:
         problems.append("--output is only for batch jobs (--input)")
     if args.db and args.db_id:
         problems.append("--db and --db-id are alternatives; give one")
-    if args.question is not None and not (args.db or args.db_id):
+    if args.question is not None and not args.question.strip():
+        problems.append("the question is empty")
+    elif args.question is not None and not (args.db or args.db_id):
         problems.append("a question needs --db SQLITE or --db-id ID")
+    if args.overwrite and args.input is None:
+        problems.append("--overwrite is only for batch jobs (--input)")
     if args.input is not None and (args.execute or args.pretty):
         problems.append("--execute/--pretty are for one question; batch output holds the SQL")
     if problems:
@@ -173,10 +188,16 @@ def answer_one(args: argparse.Namespace, config) -> int:
 
 
 def run_batch_job(args: argparse.Namespace, config) -> int:
-    """Run (or resume) a batch job and write its manifest; 0 even if some rows failed."""
+    """Run (or resume) a batch job and write its manifest; 0 even if some rows failed.
+
+    Raises:
+        InputError: if the input is unusable, or ``--output`` holds rows of
+            another job and ``--overwrite`` is not given (before the model loads).
+    """
     from t2s.inference.batch import (
         InputDefaults,
-        manifest_path,
+        check_resumable,
+        detect_format,
         read_questions,
         resolve_shard,
         run_batch,
@@ -189,38 +210,99 @@ def run_batch_job(args: argparse.Namespace, config) -> int:
                                InputDefaults(db_path=args.db, db_id=args.db_id))
     questions = select_shard(questions, shard, num_shards)
     output = shard_output_path(args.output, shard, num_shards)
-    from t2s.inference.pipeline import build_predictor
+    uses_dataset = any(q.db_id for q in questions)
+    from t2s.inference.pipeline import build_predictor, describe_model
 
-    dataset = _dataset(args, config, needed=any(q.db_id for q in questions))
+    # Once per run: it hashes the whole model folder (seconds for a full model).
+    model = describe_model(config)
+    job = job_identity(args, config, model, detect_format(Path(args.input), args.input_format),
+                       (shard, num_shards), uses_dataset)
+    if not args.overwrite:
+        check_resumable(output, job)
+    dataset = _dataset(args, config, needed=uses_dataset)
     predictor = build_predictor(config, dataset)
-    summary = run_batch(predictor, questions, output, progress=not args.no_progress)
+
+    def manifest(summary=None) -> None:
+        write_manifest(output, args, config, model, job, summary, predictor, (shard, num_shards))
+
+    summary = run_batch(predictor, questions, output, progress=not args.no_progress,
+                        overwrite=args.overwrite, on_start=manifest)
     print(summary.line())
     for example in summary.error_examples:
         print(f"[t2s]   error: {example}", file=sys.stderr)
     if config.infer.execution_guided:
         print(f"[t2s] {predictor.stats.summary()}")
-    write_manifest(manifest_path(output), args, config, summary, predictor, (shard, num_shards))
+    manifest(summary)
     return 0
 
 
-def write_manifest(path, args: argparse.Namespace, config, summary, predictor,
-                   shard: tuple[int, int]) -> None:
-    """Record model, input fingerprint, counts and environment beside the output."""
-    from t2s.config import to_dict
-    from t2s.inference.pipeline import describe_model
-    from t2s.provenance import environment, file_sha256, write_json_atomic
+def job_identity(args: argparse.Namespace, config, model_description: dict, input_format: str,
+                 shard: tuple[int, int], uses_dataset: bool) -> dict:
+    """What makes two runs the same batch job: only then may one resume the other's output.
 
-    write_json_atomic(path, {
-        "environment": environment(),
-        "input": {"path": str(args.input), "sha256": file_sha256(args.input),
-                  "format": args.input_format},
-        "output": str(summary.output),
+    Input content (not its path), the model and adapter fingerprint with the
+    decoding settings (:func:`~t2s.inference.pipeline.describe_model`; the
+    adapter's path is left out, its hash identifies it), the schema-text
+    switches of the prompt, the ``--db``/``--db-id`` defaults, the dataset when
+    a question names a db_id, and the shard. Batch size is left out: it does
+    not change the answers, and a resumed job may need a smaller one.
+
+    Args:
+        args: The ``t2s infer`` arguments.
+        config: The resolved config.
+        model_description: :func:`~t2s.inference.pipeline.describe_model` of ``config``.
+        input_format: The input's format as read.
+        shard: (shard, number of shards).
+        uses_dataset: Whether a question names a db_id of the dataset.
+    """
+    from dataclasses import asdict
+
+    from t2s.provenance import file_sha256
+
+    infer = config.infer
+    model = {k: v for k, v in model_description.items() if k != "adapter"}
+    model["seed"] = infer.seed if infer.do_sample else None
+    if infer.execution_guided:
+        model["guided"] = {"strategy": infer.guided_strategy,
+                           "execute_timeout_s": infer.execute_timeout_s,
+                           "max_rows": infer.max_rows}
+    job = {
+        "input": {"sha256": file_sha256(args.input), "format": input_format},
+        "defaults": {"db": args.db, "db_id": args.db_id},
+        "data_dir": (args.data_dir or config.data.root) if uses_dataset else None,
+        "schema_text": asdict(config.data.schema),
+        "model": model,
         "shard": {"index": shard[0], "count": shard[1]},
-        "model": describe_model(config),
-        "last_run": {"total": summary.total, "skipped": summary.skipped,
-                     "written": summary.written, "errors": summary.errors,
-                     "repaired_bytes": summary.repaired_bytes,
-                     "seconds": round(summary.seconds, 2)},
-        "execution_guided": predictor.stats.as_dict() if config.infer.execution_guided else None,
+    }
+    # As the manifest will hold it (tuples become lists), so comparisons are like for like.
+    return json.loads(json.dumps(job))
+
+
+def write_manifest(output, args: argparse.Namespace, config, model: dict, job: dict, summary,
+                   predictor, shard: tuple[int, int]) -> None:
+    """Record the job, model, input fingerprint, counts and environment beside ``output``.
+
+    Written before the first row (``summary`` None: ``last_run`` is null) and
+    again at the end with the counts.
+    """
+    from t2s.config import to_dict
+    from t2s.inference.batch import manifest_path
+    from t2s.provenance import environment, write_json_atomic
+
+    last_run = None if summary is None else {
+        "total": summary.total, "skipped": summary.skipped, "written": summary.written,
+        "errors": summary.errors, "repaired_bytes": summary.repaired_bytes,
+        "seconds": round(summary.seconds, 2)}
+    guided = config.infer.execution_guided and summary is not None
+    write_json_atomic(manifest_path(output), {
+        "job": job,
+        "environment": environment(),
+        "input": {"path": str(args.input), "sha256": job["input"]["sha256"],
+                  "format": args.input_format},
+        "output": str(output),
+        "shard": {"index": shard[0], "count": shard[1]},
+        "model": model,
+        "last_run": last_run,
+        "execution_guided": predictor.stats.as_dict() if guided else None,
         "config": to_dict(config),
     })

@@ -108,8 +108,8 @@ class SchemaResolver:
         """Schema text and SQLite path (None if there is no file) of ``question``'s database.
 
         Raises:
-            DataError: if the database is missing, not SQLite, has no tables,
-                or the db_id is unknown.
+            DataError: if the database is missing, a directory, not SQLite, has
+                no tables, or the db_id is unknown.
         """
         if question.db_path:
             path = Path(question.db_path)
@@ -122,10 +122,12 @@ class SchemaResolver:
         """Schema text introspected from a live SQLite file.
 
         Raises:
-            DataError: if the file is missing, not SQLite, or has no tables.
+            DataError: if the file is missing, a directory, not SQLite, or has no tables.
         """
         from t2s.data.schema_text import introspect_sqlite, sample_values, serialize_schema
 
+        if path.is_dir():
+            raise DataError(f"database {path} is a directory, not a SQLite file")
         key = path.resolve()
         if key not in self._live:
             schema = introspect_sqlite(path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+from pathlib import Path
 
 from t2s.cli import add_config_arguments
 
@@ -46,7 +47,8 @@ def _add_stage_arguments(parser: argparse.ArgumentParser, stage: str) -> None:
                         help="where to run (default: slurm.cluster); local runs a subprocess "
                              "and debug runs in this process (pdb on failure); both wait")
     parser.add_argument("--args", default="", metavar="'ARGS'",
-                        help="extra arguments for the stage command, one quoted string")
+                        help="extra arguments for the stage command, one quoted string; "
+                             "checked with the stage's own parser before anything is submitted")
     parser.add_argument("--after", default=None, metavar="JOBID",
                         help="start after this job completed successfully (afterok)")
     parser.add_argument("--begin", default=None,
@@ -57,7 +59,8 @@ def _add_stage_arguments(parser: argparse.ArgumentParser, stage: str) -> None:
                         help="write the job folder and sbatch script, submit nothing")
     if stage == "infer":
         parser.add_argument("--shards", type=int, default=None,
-                            help="a job array of N shards (--shard i --num-shards N each)")
+                            help="a job array of N shards (--shard i --num-shards N each); "
+                                 "needs --input in --args")
     if stage == "train":
         parser.add_argument("--then-evaluate", action="store_true",
                             help="also submit an evaluation that starts when training succeeded")
@@ -66,16 +69,20 @@ def _add_stage_arguments(parser: argparse.ArgumentParser, stage: str) -> None:
 def run(args: argparse.Namespace) -> int:
     """Submit; returns 0, or 1 when a waited-for job did not complete."""
     from t2s.config import load_config
-    from t2s.launch.submit import describe, submit, wait
+    from t2s.launch.submit import check_submission, describe, submit, wait
     from t2s.train_command import config_path
 
     source = config_path(args.config)
     config = load_config(source, args.overrides)
     cluster = args.cluster or config.slurm.cluster
+    shards = getattr(args, "shards", None)
+    check_submission(config, args.stage, cluster, shards)
+    extra_args = split_stage_args(args.args)
+    check_stage_args(args.stage, extra_args, shards)
     common = {"cluster": cluster, "source": source, "overrides": args.overrides,
               "dry_run": args.dry_run}
-    submission = submit(config, args.stage, extra_args=shlex.split(args.args),
-                        shards=getattr(args, "shards", None), begin=args.begin,
+    submission = submit(config, args.stage, extra_args=extra_args,
+                        shards=shards, begin=args.begin,
                         dependency=f"afterok:{args.after}" if args.after else None, **common)
     submissions = [submission]
     print(describe(submission))
@@ -98,3 +105,73 @@ def run(args: argparse.Namespace) -> int:
     for sub, state in zip(submissions, states, strict=True):
         print(f"{sub.record['stage']} {', '.join(sub.record['job_ids'])}: {state}")
     return 0 if all(state == "COMPLETED" for state in states) else 1
+
+
+def split_stage_args(text: str) -> list[str]:
+    """``--args`` split like a shell line.
+
+    Raises:
+        InputError: if it cannot be split (an unclosed quote, a trailing backslash).
+    """
+    from t2s.errors import InputError
+
+    try:
+        return shlex.split(text)
+    except ValueError as exc:
+        raise InputError(f"--args {text!r} cannot be split into arguments: {exc}; it is read "
+                         "like a shell line, so close every quote "
+                         "(e.g. --args '--input \"my questions.jsonl\" --output a.jsonl')") from None
+
+
+def check_stage_args(stage: str, extra_args: list[str], shards: int | None) -> None:
+    """Parse the stage's arguments now, with the stage's own parser, as the job will.
+
+    Cheap checks only (no config or model is loaded): unknown options and
+    missing values, ``--config`` or overrides inside ``--args`` (they belong on
+    the submit line, where they are frozen into the job's config), and for
+    infer jobs the command's own argument checks, an existing ``--input``
+    file (relative paths mean the same in the job: it runs in this directory),
+    and ``--shards`` only with ``--input``.
+
+    Raises:
+        InputError: listing every problem.
+    """
+    import importlib
+
+    from t2s.cli import COMMANDS
+    from t2s.errors import InputError
+
+    parser = argparse.ArgumentParser(prog=f"t2s {stage}", add_help=False)
+    module = importlib.import_module(COMMANDS[stage][0])
+    module.add_arguments(parser)
+
+    def refuse(message: str) -> None:
+        raise InputError(f"--args {shlex.join(extra_args)!r} for the {stage} job: {message}")
+
+    parser.error = refuse  # an instance attribute: wins over any parser class's error()
+    parsed = parser.parse_args(extra_args)
+    problems = []
+    if parsed.config is not None:
+        problems.append("--config belongs on the t2s submit line, not in --args "
+                        "(the job reads the config frozen into its folder)")
+    if stage == "infer":
+        from t2s.inference.command import check_arguments, split_question
+
+        split_question(parsed)
+        if shards is not None and (parsed.shard is not None or parsed.num_shards is not None):
+            problems.append("--shard/--num-shards are set per task by --shards; drop them")
+        if shards is not None and parsed.input is None:
+            problems.append(f"--shards {shards} splits a batch job: give --input FILE "
+                            "(and --output) in --args")
+        elif parsed.input is not None and not Path(parsed.input).is_file():
+            problems.append(f"--input {parsed.input} is not a file (relative paths are "
+                            f"relative to {Path.cwd()}, where the job runs)")
+        try:
+            check_arguments(parsed)
+        except InputError as exc:
+            problems.append(str(exc))
+    if parsed.overrides:
+        problems.append(f"config overrides ({' '.join(parsed.overrides)}) belong on the t2s "
+                        "submit line, where they are frozen into the job's config")
+    if problems:
+        raise InputError(f"--args for the {stage} job:\n  " + "\n  ".join(problems))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from t2s.cli import add_config_arguments
+from t2s.cli import add_config_arguments, positive_int
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -12,7 +12,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
     parser.add_argument("--jobs-dir", default=None,
                         help="folder of job folders (default: slurm.jobs_dir of the config)")
-    parser.add_argument("-n", "--limit", type=int, default=10, help="show this many (10)")
+    parser.add_argument("-n", "--limit", type=positive_int, default=10,
+                        help="show this many, at least 1 (default: 10)")
 
 
 def run(args: argparse.Namespace) -> int:
