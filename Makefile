@@ -8,7 +8,7 @@ T2S := $(BIN)/t2s
 CONFIG ?= configs/tiny.yaml
 # Extra `key.sub=value` overrides for train/evaluate/infer, e.g. ARGS="train.max_steps=20".
 ARGS ?=
-QUESTION ?= How many students are enrolled in each department?
+QUESTION ?= What is the name of the department with the largest budget?
 DEMO_DB ?= university
 
 .PHONY: help setup demo test test-fast train evaluate infer lint bench clean \

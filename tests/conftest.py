@@ -44,7 +44,6 @@ TEST_TINY = [
     "model.tiny.vocab_size=1024",
     "model.tiny.pretrain_steps=40",
     "model.tiny.pretrain_batch_size=8",
-    "model.tiny.pretrain_seq_length=128",
 ]
 
 

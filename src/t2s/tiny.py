@@ -8,6 +8,12 @@ No weights can be downloaded on the machines t2s is developed and tested on, so
 2. a Llama-architecture model from ``model.tiny`` (default 2 layers, dim 128);
 3. a short full-parameter pretraining on the same text, because a randomly
    initialised base barely learns through LoRA alone (measured: loss 7.5 -> 7.2).
+   Pretraining sees whole examples (never a block cut between question and
+   SQL), weights its loss towards the SQL, spends 3 steps in 4 on the question
+   + SQL alone (4x the examples per step), and swaps the literal values that a
+   question spells out for random ones in both question and SQL, so the model
+   learns to copy values instead of recalling the ones it saw (measured on the
+   sample dev split: EX 5% -> ~30%).
 
 The result is saved with ``save_pretrained`` into ``model.tiny.base_dir`` and is
 then loaded like any hub model, so LoRA fine-tuning runs exactly the real path.
@@ -22,6 +28,8 @@ import json
 import logging
 import math
 import os
+import random
+import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -34,7 +42,7 @@ log = logging.getLogger(__name__)
 SPECIAL_TOKENS = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>"}
 _FINGERPRINT_FILE = "t2s_tiny_base.json"
 # Bump when the way the base is built changes, so stale bases are rebuilt.
-_BUILD_VERSION = 2
+_BUILD_VERSION = 3
 
 
 def corpus_fingerprint(texts: Sequence[str], config: TinyModelConfig, seed: int) -> str:
@@ -62,7 +70,10 @@ def train_tokenizer(texts: Sequence[str], vocab_size: int):
     from transformers import PreTrainedTokenizerFast
 
     bpe = Tokenizer(models.BPE(unk_token=SPECIAL_TOKENS["unk_token"]))
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    # One token per digit: a number is spelled with the same tokens in the
+    # question and in the SQL, so the model can copy it digit by digit.
+    bpe.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)])
     bpe.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size, min_frequency=2, show_progress=False,
@@ -103,26 +114,135 @@ def build_tiny_model(config: TinyModelConfig, tokenizer, seed: int):
     return LlamaForCausalLM(model_config)
 
 
+# Pretraining batches: 1 step in TAIL_EVERY sees pretrain_batch_size whole
+# examples, the others TAIL_BATCH_FACTOR x as many "Question: ... [/INST]\nSQL"
+# tails (about as many tokens). Loss weights per token: instruction + schema
+# SCHEMA_WEIGHT, question QUESTION_WEIGHT, SQL + EOS 1. Each example has its
+# values swapped with probability SWAP_PROBABILITY.
+TAIL_EVERY = 4
+TAIL_BATCH_FACTOR = 4
+SCHEMA_WEIGHT = 0.0
+QUESTION_WEIGHT = 0.3
+SWAP_PROBABILITY = 1.0
+
+_QUESTION_MARK = "\nQuestion: "
+_ANSWER_MARK = " [/INST]\n"
+_LITERAL = re.compile(r'"[^"]*"|\'[^\']*\'|(?<![\w.])\d+(?:\.\d+)?(?![\w.])')
+_SYLLABLES = ("ka", "lo", "mi", "ren", "do", "va", "ste", "or", "bel", "tu", "an", "gri", "po", "sel", "mar", "ix")
+
+
+def _split_example(text: str) -> tuple[str, str, str, str] | None:
+    """(instruction + schema, question, separator, SQL) of an ``inst`` record text, or None."""
+    q_at, a_at = text.rfind(_QUESTION_MARK), text.rfind(_ANSWER_MARK)
+    if q_at < 0 or a_at < q_at:
+        return None
+    q0, s0 = q_at + len(_QUESTION_MARK), a_at + len(_ANSWER_MARK)
+    return text[:q0], text[q0:a_at], text[a_at:s0], text[s0:]
+
+
+def _literal_pool(texts: Sequence[str]) -> list[str]:
+    """The string literals with letters in the corpus' SQL, without quotes and ``%``."""
+    pool = set()
+    for text in texts:
+        parts = _split_example(text)
+        for m in _LITERAL.finditer(parts[3] if parts else ""):
+            if m.group()[0] in "\"'" and re.search("[A-Za-z]", m.group()):
+                pool.add(m.group()[1:-1].strip("%"))
+    return sorted(pool)
+
+
+def _new_value(old: str, rng: random.Random, pool: Sequence[str]) -> str:
+    if re.fullmatch(r"[\d.\-: ]+", old):  # numbers and dates: new digits, same layout
+        digits = [str(rng.randint(1 if i == 0 else 0, 9)) for i in range(len(old))]
+        return "".join(d if c.isdigit() else c for c, d in zip(old, digits, strict=True))
+    if pool and rng.random() < 0.5:
+        return rng.choice(pool)
+    return " ".join("".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(1, 3))).capitalize()
+                    for _ in old.split() or [old])
+
+
+def swap_values(text: str, rng: random.Random, pool: Sequence[str]) -> str:
+    """Replace each SQL literal that the question spells out by a random value, in both.
+
+    >>> swap_values("[INST] ...\\nQuestion: Venues above 300? [/INST]\\nSELECT name FROM venue WHERE capacity > 300",
+    ...             random.Random(0), []).split("\\n")[1:]
+    ['Question: Venues above 760? [/INST]', 'SELECT name FROM venue WHERE capacity > 760']
+    """
+    parts = _split_example(text)
+    if parts is None:
+        return text
+    head, question, separator, sql = parts
+    for m in list(_LITERAL.finditer(sql)):
+        core = m.group()[1:-1].strip("%") if m.group()[0] in "\"'" else m.group()
+        pattern = re.compile(r"(?<![\w.])" + re.escape(core) + r"(?![\w]|\.\d)")
+        if core and pattern.search(question):
+            new = _new_value(core, rng, pool)
+            replacement = new.replace("\\", "\\\\")  # a literal for re.sub
+            question, sql = pattern.sub(replacement, question), pattern.sub(replacement, sql)
+    return head + question + separator + sql
+
+
+def _encode(tokenizer, text: str, tail: bool, max_length: int) -> tuple[list[int], list[float]]:
+    """Token ids (BOS ... EOS) of ``text``, or of its question + SQL when ``tail``,
+    and the loss weight of predicting each of them (the BOS is never predicted)."""
+    def encode(t: str) -> list[int]:
+        return tokenizer(t, add_special_tokens=False)["input_ids"]
+
+    parts = _split_example(text)
+    if parts is None:  # not an ``inst`` record: plain language modelling
+        ids = encode(text)
+        weights = [1.0] * len(ids)
+    else:
+        head, question, separator, sql = parts
+        if tail:
+            head = head[head.rfind(_QUESTION_MARK) + 1:]  # "Question: "
+        ids = encode(head + question + separator + sql)
+        n_head = len(encode(head))
+        n_prompt = len(encode(head + question + separator.rstrip("\n")))
+        weights = ([QUESTION_WEIGHT if tail else SCHEMA_WEIGHT] * n_head
+                   + [QUESTION_WEIGHT] * (n_prompt - n_head) + [1.0] * (len(ids) - n_prompt))
+    ids = [tokenizer.bos_token_id] + ids + [tokenizer.eos_token_id]
+    weights = [0.0] + weights + [1.0]
+    return ids[:max_length], weights[:max_length]
+
+
 def pretrain(model, tokenizer, texts: Sequence[str], config: TinyModelConfig, seed: int) -> list[float]:
     """Full-parameter causal-LM pretraining on ``texts``; returns the loss per step.
 
-    Texts are joined with EOS and cut into ``pretrain_seq_length`` blocks:
-    16 blocks x 256 tokens = 4,096 tokens per step, 300 steps ~ 1.2M tokens,
-    about 15-30 s on 2 CPU cores for the default shape.
+    Each row is one whole text (padded, cut at ``max_position_embeddings``),
+    see TAIL_EVERY and the constants beside it. About 4,000-4,500 tokens per
+    step like a 16 x 256 block; 450 steps take ~3 min on 2 CPU cores for the
+    tiny.yaml shape.
     """
     import torch
     from tqdm.auto import tqdm
 
-    ids: list[int] = []
-    for text in texts:
-        ids.extend(tokenizer(text, add_special_tokens=False)["input_ids"])
-        ids.append(tokenizer.eos_token_id)
-    block = min(config.pretrain_seq_length, config.max_position_embeddings)
-    n_blocks = len(ids) // block
-    if n_blocks == 0:
-        raise ValueError(f"pretraining corpus has {len(ids)} tokens, fewer than one block of {block}")
-    data = torch.tensor(ids[: n_blocks * block]).view(n_blocks, block)
+    if not texts:
+        raise ValueError("pretraining corpus is empty")
+    rng = random.Random(seed)
     generator = torch.Generator().manual_seed(seed)
+    pool = _literal_pool(texts)
+    orders: dict[bool, list[int]] = {False: [], True: []}
+
+    def next_batch(step: int) -> dict[str, torch.Tensor]:
+        tail = TAIL_EVERY > 1 and step % TAIL_EVERY != TAIL_EVERY - 1
+        size = config.pretrain_batch_size * (TAIL_BATCH_FACTOR if tail else 1)
+        order = orders[tail]
+        while len(order) < size:  # epochs of shuffled examples
+            order += torch.randperm(len(texts), generator=generator).tolist()
+        picked, orders[tail] = order[:size], order[size:]
+        rows = [_encode(tokenizer, swap_values(texts[i], rng, pool) if rng.random() < SWAP_PROBABILITY
+                        else texts[i], tail, config.max_position_embeddings) for i in picked]
+        width = max(len(ids) for ids, _ in rows)
+        batch = {"input_ids": torch.full((len(rows), width), tokenizer.pad_token_id),
+                 "attention_mask": torch.zeros((len(rows), width), dtype=torch.long),
+                 "weights": torch.zeros((len(rows), width))}
+        for j, (ids, weights) in enumerate(rows):
+            batch["input_ids"][j, : len(ids)] = torch.tensor(ids)
+            batch["attention_mask"][j, : len(ids)] = 1
+            batch["weights"][j, : len(ids)] = torch.tensor(weights)
+        return batch
+
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.pretrain_learning_rate, weight_decay=0.01)
     warmup = max(1, config.pretrain_steps // 20)
 
@@ -136,16 +256,21 @@ def pretrain(model, tokenizer, texts: Sequence[str], config: TinyModelConfig, se
     model.train()
     losses = []
     bar = tqdm(range(config.pretrain_steps), desc="pretraining tiny base", unit="step")
-    for _ in bar:
-        batch = data[torch.randint(0, n_blocks, (config.pretrain_batch_size,), generator=generator)]
-        loss = model(input_ids=batch, labels=batch).loss
+    for step in bar:
+        batch = next_batch(step)
+        weights = batch.pop("weights")[:, 1:]
+        logits = model(**batch).logits[:, :-1]
+        per_token = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.size(-1)), batch["input_ids"][:, 1:].reshape(-1), reduction="none")
+        loss = (per_token * weights.reshape(-1)).sum() / weights.sum()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         losses.append(loss.item())
-        bar.set_postfix(loss=f"{losses[-1]:.3f}")
+        # refresh=False: the bar redraws at its own interval (30 s in batch logs).
+        bar.set_postfix(loss=f"{losses[-1]:.3f}", refresh=False)
     model.eval()
     return losses
 
