@@ -263,6 +263,35 @@ def test_batched_greedy_equals_one_at_a_time_on_a_random_model(sample_dir, adapt
     assert all(g.completion_tokens == 10 for g in batched)
 
 
+def test_without_eos_stopping_every_row_runs_to_max_new_tokens(sample_dir, adapter_dir):
+    """Benchmarks time a fixed token count: a model that always says EOS must not stop.
+
+    (generate() used to fall back to the model's eos_token_id, so with a model that
+    learned to end its SQL the one-at-a-time benchmark timed far fewer tokens.)
+    """
+    import torch
+
+    from t2s.inference.generate import SQLGenerator
+    from t2s.model import load_tokenizer
+
+    tokenizer = load_tokenizer(str(adapter_dir))
+    model = _random_llama(tokenizer)
+    head = torch.nn.Linear(model.config.hidden_size, len(tokenizer), bias=True)
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.zero_()
+        head.bias[tokenizer.eos_token_id] = 10.0  # EOS is every step's greedy choice
+    model.lm_head = head
+    prompts = _prompts(sample_dir, 3)
+    for batch_size in (1, 3):
+        stopping = SQLGenerator(model, tokenizer, GenerationOptions(
+            batch_size=batch_size, max_new_tokens=12)).generate(prompts)
+        assert [g.completion_tokens for g in stopping] == [1, 1, 1]
+        running = SQLGenerator(model, tokenizer, GenerationOptions(
+            batch_size=batch_size, max_new_tokens=12, stop_at_eos=False)).generate(prompts)
+        assert [g.completion_tokens for g in running] == [12, 12, 12]
+
+
 def test_batched_greedy_equals_one_at_a_time_with_the_adapter(sample_dir, infer_config):
     import dataclasses
 

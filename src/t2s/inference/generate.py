@@ -253,6 +253,11 @@ class SQLGenerator:
         config.pad_token_id = self.tokenizer.pad_token_id
         # Without EOS the model runs to max_new_tokens; only benchmarks want that.
         config.eos_token_id = self.eos_ids if options.stop_at_eos else None
+        if not options.stop_at_eos:
+            # generate() falls back to the model's own eos_token_id when ours is
+            # None (measured, transformers 5.24): masking EOS until the last
+            # token is what makes every row really run to max_new_tokens.
+            config.min_new_tokens = options.max_new_tokens
         if options.do_sample:
             config.temperature = options.temperature
             config.top_p = options.top_p
