@@ -427,6 +427,7 @@ def test_config_that_does_not_load_back_is_refused_at_submission(tmp_path, monke
      "--shard/--num-shards are set per task by --shards"),
     ("infer", ["--args", "--input q.jsonl"], "--input needs --output"),
     ("evaluate", ["--args", "--config other.yaml"], "--config belongs on the t2s submit line"),
+    ("evaluate", ["--args", "--gold g.sql --timeout 3"], "--gold name prediction files"),
     ("train", ["--args", "train.max_steps=3"], "config overrides (train.max_steps=3) belong"),
 ])
 def test_stage_arguments_are_checked_before_anything_is_submitted(stage, extra, message, tmp_path,

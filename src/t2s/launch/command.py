@@ -170,6 +170,14 @@ def check_stage_args(stage: str, extra_args: list[str], shards: int | None) -> N
             check_arguments(parsed)
         except InputError as exc:
             problems.append(str(exc))
+    if stage == "evaluate":
+        # The job always scores the model (--config): prediction-file flags would fail there.
+        from t2s.evaluation.command import refuse_file_flags
+
+        try:
+            refuse_file_flags(parsed)
+        except InputError as exc:
+            problems.append(str(exc))
     if parsed.overrides:
         problems.append(f"config overrides ({' '.join(parsed.overrides)}) belong on the t2s "
                         "submit line, where they are frozen into the job's config")
