@@ -104,12 +104,10 @@ def architecture_linear_names(model_config: ModelConfig) -> list[str] | None:
     from transformers import AutoConfig, AutoModelForCausalLM, LlamaConfig
 
     if model_config.name_or_path == "tiny":
-        tiny = model_config.tiny
-        # The tiny base is a Llama (t2s.tiny.build_tiny_model); its names do not
-        # depend on the sizes, so small ones keep this instant.
+        # The tiny base is a Llama (t2s.tiny.build_tiny_model); its layer names do
+        # not depend on the sizes, so the smallest shape keeps this instant.
         config = LlamaConfig(vocab_size=16, hidden_size=8, intermediate_size=8,
-                             num_hidden_layers=1, num_attention_heads=tiny.num_attention_heads
-                             if 8 % tiny.num_attention_heads == 0 else 1)
+                             num_hidden_layers=1, num_attention_heads=1)
     else:
         try:
             # local_files_only: a check must not wait on the network (offline,
@@ -135,11 +133,15 @@ def lora_target_problems(config) -> list[tuple[str, str]]:
     available = architecture_linear_names(config.model)
     if available is None:
         return []
-    missing = [m for m in config.lora.target_modules if m not in available]
+    problem = _missing_targets(config.lora.target_modules, available)
+    return [("lora.target_modules", problem)] if problem else []
+
+
+def _missing_targets(target_modules: list[str], available: list[str]) -> str | None:
+    missing = [m for m in target_modules if m not in available]
     if not missing:
-        return []
-    return [("lora.target_modules",
-             f"{missing} not in this model; its Linear layers are: {', '.join(available)}")]
+        return None
+    return f"{missing} not in this model; its Linear layers are: {', '.join(available)}"
 
 
 def check_target_modules(model, target_modules: list[str]) -> None:
@@ -148,12 +150,9 @@ def check_target_modules(model, target_modules: list[str]) -> None:
     Raises:
         ConfigError: naming the missing modules and listing the valid ones.
     """
-    available = linear_module_names(model)
-    missing = [m for m in target_modules if m not in available]
-    if missing:
-        raise ConfigError(
-            f"1 configuration problem:\n  config: lora.target_modules: {missing} not in this "
-            f"model; its Linear layers are: {', '.join(available)}")
+    problem = _missing_targets(target_modules, linear_module_names(model))
+    if problem:
+        raise ConfigError(f"1 configuration problem:\n  config: lora.target_modules: {problem}")
 
 
 def apply_lora(model, lora: LoraConfig):
