@@ -48,9 +48,9 @@ def load_model(config, adapter: str | None):
 def sample_prompts(config, count: int) -> list[str]:
     """``count`` training-format prompts from the eval split (cycled if it is shorter)."""
     from t2s.data.prompts import SchemaTextCache, build_prompt
-    from t2s.train import open_dataset
+    from t2s.data.sources import open_dataset
 
-    dataset = open_dataset(config)
+    dataset = open_dataset(config.data)
     schema = config.data.schema
     cache = SchemaTextCache(dataset.schemas, dataset.database_dir, schema.include_keys,
                             schema.sample_values)

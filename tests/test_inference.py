@@ -333,9 +333,9 @@ def test_prompt_matches_training_exactly(sample_dir, infer_config, adapter_dir):
     from t2s.inference.generate import encode_prompt
     from t2s.inference.pipeline import Question, SchemaResolver
     from t2s.model import load_tokenizer
-    from t2s.train import open_dataset
+    from t2s.data.sources import open_dataset
 
-    dataset = open_dataset(infer_config)
+    dataset = open_dataset(infer_config.data)
     example = dataset.examples("dev.json")[3]
     schema = infer_config.data.schema
     record = build_records([example], SchemaTextCache(dataset.schemas, dataset.database_dir,
@@ -351,9 +351,9 @@ def test_prompt_matches_training_exactly(sample_dir, infer_config, adapter_dir):
 
 def test_generate_predictions_for_evaluation(sample_dir, infer_config):
     from t2s.inference import generate_predictions
-    from t2s.train import open_dataset
+    from t2s.data.sources import open_dataset
 
-    dataset = open_dataset(infer_config)
+    dataset = open_dataset(infer_config.data)
     examples = dataset.examples("dev.json")[:3]
     predictions = generate_predictions(infer_config, examples, dataset, progress=False)
     assert [p.id for p in predictions] == [str(e.index) for e in examples]
@@ -365,11 +365,11 @@ def test_execution_guided_predictions_report_their_candidates(infer_config):
     import dataclasses
 
     from t2s.inference.pipeline import Question, build_predictor
-    from t2s.train import open_dataset
+    from t2s.data.sources import open_dataset
 
     config = dataclasses.replace(infer_config, infer=dataclasses.replace(
         infer_config.infer, execution_guided=True, num_candidates=3))
-    dataset = open_dataset(config)
+    dataset = open_dataset(config.data)
     predictor = build_predictor(config, dataset)
     examples = dataset.examples("dev.json")[:2]
     predictions = predictor.predict([Question(str(e.index), e.question, db_id=e.db_id)

@@ -13,6 +13,9 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+
+from t2s.config import DEFAULT_CONFIG
 
 # name -> (module with add_arguments/run, one-line help). Mirrors the Makefile.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -34,6 +37,13 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
                         help="YAML config (default: configs/tiny.yaml when present)")
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value",
                         help="config overrides, applied after the YAML")
+
+
+def config_path(path: str | None) -> str | None:
+    """``path``, or the default config file when it exists in the working directory."""
+    if path is None and Path(DEFAULT_CONFIG).is_file():
+        return DEFAULT_CONFIG
+    return path
 
 
 def positive_int(text: str) -> int:

@@ -28,6 +28,7 @@ from typing import Any
 from t2s.config import Config, dump_yaml, precision_problem, resolve_precision, to_dict
 from t2s.data.prompts import SchemaTextCache
 from t2s.data.sft import LengthReport, apply_length_limit, build_records
+from t2s.data.sources import open_dataset
 from t2s.data.spider import Example, SpiderDataset
 from t2s.errors import T2SError
 from t2s.provenance import environment, file_sha256, write_json_atomic
@@ -50,20 +51,6 @@ class PreparedData:
     fingerprints: dict[str, str] = field(default_factory=dict)
 
 
-def open_dataset(config: Config) -> SpiderDataset:
-    """Open the configured Spider-format dataset, generating the embedded sample if needed.
-
-    Raises:
-        DataError: if a ``spider`` dataset directory is missing or malformed.
-    """
-    data = config.data
-    if data.source == "sample":
-        from t2s.data.sample import ensure_sample_dataset
-
-        ensure_sample_dataset(data.root)
-    return SpiderDataset(data.root, tables_file=data.tables_file, database_dir=data.database_dir)
-
-
 def prepare_data(config: Config) -> PreparedData:
     """Load both splits and build prompt/completion records.
 
@@ -71,7 +58,7 @@ def prepare_data(config: Config) -> PreparedData:
         DataError: if files, schemas or databases are missing.
     """
     data = config.data
-    dataset = open_dataset(config)
+    dataset = open_dataset(data)
     train_examples = dataset.examples(data.train_file)[: data.max_train_examples]
     eval_examples = (dataset.examples(data.eval_file)[: data.max_eval_examples]
                      if data.eval_file else [])

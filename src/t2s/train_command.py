@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from t2s.cli import add_config_arguments
+from t2s.cli import add_config_arguments, config_path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,13 +30,3 @@ def run(args: argparse.Namespace) -> int:
         print(summarize(result))
     return 0
 
-
-def config_path(path: str | None) -> str | None:
-    """``path``, or the default config file when it exists in the working directory."""
-    from pathlib import Path
-
-    from t2s.config import DEFAULT_CONFIG
-
-    if path is None and Path(DEFAULT_CONFIG).is_file():
-        return DEFAULT_CONFIG
-    return path

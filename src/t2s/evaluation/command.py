@@ -189,13 +189,14 @@ def score_model(args: argparse.Namespace) -> int:
     from t2s.evaluation.report import format_summary
     from t2s.evaluation.runner import EvalOptions, evaluate_predictions
     from t2s.inference import generate_predictions
-    from t2s.inference.pipeline import describe_model, open_dataset_if_any
+    from t2s.data.sources import open_dataset_if_any
+    from t2s.inference.pipeline import describe_model
 
     refuse_file_flags(args)
     config = load_config(args.config, args.overrides)
     if config.data.eval_file is None:
         raise ConfigError("data.eval_file is null: there is no split to evaluate")
-    dataset = open_dataset_if_any(config)
+    dataset = open_dataset_if_any(config.data)
     if dataset is None:
         raise DataError(f"no Spider-format dataset at data.root={config.data.root}")
     examples = dataset.examples(config.data.eval_file)[:config.data.max_eval_examples]

@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     """Answer one question or run a batch job; returns the exit status."""
     from t2s.config import load_config
     from t2s.logging_setup import setup_logging
-    from t2s.train_command import config_path
+    from t2s.cli import config_path
 
     setup_logging()
     split_question(args)
@@ -152,9 +152,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _dataset(args: argparse.Namespace, config, needed: bool):
     """The Spider-format dataset, opened only if a question names a db_id."""
-    from t2s.inference.pipeline import open_dataset_if_any
+    from t2s.data.sources import open_dataset_if_any
 
-    return open_dataset_if_any(config, args.data_dir) if needed else None
+    return open_dataset_if_any(config.data, args.data_dir) if needed else None
 
 
 def answer_one(args: argparse.Namespace, config) -> int:

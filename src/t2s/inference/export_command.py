@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     from t2s.config import load_config, resolve_precision
     from t2s.errors import InputError
     from t2s.logging_setup import setup_logging
-    from t2s.train_command import config_path
+    from t2s.cli import config_path
 
     setup_logging()
     if not args.merge:

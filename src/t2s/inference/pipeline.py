@@ -239,29 +239,6 @@ class Predictor:
         return prediction
 
 
-def open_dataset_if_any(config: Config, data_dir: str | None = None,
-                        create_sample: bool = True) -> SpiderDataset | None:
-    """The Spider-format dataset at ``data_dir`` (or ``data.root``), or None if there is none.
-
-    With ``create_sample``, the embedded sample is generated when
-    ``data.source`` is ``sample`` and no ``data_dir`` is given, as training does.
-
-    Raises:
-        DataError: if ``data_dir`` is given but is not a Spider-format directory.
-    """
-    data = config.data
-    if data_dir is not None:
-        return SpiderDataset(data_dir, tables_file=data.tables_file, database_dir=data.database_dir)
-    if data.source == "sample" and create_sample:
-        from t2s.train import open_dataset
-
-        return open_dataset(config)
-    root = Path(data.root)
-    if not (root / data.tables_file).is_file():
-        return None
-    return SpiderDataset(root, tables_file=data.tables_file, database_dir=data.database_dir)
-
-
 def build_predictor(config: Config, dataset: SpiderDataset | None = None,
                     backend: Backend | None = None) -> Predictor:
     """A :class:`Predictor` for ``config``, loading the model unless ``backend`` is given.

@@ -246,10 +246,10 @@ def run(args: argparse.Namespace) -> int:
         Question,
         SchemaResolver,
         build_predictor,
-        open_dataset_if_any,
     )
+    from t2s.data.sources import open_dataset_if_any
     from t2s.logging_setup import setup_logging
-    from t2s.train_command import config_path
+    from t2s.cli import config_path
 
     setup_logging()
     if args.db and args.db_id:
@@ -257,7 +257,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(config_path(args.config), args.overrides)
     # :dbid needs a Spider-format dataset: --data-dir, else data.root if it
     # exists (the embedded sample is generated only when --db-id asks for it).
-    dataset = open_dataset_if_any(config, args.data_dir, create_sample=args.db_id is not None)
+    dataset = open_dataset_if_any(config.data, args.data_dir, create_sample=args.db_id is not None)
     if args.db or args.db_id:
         # A wrong database fails now, before the model load.
         SchemaResolver(config.data.schema, dataset).resolve(

@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     """Submit; returns 0, or 1 when a waited-for job did not complete."""
     from t2s.config import load_config
     from t2s.launch.submit import check_submission, describe, submit, wait
-    from t2s.train_command import config_path
+    from t2s.cli import config_path
 
     source = config_path(args.config)
     config = load_config(source, args.overrides)

@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     """Print the table; returns 0."""
     from t2s.config import load_config
     from t2s.launch.registry import format_table, list_submissions
-    from t2s.train_command import config_path
+    from t2s.cli import config_path
 
     jobs_dir = args.jobs_dir or load_config(config_path(args.config), args.overrides).slurm.jobs_dir
     print(format_table(list_submissions(jobs_dir, limit=args.limit)))
