@@ -17,19 +17,16 @@ import pytest
 import test_inference
 from t2s.config import InferConfig, SchemaTextConfig
 from t2s.errors import InputError
-from t2s.inference.batch import (
-    InputDefaults,
-    read_questions,
-    remaining_questions,
-    repair_output,
-    resolve_shard,
-    run_batch,
-    select_shard,
-    shard_output_path,
-    written_ids,
-)
+from t2s.inference.batch import remaining_questions, repair_output, run_batch, written_ids
 from t2s.inference.generate import Generation, GenerationOptions
 from t2s.inference.pipeline import Predictor, Question, SchemaResolver
+from t2s.inference.questions import (
+    InputDefaults,
+    read_questions,
+    resolve_shard,
+    select_shard,
+    shard_output_path,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -142,8 +142,7 @@ def test_missing_options_fail_clearly(data: Path, capsys: pytest.CaptureFixture[
 def test_config_mode_generates_then_scores(data: Path, tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """Scoring wiring with a stand-in generator; tests/test_demo_e2e.py runs a real model."""
-    import t2s.inference as inference
-    import t2s.inference.pipeline as pipeline
+    import t2s.evaluation.command as command
 
     seen: list[int] = []
 
@@ -153,8 +152,8 @@ def test_config_mode_generates_then_scores(data: Path, tmp_path: Path,
         return [SimpleNamespace(id=str(e.index), sql=p, error=None)
                 for e, (_, _, p) in zip(examples, GOLD_AND_PRED, strict=False)]
 
-    monkeypatch.setattr(inference, "generate_predictions", fake_generate)
-    monkeypatch.setattr(pipeline, "describe_model", lambda config: {"base": "stand-in"})
+    monkeypatch.setattr(command, "generate_predictions", fake_generate)
+    monkeypatch.setattr(command, "describe_model", lambda config: {"base": "stand-in"})
     report_dir = tmp_path / "eval"
     overrides = ["data.source=spider", f"data.root={data}", "data.eval_file=dev.json",
                  "data.max_eval_examples=6", f"eval.report_dir={report_dir}",

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from t2s.config import EvalConfig
 from t2s.errors import DataError, InputError
 from t2s.evaluation.inputs import GoldExample, read_gold, read_predictions
-from t2s.evaluation.runner import EvalOptions, evaluate_predictions, score_examples
+from t2s.evaluation.runner import evaluate_predictions, score_examples
 
 
 def make_dataset(root: Path) -> Path:
@@ -73,7 +74,7 @@ def _run(dataset: Path, workers: int, **options: object) -> list[dict[str, objec
     preds = read_predictions(dataset / "pred.sql", gold)
     results = score_examples(gold, preds, db_dir=dataset / "database",
                              schemas=load_tables(dataset / "tables.json"),
-                             options=EvalOptions(timeout_s=0.5, **options),  # type: ignore[arg-type]
+                             options=EvalConfig(timeout_s=0.5, **options),  # type: ignore[arg-type]
                              workers=workers, progress=False)
     return [r.to_dict() for r in results]
 
@@ -112,7 +113,7 @@ def test_evaluate_predictions_writes_both_reports_with_fingerprints(dataset: Pat
     out = tmp_path / "out" / "REPORT.json"
     report = evaluate_predictions(
         gold, read_predictions(pred_path, gold), db_dir=dataset / "database",
-        tables_path=dataset / "tables.json", options=EvalOptions(timeout_s=0.5), out_path=out,
+        tables_path=dataset / "tables.json", options=EvalConfig(timeout_s=0.5), out_path=out,
         gold_path=gold_path, pred_path=pred_path, model={"adapter": "x", "decoding": "greedy"},
         workers=1, progress=False)
     on_disk = json.loads(out.read_text(encoding="utf-8"))
@@ -154,7 +155,7 @@ def test_spider_dev_sample_is_deterministic_across_workers(spider_dir: Path) -> 
     preds = [g.gold.replace("1", "2", 1) if i % 3 == 0 else g.gold for i, g in enumerate(gold)]
     schemas = load_tables(spider_dir / "tables.json")
     runs = [[r.to_dict() for r in score_examples(gold, preds, db_dir=spider_dir / "database",
-                                                 schemas=schemas, options=EvalOptions(),
+                                                 schemas=schemas, options=EvalConfig(),
                                                  workers=workers, progress=False)]
             for workers in (1, 2)]
     assert runs[0] == runs[1]
@@ -186,7 +187,7 @@ def test_missing_databases_are_all_listed_and_name_the_flag(dataset: Path) -> No
         with pytest.raises(InputError) as caught:
             evaluate_predictions(gold, preds, db_dir=dataset / "database",
                                  tables_path=dataset / "tables.json",
-                                 options=EvalOptions(etype=etype), progress=False)
+                                 options=EvalConfig(etype=etype), progress=False)
         message = str(caught.value)
         assert "for 2 db_ids" in message and "--skip-missing-db" in message
         assert "attic (2 examples, first at gold:11)" in message
@@ -197,7 +198,7 @@ def test_exact_match_needs_no_database_file(dataset: Path) -> None:
     gold, preds = _with_missing(dataset)
     report = evaluate_predictions(gold, preds, db_dir=dataset / "database",
                                   tables_path=dataset / "tables.json",
-                                  options=EvalOptions(etype="match"), workers=1, progress=False)
+                                  options=EvalConfig(etype="match"), workers=1, progress=False)
     assert [e["exact_match"] for e in report["examples"][10:]] == [True, True, True]
     assert report["manifest"]["data"]["missing_databases"] == ["attic", "cellar"]
     assert set(report["manifest"]["data"]["databases"]) == {"shop", "shelf"}
@@ -211,10 +212,10 @@ def test_skip_missing_db_leaves_only_their_execution_unscored(dataset: Path) -> 
     gold, preds = _with_missing(dataset)
     full = evaluate_predictions(gold[:10], preds[:10], db_dir=dataset / "database",
                                 tables_path=dataset / "tables.json",
-                                options=EvalOptions(timeout_s=0.5), workers=1, progress=False)
+                                options=EvalConfig(timeout_s=0.5), workers=1, progress=False)
     reports = [evaluate_predictions(gold, preds, db_dir=dataset / "database",
                                     tables_path=dataset / "tables.json",
-                                    options=EvalOptions(timeout_s=0.5), workers=workers,
+                                    options=EvalConfig(timeout_s=0.5), workers=workers,
                                     progress=False, skip_missing_db=True)
                for workers in (1, 2)]
     assert reports[0]["examples"] == reports[1]["examples"]
@@ -244,7 +245,7 @@ def test_unknown_or_unsafe_db_ids_stay_errors_whatever_the_mode(dataset: Path) -
             with pytest.raises(InputError, match=expected):
                 evaluate_predictions(bad, ["SELECT 1"] * 3, db_dir=dataset / "database",
                                      tables_path=dataset / "tables.json",
-                                     options=EvalOptions(etype=etype), progress=False,
+                                     options=EvalConfig(etype=etype), progress=False,
                                      skip_missing_db=True)
 
 
@@ -262,7 +263,7 @@ def test_a_database_that_is_not_sqlite_fails_before_scoring(dataset: Path,
     # Exact match does not open the databases.
     report = evaluate_predictions(gold, preds, db_dir=dataset / "database",
                                   tables_path=dataset / "tables.json",
-                                  options=EvalOptions(etype="match"), workers=1, progress=False)
+                                  options=EvalConfig(etype="match"), workers=1, progress=False)
     assert report["summary"]["exact_match"] is not None
 
 
@@ -279,7 +280,7 @@ def test_gold_parse_failures_are_visible_in_every_mode(dataset: Path, etype: str
     preds = ["SELECT count(*) FROM item", UNPARSABLE_GOLD, "SELECT 1"]
     report = evaluate_predictions(gold, preds, db_dir=dataset / "database",
                                   tables_path=dataset / "tables.json",
-                                  options=EvalOptions(etype=etype, timeout_s=0.5), workers=1,
+                                  options=EvalConfig(etype=etype, timeout_s=0.5), workers=1,
                                   progress=False)
     examples = report["examples"]
     assert examples[1]["gold_parse_error"] == "parse error: expected ')', found ','"

@@ -210,7 +210,7 @@ def test_vllm_backend_says_how_to_install(infer_config):
         config = dataclasses.replace(infer_config, infer=dataclasses.replace(
             infer_config.infer, backend="vllm"))
         with pytest.raises(T2SError, match="pip install"):
-            load_backend(config)
+            load_backend(config.infer, config.model)
     else:
         pytest.skip("vLLM is installed; the GPU path is not exercised by this test")
 
@@ -298,7 +298,7 @@ def test_batched_greedy_equals_one_at_a_time_with_the_adapter(sample_dir, infer_
     from t2s.inference.generate import SQLGenerator
 
     prompts = _prompts(sample_dir, 4)
-    generator = SQLGenerator.from_config(infer_config)
+    generator = SQLGenerator.from_config(infer_config.infer, infer_config.model)
     batched = generator.generate(prompts)
     generator.options = dataclasses.replace(generator.options, batch_size=1)
     single = generator.generate(prompts)
@@ -330,10 +330,10 @@ def test_beam_candidates_and_too_long_prompts(sample_dir, adapter_dir):
 def test_prompt_matches_training_exactly(sample_dir, infer_config, adapter_dir):
     from t2s.data.prompts import SchemaTextCache, build_prompt
     from t2s.data.sft import build_records
+    from t2s.data.sources import open_dataset
     from t2s.inference.generate import encode_prompt
     from t2s.inference.pipeline import Question, SchemaResolver
     from t2s.model import load_tokenizer
-    from t2s.data.sources import open_dataset
 
     dataset = open_dataset(infer_config.data)
     example = dataset.examples("dev.json")[3]
@@ -350,8 +350,8 @@ def test_prompt_matches_training_exactly(sample_dir, infer_config, adapter_dir):
 
 
 def test_generate_predictions_for_evaluation(sample_dir, infer_config):
-    from t2s.inference import generate_predictions
     from t2s.data.sources import open_dataset
+    from t2s.inference import generate_predictions
 
     dataset = open_dataset(infer_config.data)
     examples = dataset.examples("dev.json")[:3]
@@ -364,8 +364,8 @@ def test_generate_predictions_for_evaluation(sample_dir, infer_config):
 def test_execution_guided_predictions_report_their_candidates(infer_config):
     import dataclasses
 
-    from t2s.inference.pipeline import Question, build_predictor
     from t2s.data.sources import open_dataset
+    from t2s.inference.pipeline import Question, build_predictor
 
     config = dataclasses.replace(infer_config, infer=dataclasses.replace(
         infer_config.infer, execution_guided=True, num_candidates=3))

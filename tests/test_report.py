@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from t2s.config import EvalConfig
 from t2s.evaluation.report import (
     build_manifest,
     build_report,
@@ -16,7 +17,7 @@ from t2s.evaluation.report import (
     render_markdown,
     write_report,
 )
-from t2s.evaluation.runner import EvalOptions, ExampleResult
+from t2s.evaluation.runner import ExampleResult
 
 
 def _result(index: int, hardness: str, exec_ok: bool, exact_ok: bool, db_id: str = "shop",
@@ -66,9 +67,9 @@ def _report(tmp_path: Path) -> dict[str, object]:
     tables.write_text("[]", encoding="utf-8")
     db = tmp_path / "shop.sqlite"
     db.write_bytes(b"not really a database, only hashed")
-    manifest = build_manifest(options=EvalOptions(), gold_path=gold, pred_path=None,
+    manifest = build_manifest(options=EvalConfig(), gold_path=gold, pred_path=None,
                               tables_path=tables, db_paths={"shop": db})
-    return build_report(list(reversed(RESULTS)), EvalOptions(), manifest)
+    return build_report(list(reversed(RESULTS)), EvalConfig(), manifest)
 
 
 def test_report_keeps_input_order_and_records_the_manifest(tmp_path: Path) -> None:

@@ -15,7 +15,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from t2s.config import DEFAULT_CONFIG
+from t2s import __version__
+from t2s.errors import T2SError
+
+# The config every command reads when --config is not given (relative to the
+# working directory: the repository root, where make and the jobs run).
+DEFAULT_CONFIG = "configs/tiny.yaml"
 
 # name -> (module with add_arguments/run, one-line help). Mirrors the Makefile.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -63,7 +68,6 @@ def positive_int(text: str) -> int:
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """Build the top-level parser; import only ``command``'s module, if given."""
-    from t2s import __version__
 
     parser = argparse.ArgumentParser(
         prog="t2s", description="Text-to-SQL fine-tuning, evaluation and inference jobs.")
@@ -100,8 +104,6 @@ SIGPIPE_STATUS = 141
 
 
 def _dispatch(argv: Sequence[str] | None) -> int:
-    from t2s.errors import T2SError
-
     argv = list(sys.argv[1:] if argv is None else argv)
     if not sys.stderr.isatty():
         # Batch jobs log to files: one progress line every 30 s instead of ten a

@@ -38,18 +38,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-# Why 10 s: the slowest gold query of Spider dev runs in 7.5 ms on this 2-core
-# machine (972 executable queries take 0.31 s in total), so 10 s is >1000x the
-# slowest legitimate query and still leaves room for a slower disk or CPU, while
-# a runaway prediction costs at most 10 s of one worker (the issue asks for
-# <= 30 s).
-DEFAULT_TIMEOUT_S = 10.0
+from t2s.config import SQL_MAX_ROWS, SQL_TIMEOUT_S
 
-# Why 100,000 rows: the largest gold result on Spider dev has 1,860 rows
-# (world_1), so the cap is >50x that; 100k rows of ~10 small values is tens of
-# MB per worker, bounded. A prediction with more rows than the cap cannot equal a
-# gold result below the cap, so capping never changes a verdict there.
-DEFAULT_MAX_ROWS = 100_000
+# The defaults (and why they are 10 s and 100,000 rows) live with the settings
+# that override them: t2s.config.SQL_TIMEOUT_S and SQL_MAX_ROWS.
+DEFAULT_TIMEOUT_S = SQL_TIMEOUT_S
+DEFAULT_MAX_ROWS = SQL_MAX_ROWS
 
 # SQLite calls the progress handler every N VM instructions. One instruction is
 # ~10-50 ns, so 1,000 steps means a deadline check every ~10-50 us: the stop

@@ -36,6 +36,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from t2s.config import TinyModelConfig
+from t2s.data.prompts import INST_CLOSE, QUESTION_LABEL
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +126,8 @@ SCHEMA_WEIGHT = 0.0
 QUESTION_WEIGHT = 0.3
 SWAP_PROBABILITY = 1.0
 
-_QUESTION_MARK = "\nQuestion: "
-_ANSWER_MARK = " [/INST]\n"
+_QUESTION_MARK = "\n" + QUESTION_LABEL
+_ANSWER_MARK = f" {INST_CLOSE}\n"  # the inst completion starts with a newline
 _LITERAL = re.compile(r'"[^"]*"|\'[^\']*\'|(?<![\w.])\d+(?:\.\d+)?(?![\w.])')
 _SYLLABLES = ("ka", "lo", "mi", "ren", "do", "va", "ste", "or", "bel", "tu", "an", "gri", "po", "sel", "mar", "ix")
 

@@ -15,6 +15,7 @@ and leaves a reproducible run folder::
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -31,7 +32,15 @@ from t2s.data.sft import LengthReport, apply_length_limit, build_records
 from t2s.data.sources import open_dataset
 from t2s.data.spider import Example, SpiderDataset
 from t2s.errors import T2SError
+from t2s.model import (
+    apply_lora,
+    count_parameters,
+    load_base_model,
+    load_tokenizer,
+    lora_target_problems,
+)
 from t2s.provenance import environment, file_sha256, write_json_atomic
+from t2s.tiny import ensure_tiny_base
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +91,6 @@ def base_model_path(config: Config, prepared: PreparedData) -> str:
     """The base model to fine-tune: hub id / folder, or the tiny base (built if needed)."""
     if config.model.name_or_path != "tiny":
         return config.model.name_or_path
-    from t2s.tiny import ensure_tiny_base
 
     corpus = [_record_text(r) for r in prepared.train_records]
     return str(ensure_tiny_base(config.model.tiny, corpus, seed=config.train.seed).resolve())
@@ -153,7 +161,6 @@ def sft_config(config: Config, precision: str, has_eval: bool, use_cpu: bool):
     with the gloo backend (DeepSpeed's CPU accelerator uses gloo; oneCCL is not
     installed) accelerate selects DeepSpeed and sees all processes.
     """
-    import dataclasses
 
     from trl import SFTConfig
 
@@ -220,7 +227,6 @@ class TrainResult:
 
 def preflight_checks() -> list:
     """Checks ``t2s train`` adds to config validation: precision and LoRA targets."""
-    from t2s.model import lora_target_problems
 
     return [_precision_problems, lora_target_problems]
 
@@ -234,87 +240,167 @@ def _precision_problems(config: Config) -> list[tuple[str, str]]:
     return [("train.precision", problem)] if problem else []
 
 
+@dataclass
+class TrainingRun:
+    """Everything :func:`setup` prepared for one run; :func:`fit` and :func:`finalize` use it."""
+
+    config: Config
+    started: float
+    precision: str
+    args: Any                      # trl.SFTConfig
+    prepared: PreparedData
+    base_path: str
+    tokenizer: Any
+    lengths: list[LengthReport]
+    trainer: Any                   # trl.SFTTrainer
+    resume_from: str | None
+
+    @property
+    def output_dir(self) -> Path:
+        return Path(self.config.train.output_dir)
+
+
 def train(config: Config) -> TrainResult:
-    """Run one fine-tuning job from a validated config.
+    """Run one fine-tuning job from a validated config: setup, fit, finalize.
 
     Raises:
         T2SError: for data, model or configuration problems found before training.
     """
-    import torch
-    from datasets import Dataset
-    from trl import SFTTrainer
+    run = setup(config)
+    train_output = fit(run)
+    return finalize(run, train_output)
 
-    from t2s.model import apply_lora, count_parameters, load_base_model, load_tokenizer
 
+def setup(config: Config) -> TrainingRun:
+    """Hardware, data, tokenizer, model and run folder, ready to fit.
+
+    Raises:
+        T2SError: for data, model or configuration problems (before any step).
+    """
     started = time.time()
-    train_cfg = config.train
-    output_dir = Path(train_cfg.output_dir)
-    cuda = torch.cuda.is_available()
-    precision = resolve_precision(train_cfg.precision, cuda,
-                                  cuda and torch.cuda.is_bf16_supported())
-    _check_launch_topology(cuda)
-    log.info("precision: %s (requested %s, %s)", precision, train_cfg.precision,
-             "CUDA GPU" if cuda else "CPU")
-    # Building the training arguments sets up the distributed state, which the
-    # checks and main_process_first below rely on.
-    args = sft_config(config, precision, has_eval=config.data.eval_file is not None,
-                      use_cpu=not cuda)
-    _check_world_size(args.world_size)
-
+    precision, args = _setup_hardware(config)
     # Under DDP/ZeRO every rank runs this: rank 0 generates the sample data and
     # builds the tiny base first; the others then find them and reuse them.
     with args.main_process_first(desc="data and base model"):
         prepared = prepare_data(config)
         base_path = base_model_path(config, prepared)
     tokenizer = load_tokenizer(base_path, config.model.revision, config.model.trust_remote_code)
-    train_records, train_len = apply_length_limit(
-        prepared.train_records, tokenizer, train_cfg.max_seq_length, config.data.overlength, "train")
+    lengths = _setup_lengths(config, prepared, tokenizer)
+    model = _setup_model(config, base_path, precision)
+    resume_from = _setup_run_folder(config)
+    trainer = _build_trainer(model, args, prepared, tokenizer)
+    return TrainingRun(config=config, started=started, precision=precision, args=args,
+                       prepared=prepared, base_path=base_path, tokenizer=tokenizer,
+                       lengths=lengths, trainer=trainer, resume_from=resume_from)
+
+
+def _setup_hardware(config: Config) -> tuple[str, Any]:
+    """The precision and TRL's training arguments for this machine and launch.
+
+    Raises:
+        ConfigError: if the precision does not fit the hardware.
+        T2SError: if the launch topology cannot work here.
+    """
+    import torch
+
+    cuda = torch.cuda.is_available()
+    precision = resolve_precision(config.train.precision, cuda,
+                                  cuda and torch.cuda.is_bf16_supported())
+    _check_launch_topology(cuda)
+    log.info("precision: %s (requested %s, %s)", precision, config.train.precision,
+             "CUDA GPU" if cuda else "CPU")
+    # Building the training arguments sets up the distributed state, which the
+    # checks and main_process_first rely on.
+    args = sft_config(config, precision, has_eval=config.data.eval_file is not None,
+                      use_cpu=not cuda)
+    _check_world_size(args.world_size)
+    return precision, args
+
+
+def _setup_lengths(config: Config, prepared: PreparedData, tokenizer: Any) -> list[LengthReport]:
+    """Apply ``train.max_seq_length`` to both splits (in place) and report what was dropped.
+
+    Raises:
+        DataError: if an example is too long and ``data.overlength`` is ``error``.
+    """
+    limit, policy = config.train.max_seq_length, config.data.overlength
+    prepared.train_records, train_len = apply_length_limit(
+        prepared.train_records, tokenizer, limit, policy, "train")
     lengths = [train_len]
-    eval_records: list[dict[str, Any]] = []
     if prepared.eval_records:
-        eval_records, eval_len = apply_length_limit(
-            prepared.eval_records, tokenizer, train_cfg.max_seq_length, config.data.overlength, "eval")
+        prepared.eval_records, eval_len = apply_length_limit(
+            prepared.eval_records, tokenizer, limit, policy, "eval")
         lengths.append(eval_len)
     for report in lengths:
         print(f"[t2s] {report.summary()}")
+    return lengths
 
+
+def _setup_model(config: Config, base_path: str, precision: str) -> Any:
+    """The base model, with LoRA adapters when ``train.method`` is ``lora``."""
     model = load_base_model(config.model, base_path, precision)
-    if train_cfg.method == "lora":
+    if config.train.method == "lora":
         model = apply_lora(model, config.lora)
-    print(f"[t2s] {train_cfg.method}: {count_parameters(model)}")
+    print(f"[t2s] {config.train.method}: {count_parameters(model)}")
+    return model
 
+
+def _setup_run_folder(config: Config) -> str | None:
+    """Create the run folder, record the config, and find the checkpoint to resume from.
+
+    Raises:
+        T2SError: if ``train.resume`` names a missing folder.
+    """
+    output_dir = Path(config.train.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     dump_yaml(config, output_dir / "config.yaml")
-    resume_from = find_resume_checkpoint(output_dir, train_cfg.resume)
+    resume_from = find_resume_checkpoint(output_dir, config.train.resume)
     if resume_from:
         print(f"[t2s] resuming from {resume_from}")
+    return resume_from
 
-    columns = ["prompt", "completion"]
-    trainer = SFTTrainer(
+
+def _build_trainer(model: Any, args: Any, prepared: PreparedData, tokenizer: Any) -> Any:
+    """TRL's SFTTrainer over the prompt/completion records (completion-only loss)."""
+    from datasets import Dataset
+    from trl import SFTTrainer
+
+    def dataset(records: list[dict[str, Any]]) -> Any:
+        return Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]}
+                                  for r in records])
+
+    return SFTTrainer(
         model=model,
         args=args,
-        train_dataset=Dataset.from_list([{k: r[k] for k in columns} for r in train_records]),
-        eval_dataset=(Dataset.from_list([{k: r[k] for k in columns} for r in eval_records])
-                      if eval_records else None),
+        train_dataset=dataset(prepared.train_records),
+        eval_dataset=dataset(prepared.eval_records) if prepared.eval_records else None,
         processing_class=tokenizer,
         callbacks=_make_callbacks(),
     )
-    train_output = trainer.train(resume_from_checkpoint=resume_from)
 
-    final_dir = output_dir / "final_model"
-    _save_final(trainer, tokenizer, config, final_dir)
+
+def fit(run: TrainingRun) -> Any:
+    """Train (resuming when :func:`setup` found a checkpoint); returns TRL's TrainOutput."""
+    return run.trainer.train(resume_from_checkpoint=run.resume_from)
+
+
+def finalize(run: TrainingRun, train_output: Any) -> TrainResult:
+    """Save the final model, and (main process) run_info.json and the loss curve."""
+    trainer = run.trainer
+    final_dir = run.output_dir / "final_model"
+    _save_final(trainer, run.tokenizer, run.config, final_dir)
     history = trainer.state.log_history
-    best_eval = trainer.state.best_metric if eval_records else None
-    train_tokens = int(trainer.state.num_input_tokens_seen or 0)
+    loss = train_output.training_loss
     result = TrainResult(
-        output_dir=output_dir, final_model_dir=final_dir, global_step=trainer.state.global_step,
-        train_loss=train_output.training_loss if math.isfinite(train_output.training_loss) else None,
-        best_eval_loss=best_eval, lengths=lengths, seconds=time.time() - started,
-        train_tokens=train_tokens,
+        output_dir=run.output_dir, final_model_dir=final_dir, global_step=trainer.state.global_step,
+        train_loss=loss if math.isfinite(loss) else None,
+        best_eval_loss=trainer.state.best_metric if run.prepared.eval_records else None,
+        lengths=run.lengths, seconds=time.time() - run.started,
+        train_tokens=int(trainer.state.num_input_tokens_seen or 0),
     )
     if trainer.is_world_process_zero():
-        _write_run_info(config, prepared, base_path, precision, result, history)
-        plot_loss_curve(history, output_dir / "loss_curve.png")
+        _write_run_info(run.config, run.prepared, run.base_path, run.precision, result, history)
+        plot_loss_curve(history, run.output_dir / "loss_curve.png")
     return result
 
 

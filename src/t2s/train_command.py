@@ -6,6 +6,9 @@ import argparse
 import os
 
 from t2s.cli import add_config_arguments, config_path
+from t2s.config import load_config
+from t2s.logging_setup import setup_logging
+from t2s.train import preflight_checks, summarize, train
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,9 +21,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run training; returns 0 on success."""
-    from t2s.config import load_config
-    from t2s.logging_setup import setup_logging
-    from t2s.train import preflight_checks, summarize, train
 
     setup_logging()
     # Hardware and model checks join the config's own: one message, before any work.

@@ -21,9 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from t2s.data.schema_text import sample_values, serialize_schema
-from t2s.data.spider import DatabaseSchema
+from t2s.data.spider import DatabaseSchema, database_path
 
 INSTRUCTION = "Generate a SQLite query that answers the question, given the database schema."
+# The markers of the seed's ``inst`` layout; the tiny base's pretraining splits on them too.
+INST_OPEN, INST_CLOSE = "[INST]", "[/INST]"
+QUESTION_LABEL = "Question: "
 COMPLETION_SEPARATOR = "\n"
 
 # Single- or double-quoted literals (with doubled-quote escapes) stay untouched
@@ -46,7 +49,7 @@ def normalize_sql(sql: str) -> str:
 
 def user_message(question: str, schema_text: str) -> str:
     """The instruction, schema and question: the user turn of the prompt."""
-    return f"{INSTRUCTION}\nSchema:\n{schema_text}\nQuestion: {question.strip()}"
+    return f"{INSTRUCTION}\nSchema:\n{schema_text}\n{QUESTION_LABEL}{question.strip()}"
 
 
 def build_prompt(question: str, schema_text: str, prompt_format: str = "inst",
@@ -61,7 +64,7 @@ def build_prompt(question: str, schema_text: str, prompt_format: str = "inst",
     """
     message = user_message(question, schema_text)
     if prompt_format == "inst":
-        return f"[INST] {message} [/INST]"
+        return f"{INST_OPEN} {message} {INST_CLOSE}"
     if prompt_format == "chat_template":
         return [{"role": "user", "content": message}]
     raise ValueError(f"unknown prompt format {prompt_format!r}")
@@ -104,8 +107,6 @@ class SchemaTextCache:
             schema = self.schemas[db_id]
             samples = None
             if self.sample_values > 0 and self.database_dir is not None:
-                from t2s.data.spider import database_path
-
                 samples = sample_values(database_path(self.database_dir, db_id), schema,
                                         self.sample_values)
             self._texts[db_id] = serialize_schema(schema, self.include_keys, samples)

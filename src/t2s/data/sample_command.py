@@ -13,6 +13,14 @@ from __future__ import annotations
 
 import argparse
 
+from t2s.data.sample import (
+    ensure_sample_dataset,
+    is_current,
+    read_manifest,
+    write_sample_dataset,
+)
+from t2s.errors import DataError
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add this sub-command's options to ``parser``."""
@@ -31,13 +39,6 @@ def run(args: argparse.Namespace) -> int:
         DataError: if DIR holds another seed's dataset, or one this command did
             not write, and ``--force`` is not given; or DIR cannot be written.
     """
-    from t2s.data.sample import (
-        ensure_sample_dataset,
-        is_current,
-        read_manifest,
-        write_sample_dataset,
-    )
-    from t2s.errors import DataError
 
     if args.force:
         write_sample_dataset(args.out, seed=args.seed, overwrite=True)

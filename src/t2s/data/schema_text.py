@@ -16,6 +16,7 @@ from pathlib import Path
 
 from t2s.data.spider import Column, DatabaseSchema, ForeignKey, Table
 from t2s.errors import DataError
+from t2s.sqlexec import ReadOnlyDatabase
 
 # SQLite declared types -> the type words of Spider's tables.json, so a user's
 # own database is described with the same vocabulary the model was trained on.
@@ -42,8 +43,14 @@ def spider_type(declared: str) -> str:
     return "others"
 
 
-def open_readonly(path: str | Path) -> sqlite3.Connection:
-    """Open an SQLite file read-only (URI ``mode=ro``) for schema reading.
+# Schema reading runs a handful of catalogue queries; 10 s is far above the
+# milliseconds they take and still stops a pathological file (a corrupt page
+# chain, a schema of millions of tables) from hanging a job.
+_READ_TIMEOUT_S = 10.0
+
+
+def open_readonly(path: str | Path) -> ReadOnlyDatabase:
+    """Open an SQLite file for schema reading, through the one SQL guard (:mod:`t2s.sqlexec`).
 
     Raises:
         DataError: if the file is missing or is not an SQLite database.
@@ -52,13 +59,25 @@ def open_readonly(path: str | Path) -> sqlite3.Connection:
     if not path.is_file():
         raise DataError(f"database {path} does not exist")
     try:
-        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        connection.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
+        return ReadOnlyDatabase(path, timeout_s=_READ_TIMEOUT_S)
     except sqlite3.DatabaseError as exc:
         raise DataError(f"{path} is not an SQLite database ({exc})") from None
-    # Some Spider databases hold bytes that are not valid UTF-8.
-    connection.text_factory = lambda raw: raw.decode("utf-8", errors="replace")
-    return connection
+
+
+def _rows(database: ReadOnlyDatabase, sql: str) -> list[tuple]:
+    """Rows of a catalogue query.
+
+    Raises:
+        DataError: if it fails (a damaged file, or the time limit).
+    """
+    result = database.execute(sql)
+    if not result.ok:
+        raise DataError(f"cannot read the schema of {database.path}: {result.message}")
+    return result.rows
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def introspect_sqlite(path: str | Path, db_id: str | None = None) -> DatabaseSchema:
@@ -68,30 +87,25 @@ def introspect_sqlite(path: str | Path, db_id: str | None = None) -> DatabaseSch
         DataError: if the file is missing, not SQLite, or has no tables.
     """
     path = Path(path)
-    connection = open_readonly(path)
-    try:
-        names = [row[0] for row in connection.execute(
+    with open_readonly(path) as database:
+        names = [row[0] for row in _rows(database, (
             "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' "
-            "ORDER BY rowid")]
+            "ORDER BY rowid"))]
         if not names:
             raise DataError(f"{path} has no tables")
         tables, fks = [], []
         for name in names:
-            quoted = '"' + name.replace('"', '""') + '"'
-            info = connection.execute(f"PRAGMA table_info({quoted})").fetchall()
+            info = _rows(database, f"PRAGMA table_info({_quoted(name)})")
             columns = tuple(Column(name=row[1], type=spider_type(row[2] or "")) for row in info)
             pks = tuple(row[1] for row in sorted(info, key=lambda r: r[5]) if row[5])
             tables.append(Table(name=name, columns=columns, primary_keys=pks))
-            for row in connection.execute(f"PRAGMA foreign_key_list({quoted})"):
+            for row in _rows(database, f"PRAGMA foreign_key_list({_quoted(name)})"):
                 ref_table, from_col, to_col = row[2], row[3], row[4]
                 if to_col is None:  # REFERENCES t without a column: its primary key
-                    ref_info = connection.execute(
-                        "PRAGMA table_info(" + '"' + ref_table.replace('"', '""') + '")').fetchall()
+                    ref_info = _rows(database, f"PRAGMA table_info({_quoted(ref_table)})")
                     to_col = next((r[1] for r in ref_info if r[5]), None)
                 if to_col is not None:
                     fks.append(ForeignKey(name, from_col, ref_table, to_col))
-    finally:
-        connection.close()
     return DatabaseSchema(db_id=db_id or path.stem, tables=tuple(tables), foreign_keys=tuple(fks))
 
 
@@ -107,23 +121,18 @@ def sample_values(path: str | Path, schema: DatabaseSchema, per_column: int) -> 
     if per_column <= 0:
         return {}
     values: dict[tuple[str, str], list[str]] = {}
-    connection = open_readonly(path)
-    try:
+    with open_readonly(path) as database:
         for table in schema.tables:
             for column in table.columns:
                 if column.type != "text":
                     continue
-                quoted_t = '"' + table.name.replace('"', '""') + '"'
-                quoted_c = '"' + column.name.replace('"', '""') + '"'
-                try:
-                    rows = connection.execute(
-                        f"SELECT DISTINCT {quoted_c} FROM {quoted_t} WHERE {quoted_c} IS NOT NULL "
-                        f"AND {quoted_c} != '' ORDER BY {quoted_c} LIMIT ?", (per_column,)).fetchall()
-                except sqlite3.DatabaseError:
+                quoted_t, quoted_c = _quoted(table.name), _quoted(column.name)
+                result = database.execute(
+                    f"SELECT DISTINCT {quoted_c} FROM {quoted_t} WHERE {quoted_c} IS NOT NULL "
+                    f"AND {quoted_c} != '' ORDER BY {quoted_c} LIMIT {int(per_column)}")
+                if not result.ok:
                     continue  # a tables.json column missing from the file: no samples
-                values[(table.name, column.name)] = [str(row[0])[:40] for row in rows]
-    finally:
-        connection.close()
+                values[(table.name, column.name)] = [str(row[0])[:40] for row in result.rows]
     return values
 
 

@@ -1,8 +1,8 @@
 """Scoring text-to-SQL predictions: exact match, execution accuracy, reports.
 
 Nothing here needs torch; only the "score a model" mode of ``t2s evaluate``
-calls into :mod:`t2s.inference`. This ``__init__`` stays light: the scoring
-entry point is imported on first use.
+calls into :mod:`t2s.inference`. The scoring entry point is
+:func:`t2s.evaluation.runner.evaluate_predictions`.
 
 Modules:
     execution: execution accuracy with the official Spider semantics.
@@ -13,19 +13,5 @@ Modules:
     compare: comparing two reports (flips, McNemar test).
 """
 
-from __future__ import annotations
-
-from typing import Any
-
 # Bump when a change can alter any verdict; t2s compare warns when it differs.
 EVALUATOR_VERSION = "1"
-
-__all__ = ["EVALUATOR_VERSION", "evaluate_predictions"]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "evaluate_predictions":
-        from t2s.evaluation.runner import evaluate_predictions
-
-        return evaluate_predictions
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

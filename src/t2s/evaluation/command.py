@@ -32,10 +32,23 @@ against the newest earlier dated report (``jobs/evaluate.py`` is this command).
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
+import typing
 from pathlib import Path
 
 from t2s.cli import add_config_arguments
+from t2s.config import EType, EvalConfig, eval_problems, load_config
+from t2s.data.sources import open_dataset_if_any
+from t2s.errors import ConfigError, DataError, InputError, T2SError
+from t2s.evaluation.compare import compare_with_previous_night
+from t2s.evaluation.inputs import gold_from_examples, read_gold, read_predictions
+from t2s.evaluation.report import dated_report_path, format_summary, markdown_path
+from t2s.evaluation.runner import evaluate_predictions
+from t2s.inference import generate_predictions
+from t2s.inference.pipeline import describe_model
+from t2s.provenance import write_text_atomic
 
 _FILE_ARGS = ("gold", "pred", "db", "table")
 
@@ -47,13 +60,15 @@ _FILE_ONLY_FLAGS: dict[str, str | None] = {
     "timeout": "eval.timeout_s", "max_rows": "eval.max_rows",
 }
 
-_DEFAULT_ETYPE = "all"
+# Prediction-file flags start from the schema's defaults: one source per setting.
+_DEFAULTS = EvalConfig()
+# The flag each scoring field is given by, for error messages.
+_FLAG_OF = {"etype": "--etype", "timeout_s": "--timeout", "max_rows": "--max-rows",
+            "workers": "--workers", "keep_distinct": "--keep-distinct"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``t2s evaluate`` options (light: imports nothing heavy)."""
-    from t2s.config import EvalConfig
-    from t2s.sqlexec import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S
 
     parser.epilog = (
         "Score a model instead: t2s evaluate --config CONFIG [key.sub=value ...] generates "
@@ -79,19 +94,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     # Scoring flags default to None so that one given with --config can be
     # refused; run() fills in the defaults shown in the help.
     scoring = parser.add_argument_group("scoring prediction files (with --config: the eval.* keys)")
-    scoring.add_argument("--etype", choices=("all", "match", "exec"), default=None,
+    scoring.add_argument("--etype", choices=typing.get_args(EType), default=None,
                          help=f"exact set match, execution accuracy, or both "
-                              f"(default: {_DEFAULT_ETYPE})")
+                              f"(default: {_DEFAULTS.etype})")
     scoring.add_argument("--keep-distinct", action="store_true", default=None,
                          help="keep DISTINCT when executing (official default: remove it)")
     scoring.add_argument("--workers", type=int, default=None,
-                         help="worker processes (default: min(2, CPUs))")
+                         help=f"worker processes (default: {_DEFAULTS.workers})")
     scoring.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                          help=f"time limit per query; interrupted queries score as 'timeout' "
-                              f"(default: {DEFAULT_TIMEOUT_S:g}, >1000x the slowest Spider dev "
+                              f"(default: {_DEFAULTS.timeout_s:g}, >1000x the slowest Spider dev "
                               "gold query)")
     scoring.add_argument("--max-rows", type=int, default=None,
-                         help=f"rows fetched per query at most (default: {DEFAULT_MAX_ROWS})")
+                         help=f"rows fetched per query at most (default: {_DEFAULTS.max_rows})")
     parser.add_argument("--skip-missing-db", action="store_true",
                         help="when a db_id in tables.json has no <db_id>.sqlite, leave its "
                              "examples out of execution scoring (exact match still scores "
@@ -111,11 +126,6 @@ def run(args: argparse.Namespace) -> int:
     """
     if args.config is not None or args.overrides:
         return score_model(args)
-    from t2s.errors import ConfigError, InputError
-    from t2s.evaluation.inputs import read_gold, read_predictions
-    from t2s.evaluation.report import format_summary, markdown_path
-    from t2s.evaluation.runner import EvalOptions, evaluate_predictions
-    from t2s.sqlexec import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S
 
     missing = [f"--{name}" for name in _FILE_ARGS if getattr(args, name) is None]
     if args.out is None and args.out_dir is None:
@@ -125,17 +135,12 @@ def run(args: argparse.Namespace) -> int:
     out = report_path(args)
     if out.is_dir():
         raise InputError(f"--out {args.out} is a folder; give the REPORT.json file path")
-    if args.workers is not None and args.workers < 1:
-        raise ConfigError(f"--workers must be >= 1, got {args.workers}")
-    options = EvalOptions(
-        etype=args.etype or _DEFAULT_ETYPE, keep_distinct=bool(args.keep_distinct),
-        timeout_s=DEFAULT_TIMEOUT_S if args.timeout is None else args.timeout,
-        max_rows=DEFAULT_MAX_ROWS if args.max_rows is None else args.max_rows)
+    options = scoring_options(args)
     gold = read_gold(args.gold)
     predictions = read_predictions(args.pred, gold)
     report = evaluate_predictions(
         gold, predictions, db_dir=args.db, tables_path=args.table, options=options,
-        out_path=out, gold_path=args.gold, pred_path=args.pred, workers=args.workers,
+        out_path=out, gold_path=args.gold, pred_path=args.pred, workers=options.workers,
         progress=not args.no_progress, skip_missing_db=args.skip_missing_db)
     print(format_summary(report))
     print(f"wrote {out} and {markdown_path(out)}", file=sys.stderr)
@@ -145,7 +150,6 @@ def run(args: argparse.Namespace) -> int:
 
 def report_path(args: argparse.Namespace) -> Path:
     """Where REPORT.json goes: ``--out``, or today's folder under ``--out-dir``."""
-    from t2s.evaluation.report import dated_report_path
 
     return dated_report_path(args.out_dir) if args.out_dir is not None else Path(args.out)
 
@@ -156,7 +160,6 @@ def print_nightly_comparison(args: argparse.Namespace, out: Path, report: dict) 
     Raises:
         InputError: if the previous report cannot be read.
     """
-    from t2s.evaluation.compare import compare_with_previous_night
 
     if args.out_dir is None:
         return
@@ -183,14 +186,6 @@ def score_model(args: argparse.Namespace) -> int:
         ConfigError: on an invalid config or a null ``data.eval_file``.
         DataError: if the dataset is missing or malformed.
     """
-    from t2s.config import load_config
-    from t2s.errors import ConfigError, DataError, T2SError
-    from t2s.evaluation.inputs import gold_from_examples
-    from t2s.evaluation.report import format_summary
-    from t2s.evaluation.runner import EvalOptions, evaluate_predictions
-    from t2s.inference import generate_predictions
-    from t2s.data.sources import open_dataset_if_any
-    from t2s.inference.pipeline import describe_model
 
     refuse_file_flags(args)
     config = load_config(args.config, args.overrides)
@@ -209,8 +204,7 @@ def score_model(args: argparse.Namespace) -> int:
     pred_path = report_dir / "predictions.jsonl"
     write_jsonl(pred_path, [{"index": i, "id": p.id, "sql": p.sql, "error": p.error}
                             for i, p in enumerate(predictions)])
-    options = EvalOptions(etype=config.eval.etype, keep_distinct=config.eval.keep_distinct,
-                          timeout_s=config.eval.timeout_s, max_rows=config.eval.max_rows)
+    options = config.eval
     report = evaluate_predictions(
         gold_from_examples(examples), [p.sql for p in predictions],
         db_dir=dataset.database_dir, tables_path=dataset.tables_path, options=options,
@@ -223,6 +217,33 @@ def score_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def scoring_options(args: argparse.Namespace) -> EvalConfig:
+    """The prediction-file flags as an :class:`EvalConfig` (defaults for flags not given).
+
+    Raises:
+        ConfigError: listing every invalid value, by flag.
+    """
+    given = {"etype": args.etype, "keep_distinct": args.keep_distinct, "workers": args.workers,
+             "timeout_s": args.timeout, "max_rows": args.max_rows}
+    options = dataclasses.replace(_DEFAULTS, **{k: v for k, v in given.items() if v is not None})
+    problems = eval_problems(options)
+    if problems:
+        raise ConfigError("; ".join(f"{_FLAG_OF[key]} {message}" for key, message in problems))
+    return options
+
+
+def check_job_args(args: argparse.Namespace) -> list[str]:
+    """Problems with the arguments of a submitted evaluate job (``t2s submit evaluate --args``).
+
+    The job always scores the model (``--config``): prediction-file flags would fail there.
+    """
+    try:
+        refuse_file_flags(args)
+    except InputError as exc:
+        return [str(exc)]
+    return []
+
+
 def refuse_file_flags(args: argparse.Namespace) -> None:
     """With ``--config`` (or overrides), refuse the flags that only prediction files use.
 
@@ -232,7 +253,6 @@ def refuse_file_flags(args: argparse.Namespace) -> None:
     Raises:
         InputError: if any was given.
     """
-    from t2s.errors import InputError
 
     problems = []
     files = [f"--{name}" for name in _FILE_ARGS if getattr(args, name) is not None]
@@ -259,8 +279,5 @@ def write_jsonl(path: Path, records: list[dict[str, object]]) -> None:
     Raises:
         OSError: if the folder cannot be written.
     """
-    import json
-
-    from t2s.provenance import write_text_atomic
 
     write_text_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from t2s.errors import InputError
+from t2s.evaluation.report import previous_report
 
 Metric = Literal["execution", "exact_match"]
 METRICS: tuple[str, ...] = ("execution", "exact_match")
@@ -253,7 +254,6 @@ def compare_with_previous_night(out_dir: str | Path, report_path: str | Path,
     Raises:
         InputError: if the earlier report cannot be read.
     """
-    from t2s.evaluation.report import previous_report
 
     baseline = previous_report(out_dir, report_path)
     if baseline is None:

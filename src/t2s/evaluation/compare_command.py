@@ -15,6 +15,15 @@ from __future__ import annotations
 import argparse
 import sys
 
+from t2s.errors import InputError
+from t2s.evaluation.compare import (
+    check_comparable,
+    compare_reports,
+    format_comparison,
+    load_report,
+)
+from t2s.provenance import write_json_atomic
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``t2s compare`` options."""
@@ -38,13 +47,6 @@ def run(args: argparse.Namespace) -> int:
         InputError: if a report is unreadable, or the reports are not comparable
             and ``--force`` is not given.
     """
-    from t2s.errors import InputError
-    from t2s.evaluation.compare import (
-        check_comparable,
-        compare_reports,
-        format_comparison,
-        load_report,
-    )
 
     a, b = load_report(args.report_a), load_report(args.report_b)
     problems = check_comparable(a, b)
@@ -59,8 +61,6 @@ def run(args: argparse.Namespace) -> int:
     print(format_comparison(comparison, names=(args.report_a, args.report_b), show=args.show,
                             alpha=args.alpha))
     if args.out:
-        from t2s.provenance import write_json_atomic
-
         write_json_atomic(args.out, {"a": args.report_a, "b": args.report_b,
                                      "problems": problems, **comparison.to_dict()})
     return 0

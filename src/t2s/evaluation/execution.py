@@ -30,6 +30,7 @@ databases per db_id are not supported); results are capped at ``max_rows``.
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections import Counter, OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from t2s.data.spider import database_path
+from t2s.errors import DataError
 from t2s.sqlexec import (
     DEFAULT_MAX_ROWS,
     DEFAULT_TIMEOUT_S,
@@ -272,10 +275,6 @@ class ExecutionEvaluator:
             DataError: if ``db_id`` is unsafe, has no database file, or the
                 file is not a SQLite database (SQLite cannot read its schema).
         """
-        import sqlite3
-
-        from t2s.data.spider import database_path
-        from t2s.errors import DataError
 
         db = self._connections.pop(db_id, None)
         if db is None:

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from t2s.data.spider import check_db_id
 from t2s.errors import DataError, InputError
 
 _JSONL_SUFFIXES = (".jsonl", ".ndjson")
@@ -170,8 +171,6 @@ def _read_gold_json(path: Path) -> list[GoldExample]:
 
 
 def _checked_db_id(db_id: Any, path: Path, number: int, unit: str = "line") -> str:
-    from t2s.data.spider import check_db_id
-
     try:
         return check_db_id(db_id)
     except DataError as exc:

@@ -36,16 +36,19 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from t2s.provenance import write_text_atomic
+from t2s import __version__
+from t2s.evaluation import EVALUATOR_VERSION
+from t2s.evaluation.hardness import LEVELS
+from t2s.provenance import file_sha256, git_commit, write_text_atomic
 
 if TYPE_CHECKING:
-    from t2s.evaluation.runner import EvalOptions, ExampleResult
+    from t2s.config import EvalConfig
+    from t2s.evaluation.runner import ExampleResult
 
-HARDNESS_LEVELS = ("easy", "medium", "hard", "extra")
 REPORT_FORMAT = 1
 
 
-def build_manifest(*, options: EvalOptions, gold_path: str | Path | None,
+def build_manifest(*, options: EvalConfig, gold_path: str | Path | None,
                    pred_path: str | Path | None, tables_path: str | Path,
                    db_paths: Mapping[str, Path], model: Mapping[str, Any] | None = None,
                    runtime: Mapping[str, Any] | None = None,
@@ -55,9 +58,6 @@ def build_manifest(*, options: EvalOptions, gold_path: str | Path | None,
     Raises:
         OSError: if an input file cannot be read.
     """
-    from t2s import __version__
-    from t2s.evaluation import EVALUATOR_VERSION
-    from t2s.provenance import file_sha256, git_commit
 
     def fingerprint(path: str | Path | None) -> dict[str, Any] | None:
         if path is None:
@@ -121,7 +121,7 @@ def build_summary(results: Sequence[ExampleResult]) -> dict[str, Any]:
     skipped = [r for r in results if r.execution_skipped]
     return {
         **_group_stats(results),
-        "by_hardness": _grouped(results, lambda r: [r.hardness], HARDNESS_LEVELS),
+        "by_hardness": _grouped(results, lambda r: [r.hardness], LEVELS),
         "by_category": _grouped(results, lambda r: [r.category]),
         "by_tag": _grouped(results, lambda r: r.categories),
         "by_database": _grouped(results, lambda r: [r.db_id]),
@@ -152,7 +152,7 @@ def report_warnings(summary: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def build_report(results: Sequence[ExampleResult], options: EvalOptions,
+def build_report(results: Sequence[ExampleResult], options: EvalConfig,
                  manifest: Mapping[str, Any]) -> dict[str, Any]:
     """The full report: ``summary``, ``examples`` (input order) and ``manifest``."""
     del options  # the flags are in the manifest; kept for a stable call signature

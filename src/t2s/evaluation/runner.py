@@ -22,15 +22,22 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from t2s.data.spider import DatabaseSchema
+from t2s.config import EvalConfig, eval_problems
+from t2s.data.spider import DatabaseSchema, load_tables
+from t2s.errors import ConfigError, InputError
+from t2s.evaluation.categories import categories, category
+from t2s.evaluation.exact_match import (
+    GoldQueryError,
+    exact_match,
+    parse_error,
+    string_exact_match,
+)
 from t2s.evaluation.execution import EvalError, ExecutionEvaluator
-from t2s.evaluation.inputs import GoldExample
-from t2s.sqlexec import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S
-
-EType = Literal["all", "match", "exec"]
-ETYPES: tuple[str, ...] = ("all", "match", "exec")
+from t2s.evaluation.hardness import hardness
+from t2s.evaluation.inputs import GoldExample, check_databases, check_schemas
+from t2s.evaluation.report import build_manifest, build_report, write_report
 
 # Examples per task sent to a worker. Small enough that 2 workers stay evenly
 # loaded to the end (Spider dev: 972 examples -> ~70 chunks), large enough
@@ -41,51 +48,6 @@ CHUNK_SIZE = 16
 def default_workers() -> int:
     """``min(2, CPUs)``: the CI and dev machines have 2 cores; more is opt-in."""
     return max(1, min(2, os.cpu_count() or 1))
-
-
-@dataclass(frozen=True)
-class EvalOptions:
-    """Settings that change verdicts; all are recorded in the report manifest.
-
-    Attributes:
-        etype: ``all`` (exact match and execution), ``match`` or ``exec``.
-        keep_distinct: Keep DISTINCT when executing (official default: drop it).
-        timeout_s: Time limit per query, seconds.
-        max_rows: Row cap per query.
-    """
-
-    etype: EType = "all"
-    keep_distinct: bool = False
-    timeout_s: float = DEFAULT_TIMEOUT_S
-    max_rows: int = DEFAULT_MAX_ROWS
-
-    @property
-    def exact(self) -> bool:
-        """Whether exact match is scored."""
-        return self.etype in ("all", "match")
-
-    @property
-    def execution(self) -> bool:
-        """Whether execution accuracy is scored."""
-        return self.etype in ("all", "exec")
-
-    def validate(self) -> None:
-        """Check the values.
-
-        Raises:
-            ConfigError: listing every invalid setting.
-        """
-        from t2s.errors import ConfigError
-
-        problems = []
-        if self.etype not in ETYPES:
-            problems.append(f"etype must be one of {', '.join(ETYPES)}, got {self.etype!r}")
-        if not self.timeout_s > 0:
-            problems.append(f"timeout must be > 0 seconds, got {self.timeout_s}")
-        if self.max_rows < 1:
-            problems.append(f"max_rows must be >= 1, got {self.max_rows}")
-        if problems:
-            raise ConfigError("; ".join(problems))
 
 
 @dataclass
@@ -139,7 +101,7 @@ class _Scorer:
     """Per-process state: schemas, options, skipped databases and the execution evaluator."""
 
     def __init__(self, db_dir: str, schemas: Mapping[str, DatabaseSchema],
-                 options: EvalOptions, skip_execution: frozenset[str] = frozenset()) -> None:
+                 options: EvalConfig, skip_execution: frozenset[str] = frozenset()) -> None:
         self.schemas = schemas
         self.options = options
         self.skip_execution = skip_execution
@@ -159,9 +121,6 @@ class _Scorer:
         Raises:
             DataError: if its database disappeared since the inputs were checked.
         """
-        from t2s.evaluation.categories import categories, category
-        from t2s.evaluation.exact_match import GoldQueryError
-        from t2s.evaluation.hardness import hardness
 
         example, pred = task.example, task.pred
         schema = self.schemas[example.db_id]
@@ -188,12 +147,6 @@ class _Scorer:
 
     def _score_exact(self, result: ExampleResult, schema: DatabaseSchema) -> None:
         """Set ``exact_match``/``string_match`` (and ``error`` for match mode)."""
-        from t2s.evaluation.exact_match import (
-            GoldQueryError,
-            exact_match,
-            parse_error,
-            string_exact_match,
-        )
 
         # exact_match applies the official 'value' -> '1' rewrite itself.
         result.string_match = string_exact_match(result.gold, result.pred)
@@ -220,7 +173,7 @@ _SCORER: _Scorer | None = None
 
 
 def _init_worker(db_dir: str, schemas: Mapping[str, DatabaseSchema],
-                 options: EvalOptions, skip_execution: frozenset[str]) -> None:
+                 options: EvalConfig, skip_execution: frozenset[str]) -> None:
     global _SCORER
     _SCORER = _Scorer(db_dir, schemas, options, skip_execution)
 
@@ -242,7 +195,7 @@ def _chunks(tasks: Sequence[_Task], size: int = CHUNK_SIZE) -> list[list[_Task]]
 
 def score_examples(examples: Sequence[GoldExample], predictions: Sequence[str], *,
                    db_dir: str | Path, schemas: Mapping[str, DatabaseSchema],
-                   options: EvalOptions, workers: int | None = None,
+                   options: EvalConfig, workers: int | None = None,
                    progress: bool = True,
                    skip_execution: Collection[str] = ()) -> list[ExampleResult]:
     """Score every example; results come back in input order.
@@ -292,7 +245,7 @@ def score_examples(examples: Sequence[GoldExample], predictions: Sequence[str], 
 
 
 def _run_pool(chunks: list[list[_Task]], db_dir: str, schemas: Mapping[str, DatabaseSchema],
-              options: EvalOptions, skip_execution: frozenset[str],
+              options: EvalConfig, skip_execution: frozenset[str],
               workers: int) -> Iterator[list[ExampleResult]]:
     # 'spawn', not 'fork': the "score a model" mode calls this from a process
     # that has torch (and its thread pools) loaded, which fork can deadlock.
@@ -314,7 +267,7 @@ def _run_pool(chunks: list[list[_Task]], db_dir: str, schemas: Mapping[str, Data
 
 def evaluate_predictions(examples: Sequence[GoldExample], predictions: Sequence[str], *,
                          db_dir: str | Path, tables_path: str | Path,
-                         options: EvalOptions | None = None,
+                         options: EvalConfig | None = None,
                          out_path: str | Path | None = None,
                          gold_path: str | Path | None = None,
                          pred_path: str | Path | None = None,
@@ -354,13 +307,11 @@ def evaluate_predictions(examples: Sequence[GoldExample], predictions: Sequence[
             to execute on is not a SQLite file.
         ConfigError: if ``options`` are invalid.
     """
-    from t2s.data.spider import load_tables
-    from t2s.errors import InputError
-    from t2s.evaluation.inputs import check_databases, check_schemas
-    from t2s.evaluation.report import build_manifest, build_report, write_report
 
-    options = options or EvalOptions()
-    options.validate()
+    options = options or EvalConfig()
+    problems = eval_problems(options)
+    if problems:
+        raise ConfigError("; ".join(f"{key}: {message}" for key, message in problems))
     if len(examples) != len(predictions):
         raise InputError(f"{pred_path or 'predictions'}: {len(predictions)} predictions for "
                          f"{len(examples)} gold examples")

@@ -22,18 +22,20 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from t2s.config import Config
+from t2s.config import InferConfig, ModelConfig
 from t2s.errors import T2SError
 from t2s.inference.generate import (
     Generation,
     GenerationOptions,
     Prompt,
     PromptTooLongError,
+    SQLGenerator,
     check_prompt_length,
     encode_prompt,
     render_prompt,
 )
 from t2s.inference.postprocess import extract_sql
+from t2s.model import is_adapter_folder, load_tokenizer
 
 
 class Backend(Protocol):
@@ -53,17 +55,16 @@ class Backend(Protocol):
         """One :class:`Generation` per prompt, in order."""
 
 
-def load_backend(config: Config) -> Backend:
+def load_backend(infer: InferConfig, model_config: ModelConfig) -> Backend:
     """Load the backend named by ``infer.backend`` with the model at ``infer.adapter_path``.
 
     Raises:
         T2SError: if the model cannot be loaded, or vLLM is asked for but not installed.
     """
-    if config.infer.backend == "vllm":
-        return VLLMGenerator.from_config(config)
-    from t2s.inference.generate import SQLGenerator
+    if infer.backend == "vllm":
+        return VLLMGenerator.from_config(infer, model_config)
 
-    return SQLGenerator.from_config(config)
+    return SQLGenerator.from_config(infer, model_config)
 
 
 # ---------------------------------------------------------------------------- vLLM
@@ -143,7 +144,7 @@ class VLLMGenerator:
         self.eos_ids = [eos] if eos is not None else []
 
     @classmethod
-    def from_config(cls, config: Config) -> VLLMGenerator:
+    def from_config(cls, infer: InferConfig, model_config: ModelConfig) -> VLLMGenerator:
         """Start vLLM on the adapter's base model, with the adapter as a LoRA request.
 
         Raises:
@@ -155,15 +156,14 @@ class VLLMGenerator:
         except ImportError:
             raise T2SError("infer.backend=vllm needs vLLM on a CUDA machine: "
                            "pip install 't2s[vllm]' (or use infer.backend=hf)") from None
-        from t2s.model import is_adapter_folder, load_tokenizer
 
-        path = Path(config.infer.adapter_path)
+        path = Path(infer.adapter_path)
         if not path.is_dir():
             raise T2SError(f"model folder {path} does not exist; set infer.adapter_path")
         kwargs: dict[str, Any] = {"seed": GenerationOptions().seed,
-                                  "trust_remote_code": config.model.trust_remote_code}
-        if config.model.dtype != "auto":
-            kwargs["dtype"] = config.model.dtype
+                                  "trust_remote_code": model_config.trust_remote_code}
+        if model_config.dtype != "auto":
+            kwargs["dtype"] = model_config.dtype
         lora_request = None
         model_path = str(path)
         if is_adapter_folder(path):
@@ -175,7 +175,7 @@ class VLLMGenerator:
         tokenizer = load_tokenizer(tokenizer_source)
         llm = LLM(model=model_path, tokenizer=tokenizer_source, **kwargs)
         context = llm.llm_engine.model_config.max_model_len
-        return cls(llm, tokenizer, GenerationOptions.from_config(config.infer), lora_request, context)
+        return cls(llm, tokenizer, GenerationOptions.from_config(infer), lora_request, context)
 
     def encode(self, prompt: Prompt) -> list[int]:
         return encode_prompt(self.tokenizer, prompt)

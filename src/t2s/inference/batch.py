@@ -1,16 +1,6 @@
 """Batch inference jobs: a file of questions in, one JSON line per question out, resumable.
 
-Input formats (``--input-format``, default from the file name):
-
-- ``jsonl``: one JSON object per line;
-- ``csv``: a header row, then one question per row;
-- ``json``: a Spider-format JSON list (``dev.json``), ``query`` ignored.
-
-Fields of a record: ``question`` (required), ``id`` (default: the record's
-0-based position in the file, blank lines not counted), ``db`` (a SQLite file:
-absolute, or relative to the working directory, else to the input file's
-folder) or ``db_id`` (a database of the ``--data-dir`` dataset). ``--db`` /
-``--db-id`` give a default for records that name none.
+Input: a question file (JSONL, CSV or Spider JSON; :mod:`t2s.inference.questions`).
 
 Output: one JSON line per input record with ``id, question, db, sql,
 completion, latency_s, prompt_tokens, completion_tokens, batch_size, error``
@@ -36,244 +26,43 @@ window of new rows is on disk; until then the old file is untouched.
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import os
-import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from t2s.config import Config, to_dict
+from t2s.data.sources import open_dataset_if_any
 from t2s.errors import InputError
-from t2s.inference.pipeline import Prediction, Predictor, Question, progress_bar
+from t2s.inference.pipeline import (
+    Prediction,
+    Predictor,
+    Question,
+    build_predictor,
+    describe_model,
+    progress_bar,
+)
+from t2s.inference.questions import (
+    InputDefaults,
+    detect_format,
+    read_questions,
+    resolve_shard,
+    select_shard,
+    shard_output_path,
+)
+from t2s.provenance import environment, file_sha256, write_json_atomic
 
 log = logging.getLogger(__name__)
-
-FORMATS = ("auto", "jsonl", "csv", "json")
 
 # Questions per write window: 4 generation batches. Sorting by length happens
 # inside a window, so a window of 4 x batch_size keeps padding low while a kill
 # loses at most 4 batches of work (64 questions, ~10 s, at the tiny preset).
 WINDOW_BATCHES = 4
-
-
-@dataclass(frozen=True)
-class InputDefaults:
-    """Database used by records that name none (from ``--db`` / ``--db-id``)."""
-
-    db_path: str | None = None
-    db_id: str | None = None
-
-
-def detect_format(path: Path, requested: str = "auto") -> str:
-    """The input format: ``requested`` unless ``auto``; else from the suffix and content.
-
-    A ``.json`` file whose first character is not ``[`` is read as JSON lines.
-
-    Raises:
-        InputError: for an unknown format or suffix.
-    """
-    if requested not in FORMATS:
-        raise InputError(f"unknown input format {requested!r}; use one of {', '.join(FORMATS)}")
-    if requested != "auto":
-        return requested
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson"):
-        return "jsonl"
-    if suffix in (".csv", ".tsv"):
-        return "csv"
-    if suffix == ".json":
-        with path.open(encoding="utf-8", errors="replace") as handle:
-            head = handle.read(4096).lstrip()
-        return "json" if head.startswith("[") else "jsonl"
-    raise InputError(f"{path}: cannot tell the format from the suffix {suffix!r}; "
-                     "use --input-format jsonl|csv|json")
-
-
-def read_questions(path: str | Path, input_format: str = "auto",
-                   defaults: InputDefaults | None = None) -> list[Question]:
-    """Read every record of a question file; unusable records carry ``error``.
-
-    Raises:
-        InputError: if the file is missing or, for ``json``, not a JSON list at all.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"input file {path} does not exist")
-    defaults = defaults or InputDefaults()
-    kind = detect_format(path, input_format)
-    readers = {"jsonl": _jsonl_records, "csv": _csv_records, "json": _json_records}
-    questions = []
-    for position, (where, record) in enumerate(readers[kind](path)):
-        questions.append(_question(position, where, record, path.parent, defaults))
-    return questions
-
-
-def _jsonl_records(path: Path) -> Iterator[tuple[str, Any]]:
-    # Bytes, decoded line by line: a bad byte makes its own line an error row
-    # instead of being replaced by U+FFFD and answered as a different question.
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            if number == 1:
-                raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                yield f"line {number}", _Broken(f"not valid UTF-8 (byte {exc.start + 1} of the line)")
-                continue
-            if not line.strip():
-                continue
-            try:
-                yield f"line {number}", json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield f"line {number}", _Broken(f"not valid JSON ({exc})")
-
-
-def _csv_records(path: Path) -> Iterator[tuple[str, Any]]:
-    # surrogateescape keeps undecodable bytes as lone surrogates, so the row
-    # holding one becomes an error row instead of a silently altered question.
-    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
-        delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-        reader = csv.DictReader(handle, delimiter=delimiter)
-        _check_csv_header(path, reader.fieldnames)
-        for row in reader:
-            where = f"line {reader.line_num}"
-            if None in row:  # more fields than the header names
-                yield where, _Broken(f"{len(row[None])} more fields than the header has")
-                continue
-            if any(_BAD_BYTE.search(v) for v in row.values() if v):
-                yield where, _Broken("not valid UTF-8")
-                continue
-            yield where, {k: v for k, v in row.items() if v not in (None, "")}
-
-
-# Lone surrogates U+DC80..U+DCFF: what surrogateescape makes of undecodable bytes.
-_BAD_BYTE = re.compile("[\udc80-\udcff]")
-
-
-def _check_csv_header(path: Path, fieldnames: Sequence[str] | None) -> None:
-    """Raise once for a header without a ``question`` column (else every row fails alike).
-
-    Raises:
-        InputError: if the file has a header row and it names no ``question`` column.
-    """
-    if fieldnames is None:  # an empty file: no rows, nothing to answer
-        return
-    if "question" not in fieldnames:
-        found = ", ".join(repr(name) for name in fieldnames) or "nothing"
-        raise InputError(f"{path}: the header row has no 'question' column (found {found}); "
-                         "the first line must name the columns, e.g. id,question,db")
-
-
-def _json_records(path: Path) -> Iterator[tuple[str, Any]]:
-    try:
-        with path.open(encoding="utf-8") as handle:
-            records = json.load(handle)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not valid JSON ({exc}); for one object per line "
-                         "use --input-format jsonl") from None
-    if not isinstance(records, list):
-        raise InputError(f"{path}: expected a JSON list of question records (Spider format)")
-    for index, record in enumerate(records):
-        yield f"record {index}", record
-
-
-@dataclass(frozen=True)
-class _Broken:
-    reason: str
-
-
-def _question(position: int, where: str, record: Any, input_dir: Path,
-              defaults: InputDefaults) -> Question:
-    """A :class:`Question` from one raw record, or one that carries the problem."""
-    if isinstance(record, _Broken):
-        return Question(id=str(position), question="", error=f"{where}: {record.reason}")
-    if not isinstance(record, dict):
-        return Question(id=str(position), question="",
-                        error=f"{where}: expected an object, got {type(record).__name__}")
-    record_id = str(record.get("id", position))
-    question = record.get("question")
-    if not isinstance(question, str) or not question.strip():
-        return Question(id=record_id, question="" if question is None else str(question),
-                        error=f"{where}: missing or empty 'question' field")
-    raw_db = record.get("db") or record.get("db_path")
-    db_id = record.get("db_id")
-    if raw_db is None and db_id is None:
-        raw_db, db_id = defaults.db_path, defaults.db_id
-    db_path = resolve_db_path(str(raw_db), input_dir) if raw_db is not None else None
-    if db_path is None and db_id is None:
-        return Question(id=record_id, question=question,
-                        error=f"{where}: no 'db' or 'db_id' field, and no --db/--db-id default")
-    return Question(id=record_id, question=question, db_path=db_path,
-                    db_id=None if db_id is None else str(db_id))
-
-
-def resolve_db_path(raw: str, input_dir: Path) -> str:
-    """An absolute path as is; a relative one against the working directory, else the input's folder.
-
-    A path found in neither place is returned unchanged, so the error row names it as given.
-    """
-    path = Path(raw).expanduser()
-    if path.is_absolute() or path.exists():
-        return str(path)
-    beside = input_dir / path
-    return str(beside) if beside.exists() else raw
-
-
-def select_shard(questions: Sequence[Question], shard: int, num_shards: int) -> list[Question]:
-    """Every ``num_shards``-th question starting at ``shard`` (round robin keeps shards even).
-
-    Raises:
-        InputError: if ``shard`` is not in ``[0, num_shards)``.
-    """
-    if num_shards < 1 or not 0 <= shard < num_shards:
-        raise InputError(f"shard {shard} of {num_shards}: need 0 <= shard < num_shards")
-    return list(questions[shard::num_shards])
-
-
-def shard_output_path(output: str | Path, shard: int, num_shards: int) -> Path:
-    """``answers.jsonl`` -> ``answers.shard-00003-of-00008.jsonl`` (unchanged for one shard)."""
-    output = Path(output)
-    if num_shards == 1:
-        return output
-    return output.with_name(f"{output.stem}.shard-{shard:05d}-of-{num_shards:05d}{output.suffix}")
-
-
-def resolve_shard(shard: int | None, num_shards: int | None,
-                  environ: dict[str, str] | None = None) -> tuple[int, int]:
-    """The shard of this process: explicit arguments, else the Slurm array task.
-
-    In a Slurm job array every task runs the same command; without sharding
-    they would all append to the same output file. So when ``--num-shards`` is
-    not given and ``SLURM_ARRAY_TASK_COUNT`` is set, the array defines the
-    shards: shard = ``SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN``.
-
-    Raises:
-        InputError: if only one of the two is given outside an array job, or
-            the array variables are not integers.
-    """
-    environ = dict(os.environ) if environ is None else environ
-    in_array = "SLURM_ARRAY_TASK_ID" in environ
-    try:
-        if num_shards is None:
-            if not in_array or "SLURM_ARRAY_TASK_COUNT" not in environ:
-                if shard not in (None, 0):
-                    raise InputError("--shard needs --num-shards")
-                return 0, 1
-            num_shards = int(environ["SLURM_ARRAY_TASK_COUNT"])
-        if shard is None:
-            if not in_array:
-                raise InputError("--num-shards needs --shard (or run inside a Slurm job array)")
-            shard = int(environ["SLURM_ARRAY_TASK_ID"]) - int(environ.get("SLURM_ARRAY_TASK_MIN", "0"))
-    except ValueError as exc:
-        raise InputError(f"Slurm array variables are not integers ({exc})") from None
-    if num_shards < 1 or not 0 <= shard < num_shards:
-        raise InputError(f"shard {shard} of {num_shards}: need 0 <= shard < num_shards")
-    return shard, num_shards
 
 
 # ------------------------------------------------------------------ the output file
@@ -552,3 +341,121 @@ def job_differences(old: Any, new: Any, prefix: str = "") -> list[str]:
 def _short(value: Any) -> str:
     text = json.dumps(value, ensure_ascii=False)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+# ------------------------------------------------------------------ the job
+
+
+@dataclass(frozen=True)
+class BatchRequest:
+    """One batch job as the user asked for it (``t2s infer --input ... --output ...``)."""
+
+    input: Path
+    output: Path
+    input_format: str = "auto"
+    defaults: InputDefaults = field(default_factory=InputDefaults)
+    data_dir: str | None = None
+    """Spider-format dataset for ``db_id`` questions (default: ``data.root``)."""
+    shard: int | None = None
+    num_shards: int | None = None
+    overwrite: bool = False
+    progress: bool = True
+
+
+def run_job(request: BatchRequest, config: Config) -> BatchSummary:
+    """Run (or resume) a batch job and write its manifest beside the output.
+
+    Raises:
+        InputError: if the input is unusable, or the output holds rows of
+            another job and ``request.overwrite`` is false (before the model loads).
+    """
+    shard, num_shards = resolve_shard(request.shard, request.num_shards)
+    questions = read_questions(request.input, request.input_format, request.defaults)
+    questions = select_shard(questions, shard, num_shards)
+    output = shard_output_path(request.output, shard, num_shards)
+    uses_dataset = any(q.db_id for q in questions)
+
+    # Once per run: it hashes the whole model folder (seconds for a full model).
+    model = describe_model(config)
+    job = job_identity(request, config, model, detect_format(request.input, request.input_format),
+                       (shard, num_shards), uses_dataset)
+    if not request.overwrite:
+        check_resumable(output, job)
+    dataset = open_dataset_if_any(config.data, request.data_dir) if uses_dataset else None
+    predictor = build_predictor(config, dataset)
+
+    def manifest(summary: BatchSummary | None = None) -> None:
+        write_manifest(output, request, config, model, job, summary, predictor,
+                       (shard, num_shards))
+
+    summary = run_batch(predictor, questions, output, progress=request.progress,
+                        overwrite=request.overwrite, on_start=manifest)
+    if config.infer.execution_guided:
+        log.info("%s", predictor.stats.summary())
+    manifest(summary)
+    return summary
+
+
+def job_identity(request: BatchRequest, config: Config, model_description: dict,
+                 input_format: str, shard: tuple[int, int], uses_dataset: bool) -> dict:
+    """What makes two runs the same batch job: only then may one resume the other's output.
+
+    Input content (not its path), the model and adapter fingerprint with the
+    decoding settings (:func:`~t2s.inference.pipeline.describe_model`; the
+    adapter's path is left out, its hash identifies it), the schema-text
+    switches of the prompt, the ``--db``/``--db-id`` defaults, the dataset when
+    a question names a db_id, and the shard. Batch size is left out: it does
+    not change the answers, and a resumed job may need a smaller one.
+
+    Args:
+        request: The batch job.
+        config: The resolved config.
+        model_description: :func:`~t2s.inference.pipeline.describe_model` of ``config``.
+        input_format: The input's format as read.
+        shard: (shard, number of shards).
+        uses_dataset: Whether a question names a db_id of the dataset.
+    """
+    infer = config.infer
+    model = {k: v for k, v in model_description.items() if k != "adapter"}
+    model["seed"] = infer.seed if infer.do_sample else None
+    if infer.execution_guided:
+        model["guided"] = {"strategy": infer.guided_strategy,
+                           "execute_timeout_s": infer.execute_timeout_s,
+                           "max_rows": infer.max_rows}
+    job = {
+        "input": {"sha256": file_sha256(request.input), "format": input_format},
+        "defaults": {"db": request.defaults.db_path, "db_id": request.defaults.db_id},
+        "data_dir": (request.data_dir or config.data.root) if uses_dataset else None,
+        "schema_text": asdict(config.data.schema),
+        "model": model,
+        "shard": {"index": shard[0], "count": shard[1]},
+    }
+    # As the manifest will hold it (tuples become lists), so comparisons are like for like.
+    return json.loads(json.dumps(job))
+
+
+def write_manifest(output: Path, request: BatchRequest, config: Config, model: dict, job: dict,
+                   summary: BatchSummary | None, predictor: Predictor,
+                   shard: tuple[int, int]) -> None:
+    """Record the job, model, input fingerprint, counts and environment beside ``output``.
+
+    Written before the first row (``summary`` None: ``last_run`` is null) and
+    again at the end with the counts.
+    """
+    last_run = None if summary is None else {
+        "total": summary.total, "skipped": summary.skipped, "written": summary.written,
+        "errors": summary.errors, "repaired_bytes": summary.repaired_bytes,
+        "seconds": round(summary.seconds, 2)}
+    guided = config.infer.execution_guided and summary is not None
+    write_json_atomic(manifest_path(output), {
+        "job": job,
+        "environment": environment(),
+        "input": {"path": str(request.input), "sha256": job["input"]["sha256"],
+                  "format": request.input_format},
+        "output": str(output),
+        "shard": {"index": shard[0], "count": shard[1]},
+        "model": model,
+        "last_run": last_run,
+        "execution_guided": predictor.stats.as_dict() if guided else None,
+        "config": to_dict(config),
+    })

@@ -18,12 +18,20 @@ This module stays light to import; the model is loaded inside :func:`run`.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from pathlib import Path
 
-from t2s.cli import add_config_arguments
+from t2s.cli import add_config_arguments, config_path
+from t2s.config import load_config
+from t2s.data.sources import open_dataset_if_any
+from t2s.errors import InputError, T2SError
+from t2s.inference.batch import BatchRequest, run_job
+from t2s.inference.display import execute_and_format
+from t2s.inference.pipeline import Question, SchemaResolver, build_predictor
+from t2s.inference.postprocess import pretty_sql
+from t2s.inference.questions import InputDefaults
+from t2s.logging_setup import setup_logging
 
 # ``infer.batch_size=4``: a config override (dotted key then "="), not a question.
 _OVERRIDE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+=", re.S)
@@ -112,7 +120,6 @@ def check_arguments(args: argparse.Namespace) -> None:
     Raises:
         InputError: listing every problem.
     """
-    from t2s.errors import InputError
 
     problems = []
     if (args.question is None) == (args.input is None):
@@ -135,11 +142,25 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise InputError("; ".join(problems))
 
 
+def check_job_args(args: argparse.Namespace) -> list[str]:
+    """Problems with the arguments of a submitted infer job (``t2s submit infer --args``).
+
+    The job runs in this directory, so a relative ``--input`` means the same there.
+    """
+    split_question(args)
+    problems = []
+    if args.input is not None and not Path(args.input).is_file():
+        problems.append(f"--input {args.input} is not a file (relative paths are "
+                        f"relative to {Path.cwd()}, where the job runs)")
+    try:
+        check_arguments(args)
+    except InputError as exc:
+        problems.append(str(exc))
+    return problems
+
+
 def run(args: argparse.Namespace) -> int:
     """Answer one question or run a batch job; returns the exit status."""
-    from t2s.config import load_config
-    from t2s.logging_setup import setup_logging
-    from t2s.cli import config_path
 
     setup_logging()
     split_question(args)
@@ -152,7 +173,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _dataset(args: argparse.Namespace, config, needed: bool):
     """The Spider-format dataset, opened only if a question names a db_id."""
-    from t2s.data.sources import open_dataset_if_any
 
     return open_dataset_if_any(config.data, args.data_dir) if needed else None
 
@@ -163,10 +183,6 @@ def answer_one(args: argparse.Namespace, config) -> int:
     Raises:
         T2SError: if the database or model cannot be used, or generation failed.
     """
-    from t2s.errors import T2SError
-    from t2s.inference.display import execute_and_format
-    from t2s.inference.pipeline import Question, SchemaResolver, build_predictor
-    from t2s.inference.postprocess import pretty_sql
 
     dataset = _dataset(args, config, needed=args.db_id is not None)
     question = Question(id="0", question=args.question, db_path=args.db, db_id=args.db_id)
@@ -188,121 +204,19 @@ def answer_one(args: argparse.Namespace, config) -> int:
 
 
 def run_batch_job(args: argparse.Namespace, config) -> int:
-    """Run (or resume) a batch job and write its manifest; 0 even if some rows failed.
+    """Run (or resume) the batch job ``args`` describes; 0 even if some rows failed.
 
     Raises:
         InputError: if the input is unusable, or ``--output`` holds rows of
             another job and ``--overwrite`` is not given (before the model loads).
     """
-    from t2s.inference.batch import (
-        InputDefaults,
-        check_resumable,
-        detect_format,
-        read_questions,
-        resolve_shard,
-        run_batch,
-        select_shard,
-        shard_output_path,
-    )
-
-    shard, num_shards = resolve_shard(args.shard, args.num_shards)
-    questions = read_questions(args.input, args.input_format,
-                               InputDefaults(db_path=args.db, db_id=args.db_id))
-    questions = select_shard(questions, shard, num_shards)
-    output = shard_output_path(args.output, shard, num_shards)
-    uses_dataset = any(q.db_id for q in questions)
-    from t2s.inference.pipeline import build_predictor, describe_model
-
-    # Once per run: it hashes the whole model folder (seconds for a full model).
-    model = describe_model(config)
-    job = job_identity(args, config, model, detect_format(Path(args.input), args.input_format),
-                       (shard, num_shards), uses_dataset)
-    if not args.overwrite:
-        check_resumable(output, job)
-    dataset = _dataset(args, config, needed=uses_dataset)
-    predictor = build_predictor(config, dataset)
-
-    def manifest(summary=None) -> None:
-        write_manifest(output, args, config, model, job, summary, predictor, (shard, num_shards))
-
-    summary = run_batch(predictor, questions, output, progress=not args.no_progress,
-                        overwrite=args.overwrite, on_start=manifest)
+    request = BatchRequest(
+        input=Path(args.input), output=Path(args.output), input_format=args.input_format,
+        defaults=InputDefaults(db_path=args.db, db_id=args.db_id), data_dir=args.data_dir,
+        shard=args.shard, num_shards=args.num_shards, overwrite=args.overwrite,
+        progress=not args.no_progress)
+    summary = run_job(request, config)
     print(summary.line())
     for example in summary.error_examples:
         print(f"[t2s]   error: {example}", file=sys.stderr)
-    if config.infer.execution_guided:
-        print(f"[t2s] {predictor.stats.summary()}")
-    manifest(summary)
     return 0
-
-
-def job_identity(args: argparse.Namespace, config, model_description: dict, input_format: str,
-                 shard: tuple[int, int], uses_dataset: bool) -> dict:
-    """What makes two runs the same batch job: only then may one resume the other's output.
-
-    Input content (not its path), the model and adapter fingerprint with the
-    decoding settings (:func:`~t2s.inference.pipeline.describe_model`; the
-    adapter's path is left out, its hash identifies it), the schema-text
-    switches of the prompt, the ``--db``/``--db-id`` defaults, the dataset when
-    a question names a db_id, and the shard. Batch size is left out: it does
-    not change the answers, and a resumed job may need a smaller one.
-
-    Args:
-        args: The ``t2s infer`` arguments.
-        config: The resolved config.
-        model_description: :func:`~t2s.inference.pipeline.describe_model` of ``config``.
-        input_format: The input's format as read.
-        shard: (shard, number of shards).
-        uses_dataset: Whether a question names a db_id of the dataset.
-    """
-    from dataclasses import asdict
-
-    from t2s.provenance import file_sha256
-
-    infer = config.infer
-    model = {k: v for k, v in model_description.items() if k != "adapter"}
-    model["seed"] = infer.seed if infer.do_sample else None
-    if infer.execution_guided:
-        model["guided"] = {"strategy": infer.guided_strategy,
-                           "execute_timeout_s": infer.execute_timeout_s,
-                           "max_rows": infer.max_rows}
-    job = {
-        "input": {"sha256": file_sha256(args.input), "format": input_format},
-        "defaults": {"db": args.db, "db_id": args.db_id},
-        "data_dir": (args.data_dir or config.data.root) if uses_dataset else None,
-        "schema_text": asdict(config.data.schema),
-        "model": model,
-        "shard": {"index": shard[0], "count": shard[1]},
-    }
-    # As the manifest will hold it (tuples become lists), so comparisons are like for like.
-    return json.loads(json.dumps(job))
-
-
-def write_manifest(output, args: argparse.Namespace, config, model: dict, job: dict, summary,
-                   predictor, shard: tuple[int, int]) -> None:
-    """Record the job, model, input fingerprint, counts and environment beside ``output``.
-
-    Written before the first row (``summary`` None: ``last_run`` is null) and
-    again at the end with the counts.
-    """
-    from t2s.config import to_dict
-    from t2s.inference.batch import manifest_path
-    from t2s.provenance import environment, write_json_atomic
-
-    last_run = None if summary is None else {
-        "total": summary.total, "skipped": summary.skipped, "written": summary.written,
-        "errors": summary.errors, "repaired_bytes": summary.repaired_bytes,
-        "seconds": round(summary.seconds, 2)}
-    guided = config.infer.execution_guided and summary is not None
-    write_json_atomic(manifest_path(output), {
-        "job": job,
-        "environment": environment(),
-        "input": {"path": str(args.input), "sha256": job["input"]["sha256"],
-                  "format": args.input_format},
-        "output": str(output),
-        "shard": {"index": shard[0], "count": shard[1]},
-        "model": model,
-        "last_run": last_run,
-        "execution_guided": predictor.stats.as_dict() if guided else None,
-        "config": to_dict(config),
-    })

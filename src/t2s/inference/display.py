@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from t2s.config import InferConfig
+from t2s.sqlexec import run_query
 
 # Cells longer than this are cut with an ellipsis so one long text column
 # cannot push the table past a terminal's width (80-120 columns).
@@ -65,7 +66,6 @@ def execute_and_format(db_path: str | Path, sql: str, infer: InferConfig) -> str
         FileNotFoundError: if ``db_path`` is not a file.
         sqlite3.DatabaseError: if it is not a SQLite database.
     """
-    from t2s.sqlexec import run_query
 
     if not sql.strip():
         return "(no SQL to execute)"

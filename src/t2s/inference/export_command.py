@@ -20,7 +20,12 @@ import argparse
 import shutil
 from pathlib import Path
 
-from t2s.cli import add_config_arguments
+from t2s.cli import add_config_arguments, config_path
+from t2s.config import load_config, resolve_precision
+from t2s.errors import InputError, T2SError
+from t2s.logging_setup import setup_logging
+from t2s.model import is_adapter_folder, load_trained
+from t2s.provenance import environment, folder_sha256, write_json_atomic
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,9 +55,6 @@ def export_merged(adapter_path: str | Path, out: str | Path, model_config=None,
         T2SError: if ``adapter_path`` is not an adapter folder, ``out`` exists
             without ``force``, or loading fails.
     """
-    from t2s.errors import T2SError
-    from t2s.model import is_adapter_folder, load_trained
-    from t2s.provenance import environment, folder_sha256, write_json_atomic
 
     adapter_path, out = Path(adapter_path), Path(out)
     if not adapter_path.is_dir():
@@ -91,19 +93,14 @@ def run(args: argparse.Namespace) -> int:
     """Merge ``infer.adapter_path`` into its base and save it to ``--out``."""
     import torch
 
-    from t2s.config import load_config, resolve_precision
-    from t2s.errors import InputError
-    from t2s.logging_setup import setup_logging
-    from t2s.cli import config_path
-
     setup_logging()
     if not args.merge:
         raise InputError("t2s export writes a merged model; pass --merge "
                          "(an adapter folder can be served as it is)")
     config = load_config(config_path(args.config), args.overrides)
     cuda = torch.cuda.is_available()
-    precision = resolve_precision(config.train.precision, cuda,
-                                  cuda and torch.cuda.is_bf16_supported())
+    precision = resolve_precision(config.infer.precision, cuda,
+                                  cuda and torch.cuda.is_bf16_supported(), key="infer.precision")
     out = export_merged(config.infer.adapter_path, args.out, config.model, precision, args.force)
     print(f"[t2s] merged {config.infer.adapter_path} into its base model -> {out} "
           f"(use infer.adapter_path={out})")

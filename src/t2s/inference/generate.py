@@ -21,9 +21,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from t2s.config import Config, InferConfig
+from t2s.config import InferConfig, ModelConfig, resolve_precision
 from t2s.errors import InputError
 from t2s.inference.postprocess import extract_sql
+from t2s.model import load_trained
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ class SQLGenerator:
         self.eos_ids = self._eos_ids()
 
     @classmethod
-    def from_config(cls, config: Config) -> SQLGenerator:
+    def from_config(cls, infer: InferConfig, model_config: ModelConfig) -> SQLGenerator:
         """Load ``infer.adapter_path`` (adapter over its base, or a merged model).
 
         Raises:
@@ -163,16 +164,13 @@ class SQLGenerator:
         """
         import torch
 
-        from t2s.config import resolve_precision
-        from t2s.model import load_trained
-
         cuda = torch.cuda.is_available()
-        precision = resolve_precision(config.train.precision, cuda,
-                                      cuda and torch.cuda.is_bf16_supported())
-        model, tokenizer = load_trained(config.infer.adapter_path, config.model, precision=precision)
+        precision = resolve_precision(infer.precision, cuda,
+                                      cuda and torch.cuda.is_bf16_supported(), key="infer.precision")
+        model, tokenizer = load_trained(infer.adapter_path, model_config, precision=precision)
         if cuda:
             model = model.to("cuda")
-        return cls(model, tokenizer, GenerationOptions.from_config(config.infer))
+        return cls(model, tokenizer, GenerationOptions.from_config(infer))
 
     def _eos_ids(self) -> list[int]:
         ids = {self.tokenizer.eos_token_id}

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from t2s.sqlexec import ExecResult
+from t2s.sqlexec import ExecResult, ReadOnlyDatabase
 
 Strategy = Literal["first_ok", "majority"]
 STRATEGIES: tuple[str, ...] = ("first_ok", "majority")
@@ -125,7 +125,6 @@ def select_for_database(candidates: Sequence[str], db_path: str | Path, *,
         sqlite3.DatabaseError: if it is not a SQLite database.
         ValueError: for an unknown strategy or no candidates.
     """
-    from t2s.sqlexec import ReadOnlyDatabase
 
     with ReadOnlyDatabase(db_path, timeout_s=timeout_s, max_rows=max_rows) as database:
         return select_candidate(candidates, database.execute, strategy)

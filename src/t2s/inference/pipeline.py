@@ -18,6 +18,7 @@ A question names its database in one of two ways:
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -26,11 +27,13 @@ from typing import Any
 
 from t2s.config import Config, InferConfig, SchemaTextConfig
 from t2s.data.prompts import SchemaTextCache, build_prompt
+from t2s.data.schema_text import introspect_sqlite, sample_values, serialize_schema
 from t2s.data.spider import Example, SpiderDataset
 from t2s.errors import DataError, T2SError
-from t2s.inference.backends import Backend
+from t2s.inference.backends import Backend, load_backend
 from t2s.inference.generate import Generation, Prompt
 from t2s.inference.guided import GuidedStats, Strategy, select_for_database
+from t2s.provenance import folder_sha256
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +127,6 @@ class SchemaResolver:
         Raises:
             DataError: if the file is missing, a directory, not SQLite, or has no tables.
         """
-        from t2s.data.schema_text import introspect_sqlite, sample_values, serialize_schema
 
         if path.is_dir():
             raise DataError(f"database {path} is a directory, not a SQLite file")
@@ -247,9 +249,7 @@ def build_predictor(config: Config, dataset: SpiderDataset | None = None,
         T2SError: if the model cannot be loaded.
     """
     if backend is None:
-        from t2s.inference.backends import load_backend
-
-        backend = load_backend(config)
+        backend = load_backend(config.infer, config.model)
     return Predictor(backend, SchemaResolver(config.data.schema, dataset), config.infer,
                      config.data.prompt_format, strategy=config.infer.guided_strategy)
 
@@ -296,9 +296,6 @@ def describe_model(config: Config) -> dict[str, Any]:
     Raises:
         T2SError: if ``infer.adapter_path`` does not exist.
     """
-    import json
-
-    from t2s.provenance import folder_sha256
 
     path = Path(config.infer.adapter_path)
     if not path.is_dir():

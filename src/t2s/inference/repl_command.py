@@ -17,11 +17,23 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from t2s.cli import add_config_arguments
+from t2s.cli import add_config_arguments, config_path
+from t2s.config import load_config
+from t2s.data.sources import open_dataset_if_any
+from t2s.errors import InputError, T2SError
+from t2s.inference.display import execute_and_format
+from t2s.inference.pipeline import (
+    Question,
+    SchemaResolver,
+    build_predictor,
+)
+from t2s.inference.postprocess import pretty_sql
+from t2s.logging_setup import setup_logging
 
 HELP = """commands:
   :schema            show the schema of the current database
@@ -112,14 +124,10 @@ class Repl:
         return True
 
     def _question(self, text: str):
-        from t2s.inference.pipeline import Question
-
         self.asked += 1
         return Question(id=str(self.asked), question=text, db_path=self.db_path, db_id=self.db_id)
 
     def _schema(self, _argument: str) -> None:
-        from t2s.errors import T2SError
-
         try:
             text, _path = self.predictor.resolver.resolve(self._question(""))
         except T2SError as exc:
@@ -129,8 +137,6 @@ class Repl:
 
     def switch(self, db_path: str | None, db_id: str | None) -> None:
         """Switch database after checking that its schema can be read."""
-        from t2s.errors import T2SError
-        from t2s.inference.pipeline import Question
 
         try:
             self.predictor.resolver.resolve(Question("check", "", db_path=db_path, db_id=db_id))
@@ -165,7 +171,6 @@ class Repl:
 
     def ask(self, text: str) -> None:
         """Generate (and optionally run) the SQL for one question; Ctrl-C cancels it."""
-        from t2s.inference.postprocess import pretty_sql
 
         try:
             prediction = self.predictor.predict([self._question(text)])[0]
@@ -181,11 +186,6 @@ class Repl:
             self._run(prediction.sql)
 
     def _run(self, sql: str) -> None:
-        import sqlite3
-
-        from t2s.inference.display import execute_and_format
-        from t2s.inference.pipeline import Question
-
         _text, path = self.predictor.resolver.resolve(
             Question("run", "", db_path=self.db_path, db_id=self.db_id))
         if path is None:
@@ -240,16 +240,6 @@ def loop(repl: Repl, read: Callable[[str], str]) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Start the REPL; returns 0 on a normal exit."""
-    from t2s.config import load_config
-    from t2s.errors import InputError
-    from t2s.inference.pipeline import (
-        Question,
-        SchemaResolver,
-        build_predictor,
-    )
-    from t2s.data.sources import open_dataset_if_any
-    from t2s.logging_setup import setup_logging
-    from t2s.cli import config_path
 
     setup_logging()
     if args.db and args.db_id:

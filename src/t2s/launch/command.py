@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import shlex
-from pathlib import Path
 
-from t2s.cli import add_config_arguments
+from t2s.cli import COMMANDS, add_config_arguments, config_path
+from t2s.config import load_config
+from t2s.errors import InputError
+from t2s.launch.submit import check_submission, describe, submit, wait
 
 EXAMPLES = """\
 examples:
@@ -68,9 +71,6 @@ def _add_stage_arguments(parser: argparse.ArgumentParser, stage: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Submit; returns 0, or 1 when a waited-for job did not complete."""
-    from t2s.config import load_config
-    from t2s.launch.submit import check_submission, describe, submit, wait
-    from t2s.cli import config_path
 
     source = config_path(args.config)
     config = load_config(source, args.overrides)
@@ -113,7 +113,6 @@ def split_stage_args(text: str) -> list[str]:
     Raises:
         InputError: if it cannot be split (an unclosed quote, a trailing backslash).
     """
-    from t2s.errors import InputError
 
     try:
         return shlex.split(text)
@@ -123,23 +122,23 @@ def split_stage_args(text: str) -> list[str]:
                          "(e.g. --args '--input \"my questions.jsonl\" --output a.jsonl')") from None
 
 
+def _no_checks(parsed: argparse.Namespace) -> list[str]:
+    return []
+
+
 def check_stage_args(stage: str, extra_args: list[str], shards: int | None) -> None:
     """Parse the stage's arguments now, with the stage's own parser, as the job will.
 
     Cheap checks only (no config or model is loaded): unknown options and
     missing values, ``--config`` or overrides inside ``--args`` (they belong on
-    the submit line, where they are frozen into the job's config), and for
-    infer jobs the command's own argument checks, an existing ``--input``
-    file (relative paths mean the same in the job: it runs in this directory),
-    and ``--shards`` only with ``--input``.
+    the submit line, where they are frozen into the job's config), ``--shards``
+    only with ``--input``, and the stage module's own ``check_job_args(parsed)
+    -> list[str]`` (an existing ``--input`` file for infer jobs, no
+    prediction-file flags for evaluate jobs).
 
     Raises:
         InputError: listing every problem.
     """
-    import importlib
-
-    from t2s.cli import COMMANDS
-    from t2s.errors import InputError
 
     parser = argparse.ArgumentParser(prog=f"t2s {stage}", add_help=False)
     module = importlib.import_module(COMMANDS[stage][0])
@@ -154,30 +153,15 @@ def check_stage_args(stage: str, extra_args: list[str], shards: int | None) -> N
     if parsed.config is not None:
         problems.append("--config belongs on the t2s submit line, not in --args "
                         "(the job reads the config frozen into its folder)")
-    if stage == "infer":
-        from t2s.inference.command import check_arguments, split_question
-
-        split_question(parsed)
-        if shards is not None and (parsed.shard is not None or parsed.num_shards is not None):
-            problems.append("--shard/--num-shards are set per task by --shards; drop them")
-        if shards is not None and parsed.input is None:
-            problems.append(f"--shards {shards} splits a batch job: give --input FILE "
-                            "(and --output) in --args")
-        elif parsed.input is not None and not Path(parsed.input).is_file():
-            problems.append(f"--input {parsed.input} is not a file (relative paths are "
-                            f"relative to {Path.cwd()}, where the job runs)")
-        try:
-            check_arguments(parsed)
-        except InputError as exc:
-            problems.append(str(exc))
-    if stage == "evaluate":
-        # The job always scores the model (--config): prediction-file flags would fail there.
-        from t2s.evaluation.command import refuse_file_flags
-
-        try:
-            refuse_file_flags(parsed)
-        except InputError as exc:
-            problems.append(str(exc))
+    if shards is not None and (getattr(parsed, "shard", None) is not None
+                               or getattr(parsed, "num_shards", None) is not None):
+        problems.append("--shard/--num-shards are set per task by --shards; drop them")
+    if shards is not None and getattr(parsed, "input", None) is None:
+        problems.append(f"--shards {shards} splits a batch job: give --input FILE "
+                        "(and --output) in --args")
+    # The stage's own checks, found through the command registry: launch/ never
+    # imports a stage module by name.
+    problems.extend(getattr(module, "check_job_args", _no_checks)(parsed))
     if parsed.overrides:
         problems.append(f"config overrides ({' '.join(parsed.overrides)}) belong on the t2s "
                         "submit line, where they are frozen into the job's config")

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from typing import Any
 
+from t2s.launch.slurm import first_node_address
 from t2s.launch.spec import LaunchSpec, format_argv, node_argv
 
 
@@ -38,7 +39,6 @@ class CommandJob:
 
     def argv(self, environ: dict[str, str] | None = None) -> list[str]:
         """This node's command line (reads Slurm's variables from ``environ``)."""
-        from t2s.launch.slurm import first_node_address
 
         return node_argv(self.spec, os.environ if environ is None else environ,
                          first_node_address)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from t2s.cli import add_config_arguments, positive_int
+from t2s.cli import add_config_arguments, config_path, positive_int
+from t2s.config import load_config
+from t2s.launch.registry import format_table, list_submissions
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,9 +20,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the table; returns 0."""
-    from t2s.config import load_config
-    from t2s.launch.registry import format_table, list_submissions
-    from t2s.cli import config_path
 
     jobs_dir = args.jobs_dir or load_config(config_path(args.config), args.overrides).slurm.jobs_dir
     print(format_table(list_submissions(jobs_dir, limit=args.limit)))

@@ -163,11 +163,3 @@ def node_argv(spec: LaunchSpec, environ: Mapping[str, str],
 def format_argv(argv: Sequence[str]) -> str:
     """A shell-quoted command line, for logs and job records."""
     return shlex.join(argv)
-
-
-def relative_to_workdir(path: str, workdir: str) -> str:
-    """``path`` relative to ``workdir`` when it lies under it, else unchanged (for display)."""
-    try:
-        return str(Path(path).resolve().relative_to(Path(workdir).resolve()))
-    except ValueError:
-        return path

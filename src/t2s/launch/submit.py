@@ -9,7 +9,6 @@ submitit's logs and the generated sbatch script. Slurm settings come from the
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shlex
@@ -22,8 +21,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import t2s
 from t2s.config import Config, SlurmConfig, dump_yaml, load_config
 from t2s.errors import ConfigError
+from t2s.launch.job import CommandJob
 from t2s.launch.spec import (
     STAGES,
     LaunchSpec,
@@ -32,6 +33,7 @@ from t2s.launch.spec import (
     format_argv,
     node_argv,
 )
+from t2s.provenance import write_json_atomic
 
 RECORD = "job.json"
 # Slurm states that say more than "FAILED" about a job that did not complete.
@@ -160,7 +162,6 @@ def _launch_accelerate_config(slurm: SlurmConfig) -> str | None:
 
 def repository_jobs_dir() -> Path | None:
     """``<checkout>/jobs`` when t2s runs from a source checkout (src layout), else None."""
-    import t2s
 
     candidate = Path(t2s.__file__).resolve().parents[2] / "jobs"
     return candidate if (candidate / "train.py").is_file() else None
@@ -323,8 +324,6 @@ def _check_frozen_config(config_path: Path, job_dir: Path) -> None:
 
 
 def _submit_all(executor: Any, specs: Sequence[LaunchSpec]) -> list[Any]:
-    from t2s.launch.job import CommandJob
-
     if len(specs) == 1:
         return [executor.submit(CommandJob(specs[0]))]
     # One job array: tasks share the sbatch script and differ only by shard.
@@ -335,9 +334,7 @@ def _submit_all(executor: Any, specs: Sequence[LaunchSpec]) -> list[Any]:
 
 def write_record(job_dir: Path, record: dict[str, Any]) -> None:
     """Write ``job.json`` atomically (``t2s jobs`` may read it at any time)."""
-    tmp = job_dir / f".{RECORD}.tmp"
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    tmp.replace(job_dir / RECORD)
+    write_json_atomic(job_dir / RECORD, record)
 
 
 def wait(submission: Submission) -> str:

@@ -14,6 +14,7 @@ half-written one.
 from __future__ import annotations
 
 import contextlib
+import fcntl  # POSIX only, like Slurm and the rest of the job suite
 import hashlib
 import json
 import os
@@ -290,11 +291,6 @@ def _locked(out: Path) -> Iterator[None]:
     except OSError as exc:
         raise DataError(f"cannot create {out}: {exc}") from exc
     try:
-        try:
-            import fcntl
-        except ImportError:  # not POSIX (Windows): no lock, callers must not race
-            yield
-            return
         fcntl.flock(descriptor, fcntl.LOCK_EX)
         try:
             yield
