@@ -3,10 +3,18 @@ dataset, and a tiny pretrained base model built once per test session."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import sqlite3
+import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from t2s.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SPIDER_DIR = Path(os.environ.get("T2S_SPIDER_DIR", ROOT.parent / "shared" / "data" / "spider"))
@@ -76,3 +84,196 @@ def make_config(sample_dir, tiny_base_dir, tmp_path):
         ])
 
     return build
+
+
+# ---------------------------------------------------------------------------
+# A trained tiny adapter, shared by the inference, batch, REPL and export tests.
+
+
+def train_tiny_adapter(basetemp: Path, sample_dir: Path, tiny_base_dir: Path) -> Path:
+    """Train the test-size tiny model for 4 LoRA steps once per session; return final_model/.
+
+    4 steps x 4 sequences: the adapter is far from useful, but it exercises the
+    real save/load path (adapter over its base, tokenizer beside it).
+    """
+    from t2s.train import train
+
+    out = basetemp / "inference_adapter"
+    final = out / "final_model"
+    if not (final / "adapter_config.json").is_file():
+        config = load_config(ROOT / "configs" / "tiny.yaml", [
+            f"data.root={sample_dir}", f"model.tiny.base_dir={tiny_base_dir}",
+            f"train.output_dir={out}", "train.report_to=[]", "train.max_seq_length=512",
+            *TEST_TINY, "train.max_steps=4", "train.per_device_train_batch_size=4",
+            "train.gradient_accumulation_steps=1", "data.eval_file=null",
+            "train.load_best_model_at_end=false", "train.save_steps=4", "train.logging_steps=4",
+        ])
+        train(config)
+    return final
+
+
+def inference_overrides(sample_dir: Path, adapter: Path, *extra: str) -> list[str]:
+    """Config overrides that point ``t2s infer``/``repl``/``export`` at the test adapter."""
+    return [f"data.root={sample_dir}", f"infer.adapter_path={adapter}", *TEST_TINY,
+            "infer.max_new_tokens=12", "infer.batch_size=4", *extra]
+
+
+@pytest.fixture(scope="session")
+def adapter_dir(tmp_path_factory, sample_dir, tiny_base_dir) -> Path:
+    return train_tiny_adapter(tmp_path_factory.getbasetemp(), sample_dir, tiny_base_dir)
+
+
+@pytest.fixture(scope="session")
+def infer_config(sample_dir, adapter_dir):
+    return load_config(ROOT / "configs" / "tiny.yaml", inference_overrides(sample_dir, adapter_dir))
+
+
+def sample_prompts(sample_dir: Path, count: int) -> list[str]:
+    from t2s.data.prompts import SchemaTextCache, build_prompt
+    from t2s.data.spider import SpiderDataset
+
+    dataset = SpiderDataset(sample_dir)
+    cache = SchemaTextCache(dataset.schemas)
+    examples = dataset.examples("dev.json")
+    # Different databases give prompts of clearly different lengths (padding).
+    chosen = [examples[i * len(examples) // count] for i in range(count)]
+    return [build_prompt(e.question, cache.text(e.db_id)) for e in chosen]
+
+
+# ---------------------------------------------------------------------------
+# A two-database Spider-format dataset and gold/prediction pairs for scoring tests.
+
+
+def make_dataset(root: Path) -> Path:
+    """Write a Spider-format dataset with two databases; return its folder."""
+    tables = []
+    for db_id, rows in (("shop", [(1, "pen", "office", 1.5), (2, "ink", "office", 1.5),
+                                  (3, "cup", "kitchen", 4.0), (4, "pot", "kitchen", 9.0)]),
+                        ("shelf", [(1, "oak", "wood", 30.0), (2, "pine", "wood", 20.0),
+                                   (3, "zinc", "metal", 55.0)])):
+        path = root / "database" / db_id / f"{db_id}.sqlite"
+        path.parent.mkdir(parents=True)
+        conn = sqlite3.connect(path)
+        conn.execute("CREATE TABLE item (id INTEGER PRIMARY KEY, name TEXT, kind TEXT, price REAL)")
+        conn.executemany("INSERT INTO item VALUES (?, ?, ?, ?)", rows)
+        conn.commit()
+        conn.close()
+        columns = [[-1, "*"], [0, "id"], [0, "name"], [0, "kind"], [0, "price"]]
+        tables.append({
+            "db_id": db_id, "table_names_original": ["item"], "table_names": ["item"],
+            "column_names_original": columns, "column_names": columns,
+            "column_types": ["text", "number", "text", "text", "number"],
+            "primary_keys": [1], "foreign_keys": [],
+        })
+    (root / "tables.json").write_text(json.dumps(tables), encoding="utf-8")
+    return root
+
+
+GOLD_AND_PRED = [
+    ("SELECT count(*) FROM item", "shop", "SELECT count(*) FROM item"),
+    ("SELECT name FROM item WHERE kind = 'office'", "shelf", "SELECT name FROM item"),
+    ("SELECT name, price FROM item ORDER BY price DESC", "shop",
+     "SELECT price, name FROM item ORDER BY price DESC"),
+    ("SELECT DISTINCT kind FROM item", "shelf", "SELECT kind FROM item"),
+    ("SELECT avg(price) FROM item", "shop", "SELECT avg(prize) FROM item"),
+    ("SELECT name FROM item WHERE price > 10", "shelf", "SELECT name FROM items"),
+    ("SELECT max(price) FROM item", "shop", ""),
+    ("SELECT name FROM item WHERE price < 2", "shop", "SELEC name FROM item"),
+    ("SELECT kind, count(*) FROM item GROUP BY kind", "shelf",
+     "SELECT kind, count(*) FROM item GROUP BY kind"),
+    ("SELECT name FROM item WHERE price = 1.5", "shop",
+     "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"),
+]
+
+
+# ---------------------------------------------------------------------------
+# A tables.json entry for exact-match and hardness tests.
+
+LIBRARY_ENTRY = {
+    "db_id": "library_demo",
+    "table_names_original": ["author", "book", "member", "loan"],
+    "table_names": ["author", "book", "member", "loan"],
+    "column_names_original": [
+        [-1, "*"], [0, "author_id"], [0, "name"], [0, "country"], [0, "born"],
+        [1, "book_id"], [1, "title"], [1, "author_id"], [1, "year"], [1, "pages"],
+        [2, "member_id"], [2, "name"], [2, "city"],
+        [3, "loan_id"], [3, "book_id"], [3, "member_id"], [3, "days"],
+    ],
+    "column_types": ["text"] + ["number"] * 16,
+    "primary_keys": [1, 5, 10, 13],
+    "foreign_keys": [[7, 1], [14, 5], [15, 10]],
+}
+
+
+# ---------------------------------------------------------------------------
+# The local Slurm cluster (scripts/slurm-local/), for the slurm-marked tests.
+
+# States after which a job never changes again (squeue/sacct spelling).
+TERMINAL = {"COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY",
+            "PREEMPTED", "BOOT_FAIL", "DEADLINE"}
+# Measured here: a trivial job goes from sbatch to COMPLETED in sacct in ~1 s and
+# a cancelled one in ~1 s; 60 s only matters on a loaded CI machine.
+JOB_WAIT_S = 60.0
+
+
+def run_slurm(*cmd: str) -> str:
+    """Run a Slurm client command and return its stdout; fail the test on error."""
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
+    if proc.returncode != 0:
+        pytest.fail(f"{' '.join(cmd)} exited {proc.returncode}: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def cluster() -> list[str]:
+    """Names of the cluster's nodes; skips unless Slurm answers with accounting on."""
+    if shutil.which("sinfo") is None:
+        pytest.skip("sinfo not found: run scripts/slurm-local/install.sh && start.sh (as root)")
+    proc = subprocess.run(["sinfo", "-h", "-N", "-o", "%N %T"], capture_output=True,
+                          text=True, timeout=30, check=False)
+    if proc.returncode != 0:
+        pytest.skip(f"Slurm is not up (run scripts/slurm-local/start.sh): {proc.stderr.strip()}")
+    nodes = sorted({line.split()[0] for line in proc.stdout.splitlines()
+                    if line.split()[1].rstrip("*~#") in {"idle", "mixed", "allocated"}})
+    if not nodes:
+        pytest.skip(f"no usable Slurm node:\n{proc.stdout}")
+    probe = subprocess.run(["sacct", "-n", "-X", "-j", "1"], capture_output=True, text=True,
+                           timeout=30, check=False)
+    if probe.returncode != 0:
+        pytest.skip(f"Slurm accounting is not available (sacct: {probe.stderr.strip()})")
+    return nodes
+
+
+def sacct_state(job_id: str) -> str:
+    """The job's allocation state in accounting ('' when not recorded yet).
+
+    A requeued job has several records; ``-D`` is not passed, so sacct gives the
+    latest one. "CANCELLED by 0" is reduced to its first word.
+    """
+    out = run_slurm("sacct", "-n", "-X", "-P", "-o", "State", "-j", job_id)
+    lines = [line.split()[0] for line in out.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def wait_state(job_id: str, done: Callable[[str], bool], timeout_s: float = JOB_WAIT_S) -> str:
+    """Poll sacct every 0.2 s until ``done(state)``; fail the test after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    state = ""
+    while time.monotonic() < deadline:
+        state = sacct_state(job_id)
+        if done(state):
+            return state
+        time.sleep(0.2)
+    pytest.fail(f"job {job_id} still {state or 'unrecorded'} after {timeout_s:.0f} s")
+
+
+def state_history(job_id: str) -> list[str]:
+    """Every allocation state the job went through, oldest first, once it has ended.
+
+    A job's result can arrive a moment before slurmdbd records its end (seen in
+    CI: the history ended on RUNNING right after ``result()`` returned), so this
+    waits for a terminal state before reading the duplicates (``-D``).
+    """
+    wait_state(job_id, lambda s: s in TERMINAL)
+    out = run_slurm("sacct", "-n", "-X", "-D", "-P", "-o", "State", "-j", job_id)
+    return [line.split()[0] for line in out.splitlines() if line.strip()]

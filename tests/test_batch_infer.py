@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-import test_inference
+from conftest import inference_overrides
 from t2s.config import InferConfig, SchemaTextConfig
 from t2s.errors import InputError
 from t2s.inference.batch import remaining_questions, repair_output, run_batch, written_ids
@@ -238,12 +238,6 @@ def test_refuses_to_append_to_a_foreign_file(tmp_path, sample_dir):
 # With the real tiny model
 
 
-@pytest.fixture(scope="module")
-def adapter_dir(tmp_path_factory, sample_dir, tiny_base_dir) -> Path:
-    return test_inference.train_tiny_adapter(tmp_path_factory.getbasetemp(), sample_dir,
-                                             tiny_base_dir)
-
-
 def test_cli_batch_job_writes_one_row_per_input_and_a_manifest(tmp_path, sample_dir, adapter_dir,
                                                               capsys):
     from t2s.cli import main
@@ -258,7 +252,7 @@ def test_cli_batch_job_writes_one_row_per_input_and_a_manifest(tmp_path, sample_
     out = tmp_path / "out" / "answers.jsonl"
     status = main(["infer", "--input", str(path), "--output", str(out), "--no-progress",
                    "--config", str(ROOT / "configs" / "tiny.yaml"),
-                   *test_inference.inference_overrides(sample_dir, adapter_dir)])
+                   *inference_overrides(sample_dir, adapter_dir)])
     assert status == 0
     rows = {r["id"]: r for r in _rows(out)}
     assert set(rows) == {"a", "1", "b", "long"}
@@ -280,7 +274,7 @@ def test_killed_job_resumes_without_losing_or_duplicating_rows(tmp_path, sample_
     out = tmp_path / "answers.jsonl"
     command = [sys.executable, "-m", "t2s.cli", "infer", "--input", str(path), "--output", str(out),
                "--no-progress", "--config", str(ROOT / "configs" / "tiny.yaml"),
-               *test_inference.inference_overrides(sample_dir, adapter_dir, "infer.batch_size=1",
+               *inference_overrides(sample_dir, adapter_dir, "infer.batch_size=1",
                                                    "infer.max_new_tokens=4")]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     job = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -422,7 +416,7 @@ def test_cli_refuses_to_mix_jobs_in_one_output_and_overwrite_starts_over(tmp_pat
 
     def infer(source, *extra, adapter=adapter_dir):
         return main(["infer", "--input", str(source), "--output", str(out), *tiny,
-                     *test_inference.inference_overrides(sample_dir, adapter), *extra])
+                     *inference_overrides(sample_dir, adapter), *extra])
 
     guided = ("infer.execution_guided=true", "infer.num_candidates=3")
     assert infer(first, *guided) == 0

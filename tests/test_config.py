@@ -153,3 +153,98 @@ def test_a_moved_tiny_base_keeps_its_fingerprint():
     assert corpus_fingerprint(texts, here, 0) == corpus_fingerprint(texts, moved, 0)
     assert corpus_fingerprint(texts, here, 0) != corpus_fingerprint(
         texts, replace(here, hidden_size=here.hidden_size * 2), 0)
+
+
+# ---------------------------------------------------------------------------
+# Numbers as people type them, and messages under the right key and source
+
+
+@pytest.mark.parametrize(("text", "value"), [("1e-4", 1e-4), ("5E-5", 5e-5), ("3.0e-3", 3e-3),
+                                             ("2e-4", 2e-4), ("0.0002", 2e-4)])
+def test_scientific_notation_is_a_float_in_yaml_and_on_the_command_line(tmp_path, text, value):
+    assert load_config(None, [f"train.learning_rate={text}"]).train.learning_rate == value
+    path = tmp_path / "c.yaml"
+    path.write_text(f"train:\n  learning_rate: {text}\n")
+    assert load_config(path).train.learning_rate == value
+
+
+def test_duplicate_yaml_keys_are_refused(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  learning_rate: 1e-4\n  seed: 1\n  learning_rate: 2e-4\n")
+    with pytest.raises(ConfigError, match=r"duplicate key 'learning_rate' \(first on line 2\)"):
+        load_config(path)
+
+
+def test_a_directory_as_config_says_so(tmp_path):
+    with pytest.raises(ConfigError, match="is a directory"):
+        load_config(tmp_path)
+
+
+def test_a_malformed_override_is_listed_with_every_other_problem():
+    with pytest.raises(ConfigError) as info:
+        load_config(None, ["=5", "lora.alpha=-1", "eval.max_rows=-5", "train.lerning_rate=1"])
+    message = str(info.value)
+    assert "4 configuration problems" in message
+    assert "override '=5' is not of the form key.sub=value" in message
+    assert "command line: lora.alpha: must be positive, got -1" in message
+    assert "command line: eval.max_rows: must be >= 1, got -5" in message
+    assert "did you mean 'train.learning_rate'" in message
+
+
+def test_a_command_line_key_below_a_yaml_value_is_blamed_on_the_command_line(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("lora:\n  r: 8\n")
+    with pytest.raises(ConfigError, match=r"command line: lora\.r: expected an integer"):
+        load_config(path, ["lora.r.x=5"])
+
+
+def test_value_checks_happen_at_load_under_their_own_key():
+    with pytest.raises(ConfigError) as info:
+        load_config(None, ["infer.execute_timeout_s=0", "eval.workers=0", "infer.max_rows=0",
+                           "eval.timeout_s=-1", "infer.max_result_bytes=0"])
+    message = str(info.value)
+    for expected in ("infer.execute_timeout_s: must be > 0", "eval.workers: must be >= 1",
+                     "infer.max_rows: must be >= 1", "eval.timeout_s: must be > 0",
+                     "infer.max_result_bytes: must be >= 1"):
+        assert expected in message
+    assert "eval.timeout_s: must be > 0 seconds, got -1" in message
+    assert message.count("eval.timeout_s") == 1  # infer's limit is no longer reported here
+
+
+def test_config_show_names_each_values_source(tmp_path, capsys):
+    from t2s.cli import main
+
+    parent = tmp_path / "parent.yaml"
+    parent.write_text("train:\n  seed: 7\n")
+    child = tmp_path / "child.yaml"
+    child.write_text("extends: parent.yaml\ntrain:\n  max_steps: 3\n")
+    assert main(["config", "show", "--config", str(child), "train.learning_rate=1e-4"]) == 0
+    out = capsys.readouterr().out
+    assert f"  seed: 7  # {parent}" in out
+    assert f"  max_steps: 3  # {child}" in out
+    assert "  learning_rate: 0.0001  # command line" in out
+    assert "  weight_decay: 0.0  # default" in out
+    # The printed YAML loads back to the same config.
+    shown = tmp_path / "shown.yaml"
+    shown.write_text(out)
+    assert load_config(shown) == load_config(child, ["train.learning_rate=1e-4"])
+
+
+def test_config_keys_lists_every_key_with_type_default_and_doc(capsys):
+    from t2s.cli import main
+    from t2s.config import describe_keys, to_dict
+
+    keys = describe_keys()
+    assert all(k.doc for k in keys), [k.key for k in keys if not k.doc]
+
+    def leaves(tree, prefix=""):
+        for name, value in tree.items():
+            if isinstance(value, dict):
+                yield from leaves(value, f"{prefix}{name}.")
+            else:
+                yield prefix + name
+
+    assert [k.key for k in keys] == list(leaves(to_dict(Config())))
+    assert main(["config", "keys", "train.learning"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("train.learning_rate (float) = 0.0002\n    Peak learning rate")

@@ -161,3 +161,20 @@ def test_schema_text_cache_renders_each_db_once(spider_dir):
     dataset = SpiderDataset(spider_dir)
     cache = SchemaTextCache(dataset.schemas, dataset.database_dir)
     assert cache.text("concert_singer") is cache.text("concert_singer")
+
+
+def test_a_database_linked_from_outside_the_data_root_is_refused(tmp_path, sample_dir):
+    import shutil
+
+    from t2s.data.spider import database_path
+
+    outside = tmp_path / "elsewhere" / "clinic"
+    shutil.copytree(sample_dir / "database" / "clinic", outside)
+    databases = tmp_path / "data" / "database"
+    databases.mkdir(parents=True)
+    (databases / "clinic").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(DataError, match="outside"):
+        database_path(databases, "clinic")
+    # A linked database folder as a whole is fine: everything resolves inside it.
+    (tmp_path / "linked").symlink_to(sample_dir / "database", target_is_directory=True)
+    assert database_path(tmp_path / "linked", "clinic").is_file()

@@ -3,7 +3,7 @@
 On CPU ZeRO-3 runs over gloo with DeepSpeed's CPU accelerator (see
 ``t2s.train.sft_config``). Each run must produce a loadable, non-empty adapter
 and take the same number of optimizer steps as a single process with the same
-global batch:
+global batch, with the same loss at every step:
 48 examples / (2 processes x 4 per device x 1 accumulation) = 6 steps, and
 48 / (1 process x 8 per device) = 6 steps.
 """
@@ -29,7 +29,9 @@ def _overrides(sample_dir, tiny_base_dir, tiny_overrides, out, per_device):
             "data.max_train_examples=48", "data.max_eval_examples=16", "train.num_train_epochs=1",
             f"train.per_device_train_batch_size={per_device}", "train.gradient_accumulation_steps=1",
             "train.eval_steps=3", "train.save_steps=3", "train.logging_steps=1",
-            "train.learning_rate=0.01", *tiny_overrides]
+            "train.learning_rate=0.01",
+            # No LoRA dropout: its random masks differ per rank, the losses would too.
+            "lora.dropout=0", *tiny_overrides]
 
 
 def _launch(args, extra_env=None, timeout=600):
@@ -45,6 +47,24 @@ def _final_step(out: Path) -> int:
     return info["result"]["global_step"]
 
 
+def _losses(out: Path) -> list[float]:
+    """The logged training loss of every optimizer step."""
+    history = json.loads((out / "run_info.json").read_text())["log_history"]
+    return [h["loss"] for h in history if "loss" in h]
+
+
+def _assert_same_losses(distributed: list[float], single: list[float]) -> None:
+    """Same global batches, same tokens, same loss: the processes really trained together.
+
+    The Trainer averages the loss over the tokens of all ranks, so each step's
+    loss equals the single process's up to the order of float additions
+    (measured difference below 1e-4 relative); two processes that each trained
+    alone on half the data would differ from the first update on.
+    """
+    assert len(distributed) == len(single) == 6
+    assert distributed == pytest.approx(single, rel=2e-3)
+
+
 def _assert_adapter_loads_and_is_trained(final: Path):
     from t2s.model import load_trained
 
@@ -58,30 +78,32 @@ def _assert_adapter_loads_and_is_trained(final: Path):
 
 
 @pytest.fixture(scope="module")
-def single_process_steps(sample_dir, tiny_base_dir, tiny_overrides, tmp_path_factory):
+def single_process(sample_dir, tiny_base_dir, tiny_overrides, tmp_path_factory):
+    """The single-process run with the same global batch: its folder."""
     from t2s.config import load_config
     from t2s.train import train
 
     out = tmp_path_factory.mktemp("single")
     config = load_config(ROOT / "configs" / "tiny.yaml",
                          _overrides(sample_dir, tiny_base_dir, tiny_overrides, out, per_device=8))
-    return train(config).global_step
+    assert train(config).global_step == 6
+    return out
 
 
 @pytest.mark.slow
-def test_ddp_two_cpu_processes(single_process_steps, sample_dir, tiny_base_dir, tiny_overrides, tmp_path):
+def test_ddp_two_cpu_processes(single_process, sample_dir, tiny_base_dir, tiny_overrides, tmp_path):
     out = tmp_path / "ddp"
     # Plain --multi_gpu, no ACCELERATE_USE_CPU: t2s's use_cpu still makes it one world.
     _launch([str(ACCELERATE), "launch", "--multi_gpu",
              "--num_processes", "2", "jobs/train.py", "--config", "configs/tiny.yaml",
              *_overrides(sample_dir, tiny_base_dir, tiny_overrides, out, per_device=4)])
-    assert single_process_steps == 6
-    assert _final_step(out) == single_process_steps
+    assert _final_step(out) == _final_step(single_process)
+    _assert_same_losses(_losses(out), _losses(single_process))
     _assert_adapter_loads_and_is_trained(out / "final_model")
 
 
 @pytest.mark.slow
-def test_zero3_two_processes(single_process_steps, sample_dir, tiny_base_dir, tiny_overrides, tmp_path):
+def test_zero3_two_processes(single_process, sample_dir, tiny_base_dir, tiny_overrides, tmp_path):
     pytest.importorskip("deepspeed")
     out = tmp_path / "zero3"
     # The first ZeRO-3 run on CPU compiles a DeepSpeed CPU op (~40 s); cache it across runs.
@@ -90,9 +112,11 @@ def test_zero3_two_processes(single_process_steps, sample_dir, tiny_base_dir, ti
              "--num_processes", "2", "jobs/train.py", "--config", "configs/tiny.yaml",
              *_overrides(sample_dir, tiny_base_dir, tiny_overrides, out, per_device=4)],
             extra_env={"TORCH_EXTENSIONS_DIR": str(cache)})
-    assert _final_step(out) == single_process_steps
+    steps = _final_step(single_process)
+    assert _final_step(out) == steps
+    _assert_same_losses(_losses(out), _losses(single_process))
     _assert_adapter_loads_and_is_trained(out / "final_model")
-    _assert_zero3_sharded_over_two_ranks(out / f"checkpoint-{single_process_steps}")
+    _assert_zero3_sharded_over_two_ranks(out / f"checkpoint-{steps}")
 
 
 def _assert_zero3_sharded_over_two_ranks(checkpoint: Path):

@@ -9,10 +9,10 @@ from types import SimpleNamespace
 
 import pytest
 
+from conftest import GOLD_AND_PRED, make_dataset
 from t2s.cli import main
 from t2s.errors import InputError
 from t2s.evaluation.inputs import read_gold, read_predictions
-from test_evaluation_runner import GOLD_AND_PRED, make_dataset  # shared dataset builder
 
 
 @pytest.fixture

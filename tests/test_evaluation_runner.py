@@ -4,57 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
 
+from conftest import GOLD_AND_PRED, make_dataset
 from t2s.config import EvalConfig
 from t2s.errors import DataError, InputError
 from t2s.evaluation.inputs import GoldExample, read_gold, read_predictions
 from t2s.evaluation.runner import evaluate_predictions, score_examples
-
-
-def make_dataset(root: Path) -> Path:
-    """Write a Spider-format dataset with two databases; return its folder."""
-    tables = []
-    for db_id, rows in (("shop", [(1, "pen", "office", 1.5), (2, "ink", "office", 1.5),
-                                  (3, "cup", "kitchen", 4.0), (4, "pot", "kitchen", 9.0)]),
-                        ("shelf", [(1, "oak", "wood", 30.0), (2, "pine", "wood", 20.0),
-                                   (3, "zinc", "metal", 55.0)])):
-        path = root / "database" / db_id / f"{db_id}.sqlite"
-        path.parent.mkdir(parents=True)
-        conn = sqlite3.connect(path)
-        conn.execute("CREATE TABLE item (id INTEGER PRIMARY KEY, name TEXT, kind TEXT, price REAL)")
-        conn.executemany("INSERT INTO item VALUES (?, ?, ?, ?)", rows)
-        conn.commit()
-        conn.close()
-        columns = [[-1, "*"], [0, "id"], [0, "name"], [0, "kind"], [0, "price"]]
-        tables.append({
-            "db_id": db_id, "table_names_original": ["item"], "table_names": ["item"],
-            "column_names_original": columns, "column_names": columns,
-            "column_types": ["text", "number", "text", "text", "number"],
-            "primary_keys": [1], "foreign_keys": [],
-        })
-    (root / "tables.json").write_text(json.dumps(tables), encoding="utf-8")
-    return root
-
-
-GOLD_AND_PRED = [
-    ("SELECT count(*) FROM item", "shop", "SELECT count(*) FROM item"),
-    ("SELECT name FROM item WHERE kind = 'office'", "shelf", "SELECT name FROM item"),
-    ("SELECT name, price FROM item ORDER BY price DESC", "shop",
-     "SELECT price, name FROM item ORDER BY price DESC"),
-    ("SELECT DISTINCT kind FROM item", "shelf", "SELECT kind FROM item"),
-    ("SELECT avg(price) FROM item", "shop", "SELECT avg(prize) FROM item"),
-    ("SELECT name FROM item WHERE price > 10", "shelf", "SELECT name FROM items"),
-    ("SELECT max(price) FROM item", "shop", ""),
-    ("SELECT name FROM item WHERE price < 2", "shop", "SELEC name FROM item"),
-    ("SELECT kind, count(*) FROM item GROUP BY kind", "shelf",
-     "SELECT kind, count(*) FROM item GROUP BY kind"),
-    ("SELECT name FROM item WHERE price = 1.5", "shop",
-     "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"),
-]
 
 
 @pytest.fixture
@@ -125,13 +83,30 @@ def test_evaluate_predictions_writes_both_reports_with_fingerprints(dataset: Pat
     assert manifest["data"]["gold"]["sha256"] == hashlib.sha256(gold_path.read_bytes()).hexdigest()
     assert set(manifest["data"]["databases"]) == {"shop", "shelf"}
     assert manifest["flags"] == {"etype": "all", "keep_distinct": False, "timeout_s": 0.5,
-                                 "max_rows": 100_000}
+                                 "max_rows": 100_000, "max_result_bytes": 64 * 1024 * 1024}
     assert manifest["model"] == {"adapter": "x", "decoding": "greedy"}
     summary = report["summary"]
     assert summary["count"] == len(GOLD_AND_PRED)
     assert summary["execution"] == {"correct": 4, "accuracy": 0.4}
     assert summary["errors"]["timeout"] == 1
     assert set(summary["by_database"]) == {"shop", "shelf"}
+
+
+def test_a_memory_bomb_is_scored_result_too_large_and_the_run_completes(dataset: Path,
+                                                                       tmp_path: Path) -> None:
+    gold = read_gold(dataset / "gold.sql")
+    bomb = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n LIMIT 5000) "
+            "SELECT zeroblob(1000000) FROM n")
+    preds = [bomb, *[g.gold for g in gold[1:]]]
+    report = evaluate_predictions(gold, preds, db_dir=dataset / "database",
+                                  tables_path=dataset / "tables.json",
+                                  options=EvalConfig(max_result_bytes=16 * 1024 * 1024),
+                                  out_path=tmp_path / "REPORT.json", workers=1, progress=False)
+    first = report["examples"][0]
+    assert first["execution_match"] is False and first["error"] == "result_too_large"
+    assert report["summary"]["errors"]["result_too_large"] == 1
+    assert all(e["execution_match"] for e in report["examples"][1:])
+    assert (tmp_path / "REPORT.json").is_file()
 
 
 def test_evaluate_predictions_checks_inputs_before_scoring(dataset: Path) -> None:

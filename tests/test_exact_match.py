@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import LIBRARY_ENTRY
 from t2s.data.spider import DatabaseSchema, load_tables, schema_from_tables_entry
 from t2s.errors import DataError
 from t2s.evaluation.exact_match import (
@@ -25,21 +26,6 @@ from t2s.evaluation.exact_match import (
 from t2s.evaluation.spider_sql import parse, schema_index, tokenize
 
 # A small schema of our own: author <- book <- loan -> member.
-LIBRARY_ENTRY = {
-    "db_id": "library_demo",
-    "table_names_original": ["author", "book", "member", "loan"],
-    "table_names": ["author", "book", "member", "loan"],
-    "column_names_original": [
-        [-1, "*"], [0, "author_id"], [0, "name"], [0, "country"], [0, "born"],
-        [1, "book_id"], [1, "title"], [1, "author_id"], [1, "year"], [1, "pages"],
-        [2, "member_id"], [2, "name"], [2, "city"],
-        [3, "loan_id"], [3, "book_id"], [3, "member_id"], [3, "days"],
-    ],
-    "column_types": ["text"] + ["number"] * 16,
-    "primary_keys": [1, 5, 10, 13],
-    "foreign_keys": [[7, 1], [14, 5], [15, 10]],
-}
-
 JOIN = "FROM book AS T1 JOIN author AS T2 ON T1.author_id  =  T2.author_id"
 
 # (gold, prediction, official verdict)

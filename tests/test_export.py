@@ -7,15 +7,9 @@ from pathlib import Path
 
 import pytest
 
-import test_inference
+from conftest import inference_overrides, sample_prompts
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def adapter_dir(tmp_path_factory, sample_dir, tiny_base_dir) -> Path:
-    return test_inference.train_tiny_adapter(tmp_path_factory.getbasetemp(), sample_dir,
-                                             tiny_base_dir)
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +19,7 @@ def merged_dir(tmp_path_factory, sample_dir, adapter_dir) -> Path:
     out = tmp_path_factory.mktemp("export") / "merged"
     status = main(["export", "--merge", "--out", str(out), "--config",
                    str(ROOT / "configs" / "tiny.yaml"),
-                   *test_inference.inference_overrides(sample_dir, adapter_dir)])
+                   *inference_overrides(sample_dir, adapter_dir)])
     assert status == 0
     return out
 
@@ -51,7 +45,7 @@ def test_merged_model_matches_the_adapter(merged_dir, adapter_dir, sample_dir):
 
     with_adapter, tokenizer = load_trained(adapter_dir)
     merged, merged_tokenizer = load_trained(merged_dir)
-    prompts = test_inference._prompts(sample_dir, 3)
+    prompts = sample_prompts(sample_dir, 3)
     ids = tokenizer(text=prompts[0], return_tensors="pt")["input_ids"]
     with torch.inference_mode():
         expected = with_adapter(input_ids=ids).logits

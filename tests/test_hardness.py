@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from conftest import LIBRARY_ENTRY
 from t2s.data.spider import DatabaseSchema, load_tables, schema_from_tables_entry
 from t2s.evaluation.exact_match import GoldQueryError
 from t2s.evaluation.hardness import LEVELS, hardness
-from test_exact_match import LIBRARY_ENTRY
 
 # The schema of tests/test_exact_match.py: author <- book <- loan -> member.
 JOIN = "FROM author AS T1 JOIN book AS T2 ON T1.author_id  =  T2.author_id"

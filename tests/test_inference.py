@@ -9,7 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from t2s.config import InferConfig, load_config
+from conftest import inference_overrides, sample_prompts
+from t2s.config import InferConfig
 from t2s.inference.backends import generations_from_outputs, vllm_sampling_kwargs
 from t2s.inference.generate import GenerationOptions
 from t2s.inference.guided import GuidedStats, select_candidate, select_for_database
@@ -17,51 +18,6 @@ from t2s.inference.postprocess import extract_sql, first_statement, pretty_sql
 from t2s.sqlexec import ErrorKind, ExecResult
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-# ---------------------------------------------------------------------------
-# A trained tiny adapter, shared by the inference test files (built once per session).
-
-
-def train_tiny_adapter(basetemp: Path, sample_dir: Path, tiny_base_dir: Path) -> Path:
-    """Train the test-size tiny model for 4 LoRA steps once per session; return final_model/.
-
-    4 steps x 4 sequences: the adapter is far from useful, but it exercises the
-    real save/load path (adapter over its base, tokenizer beside it).
-    """
-    from conftest import TEST_TINY
-    from t2s.train import train
-
-    out = basetemp / "inference_adapter"
-    final = out / "final_model"
-    if not (final / "adapter_config.json").is_file():
-        config = load_config(ROOT / "configs" / "tiny.yaml", [
-            f"data.root={sample_dir}", f"model.tiny.base_dir={tiny_base_dir}",
-            f"train.output_dir={out}", "train.report_to=[]", "train.max_seq_length=512",
-            *TEST_TINY, "train.max_steps=4", "train.per_device_train_batch_size=4",
-            "train.gradient_accumulation_steps=1", "data.eval_file=null",
-            "train.load_best_model_at_end=false", "train.save_steps=4", "train.logging_steps=4",
-        ])
-        train(config)
-    return final
-
-
-def inference_overrides(sample_dir: Path, adapter: Path, *extra: str) -> list[str]:
-    """Config overrides that point ``t2s infer``/``repl``/``export`` at the test adapter."""
-    from conftest import TEST_TINY
-
-    return [f"data.root={sample_dir}", f"infer.adapter_path={adapter}", *TEST_TINY,
-            "infer.max_new_tokens=12", "infer.batch_size=4", *extra]
-
-
-@pytest.fixture(scope="module")
-def adapter_dir(tmp_path_factory, sample_dir, tiny_base_dir) -> Path:
-    return train_tiny_adapter(tmp_path_factory.getbasetemp(), sample_dir, tiny_base_dir)
-
-
-@pytest.fixture(scope="module")
-def infer_config(sample_dir, adapter_dir):
-    return load_config(ROOT / "configs" / "tiny.yaml", inference_overrides(sample_dir, adapter_dir))
 
 
 # ---------------------------------------------------------------------------
@@ -233,16 +189,6 @@ def _random_llama(tokenizer, seed: int = 0):
     return LlamaForCausalLM(config).eval()
 
 
-def _prompts(sample_dir: Path, count: int) -> list[str]:
-    from t2s.data.prompts import SchemaTextCache, build_prompt
-    from t2s.data.spider import SpiderDataset
-
-    dataset = SpiderDataset(sample_dir)
-    cache = SchemaTextCache(dataset.schemas)
-    examples = dataset.examples("dev.json")
-    # Different databases give prompts of clearly different lengths (padding).
-    chosen = [examples[i * len(examples) // count] for i in range(count)]
-    return [build_prompt(e.question, cache.text(e.db_id)) for e in chosen]
 
 
 def test_batched_greedy_equals_one_at_a_time_on_a_random_model(sample_dir, adapter_dir):
@@ -251,7 +197,7 @@ def test_batched_greedy_equals_one_at_a_time_on_a_random_model(sample_dir, adapt
 
     tokenizer = load_tokenizer(str(adapter_dir))
     model = _random_llama(tokenizer)
-    prompts = _prompts(sample_dir, 6)
+    prompts = sample_prompts(sample_dir, 6)
     options = dict(max_new_tokens=10, stop_at_eos=False)
     batched = SQLGenerator(model, tokenizer, GenerationOptions(batch_size=6, **options)).generate(prompts)
     single = SQLGenerator(model, tokenizer, GenerationOptions(batch_size=1, **options)).generate(prompts)
@@ -282,7 +228,7 @@ def test_without_eos_stopping_every_row_runs_to_max_new_tokens(sample_dir, adapt
         head.bias.zero_()
         head.bias[tokenizer.eos_token_id] = 10.0  # EOS is every step's greedy choice
     model.lm_head = head
-    prompts = _prompts(sample_dir, 3)
+    prompts = sample_prompts(sample_dir, 3)
     for batch_size in (1, 3):
         stopping = SQLGenerator(model, tokenizer, GenerationOptions(
             batch_size=batch_size, max_new_tokens=12)).generate(prompts)
@@ -297,7 +243,7 @@ def test_batched_greedy_equals_one_at_a_time_with_the_adapter(sample_dir, infer_
 
     from t2s.inference.generate import SQLGenerator
 
-    prompts = _prompts(sample_dir, 4)
+    prompts = sample_prompts(sample_dir, 4)
     generator = SQLGenerator.from_config(infer_config.infer, infer_config.model)
     batched = generator.generate(prompts)
     generator.options = dataclasses.replace(generator.options, batch_size=1)
@@ -306,12 +252,12 @@ def test_batched_greedy_equals_one_at_a_time_with_the_adapter(sample_dir, infer_
     assert [g.sql for g in batched] == [extract_sql(g.completion) for g in batched]
 
 
-def test_beam_candidates_and_too_long_prompts(sample_dir, adapter_dir):
+def test_beam_candidates_and_too_longsample_prompts(sample_dir, adapter_dir):
     from t2s.inference.generate import SQLGenerator
     from t2s.model import load_tokenizer
 
     tokenizer = load_tokenizer(str(adapter_dir))
-    prompts = _prompts(sample_dir, 3)
+    prompts = sample_prompts(sample_dir, 3)
     lengths = sorted(len(tokenizer(text=p)["input_ids"]) for p in prompts)
     assert lengths[1] < lengths[2]
     limit = lengths[1] + 8  # the longest prompt + 8 new tokens does not fit

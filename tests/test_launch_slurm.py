@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.conftest import TEST_TINY
-from tests.test_slurm_cluster import cluster, state_history, wait_state  # noqa: F401 - fixture
+
+from conftest import TEST_TINY, state_history, wait_state
 
 pytestmark = pytest.mark.slurm
 

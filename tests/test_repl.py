@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import test_inference
+from conftest import inference_overrides
 from t2s.config import InferConfig, SchemaTextConfig
 from t2s.inference.generate import Generation, GenerationOptions
 from t2s.inference.pipeline import Predictor, SchemaResolver
@@ -125,19 +125,13 @@ def test_failing_sql_is_reported_not_raised(repl):
     assert repl.output[-1].startswith("execution failed (unknown_column)")
 
 
-@pytest.fixture(scope="module")
-def adapter_dir(tmp_path_factory, sample_dir, tiny_base_dir) -> Path:
-    return test_inference.train_tiny_adapter(tmp_path_factory.getbasetemp(), sample_dir,
-                                             tiny_base_dir)
-
-
 def test_repl_command_reads_piped_stdin(sample_dir, adapter_dir, monkeypatch, capsys):
     from t2s.cli import main
 
     db = sample_dir / "database" / "concert_hall" / "concert_hall.sqlite"
     monkeypatch.setattr("sys.stdin", io.StringIO("How many venues are there?\n:schema\n"))
     status = main(["repl", "--db", str(db), "--config", str(ROOT / "configs" / "tiny.yaml"),
-                   *test_inference.inference_overrides(sample_dir, adapter_dir)])
+                   *inference_overrides(sample_dir, adapter_dir)])
     out = capsys.readouterr().out
     assert status == 0
     assert out.startswith(f"t2s repl on {db}")

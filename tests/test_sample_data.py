@@ -381,3 +381,27 @@ def test_package_import_is_light() -> None:
             "assert 'torch' not in sys.modules and 'transformers' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True,
                    env={**os.environ, "PYTHONPATH": str(SRC)})
+
+
+def test_an_edited_copy_is_never_regenerated(tmp_path, sample_dir):
+    """cp -a the sample, edit a question: data.source=sample refuses, spider reads the edit."""
+    import shutil
+
+    from t2s.config import load_config
+    from t2s.data.sources import open_dataset
+    from t2s.errors import DataError
+
+    copy = tmp_path / "mydata"
+    shutil.copytree(sample_dir, copy)
+    dev = copy / "dev.json"
+    records = json.loads(dev.read_text(encoding="utf-8"))
+    records[0]["question"] = "An edited question?"
+    dev.write_text(json.dumps(records), encoding="utf-8")
+    edited = dev.read_bytes()
+
+    sample = load_config(None, [f"data.root={copy}", "data.source=sample"]).data
+    with pytest.raises(DataError, match=r"copy of the sample dataset .*data\.source: spider"):
+        open_dataset(sample)
+    assert dev.read_bytes() == edited
+    spider = load_config(None, [f"data.root={copy}", "data.source=spider"]).data
+    assert open_dataset(spider).examples("dev.json")[0].question == "An edited question?"

@@ -14,92 +14,20 @@ the emulated nodes run one multi-node job.
 from __future__ import annotations
 
 import operator
-import shutil
-import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from conftest import JOB_WAIT_S, TERMINAL, run_slurm, state_history, wait_state
+
 pytestmark = pytest.mark.slurm
-
-# States after which a job never changes again (squeue/sacct spelling).
-TERMINAL = {"COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY",
-            "PREEMPTED", "BOOT_FAIL", "DEADLINE"}
-# Measured here: a trivial job goes from sbatch to COMPLETED in sacct in ~1 s and
-# a cancelled one in ~1 s; 60 s only matters on a loaded CI machine.
-JOB_WAIT_S = 60.0
-
-
-def _run(*cmd: str) -> str:
-    """Run a Slurm client command and return its stdout; fail the test on error."""
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
-    if proc.returncode != 0:
-        pytest.fail(f"{' '.join(cmd)} exited {proc.returncode}: {proc.stderr.strip()}")
-    return proc.stdout
-
-
-@pytest.fixture(scope="module")
-def cluster() -> list[str]:
-    """Names of the cluster's nodes; skips unless Slurm answers with accounting on."""
-    if shutil.which("sinfo") is None:
-        pytest.skip("sinfo not found: run scripts/slurm-local/install.sh && start.sh (as root)")
-    proc = subprocess.run(["sinfo", "-h", "-N", "-o", "%N %T"], capture_output=True,
-                          text=True, timeout=30, check=False)
-    if proc.returncode != 0:
-        pytest.skip(f"Slurm is not up (run scripts/slurm-local/start.sh): {proc.stderr.strip()}")
-    nodes = sorted({line.split()[0] for line in proc.stdout.splitlines()
-                    if line.split()[1].rstrip("*~#") in {"idle", "mixed", "allocated"}})
-    if not nodes:
-        pytest.skip(f"no usable Slurm node:\n{proc.stdout}")
-    probe = subprocess.run(["sacct", "-n", "-X", "-j", "1"], capture_output=True, text=True,
-                           timeout=30, check=False)
-    if probe.returncode != 0:
-        pytest.skip(f"Slurm accounting is not available (sacct: {probe.stderr.strip()})")
-    return nodes
-
-
-def sacct_state(job_id: str) -> str:
-    """The job's allocation state in accounting ('' when not recorded yet).
-
-    A requeued job has several records; ``-D`` is not passed, so sacct gives the
-    latest one. "CANCELLED by 0" is reduced to its first word.
-    """
-    out = _run("sacct", "-n", "-X", "-P", "-o", "State", "-j", job_id)
-    lines = [line.split()[0] for line in out.splitlines() if line.strip()]
-    return lines[-1] if lines else ""
-
-
-def wait_state(job_id: str, done: Callable[[str], bool], timeout_s: float = JOB_WAIT_S) -> str:
-    """Poll sacct every 0.2 s until ``done(state)``; fail the test after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    state = ""
-    while time.monotonic() < deadline:
-        state = sacct_state(job_id)
-        if done(state):
-            return state
-        time.sleep(0.2)
-    pytest.fail(f"job {job_id} still {state or 'unrecorded'} after {timeout_s:.0f} s")
-
-
-def state_history(job_id: str) -> list[str]:
-    """Every allocation state the job went through, oldest first, once it has ended.
-
-    A job's result can arrive a moment before slurmdbd records its end (seen in
-    CI: the history ended on RUNNING right after ``result()`` returned), so this
-    waits for a terminal state before reading the duplicates (``-D``).
-    """
-    wait_state(job_id, lambda s: s in TERMINAL)
-    out = _run("sacct", "-n", "-X", "-D", "-P", "-o", "State", "-j", job_id)
-    return [line.split()[0] for line in out.splitlines() if line.strip()]
-
 
 def sbatch(tmp_path: Path, *args: str) -> str:
     """Submit a batch job with its output in tmp_path; return the job id."""
-    out = _run("sbatch", "--parsable", f"--chdir={tmp_path}",
+    out = run_slurm("sbatch", "--parsable", f"--chdir={tmp_path}",
                f"--output={tmp_path}/%j.out", *args)
     return out.strip().split(";")[0]
 
@@ -113,14 +41,14 @@ def test_batch_job_completes_in_accounting(cluster, tmp_path):
 def test_failing_job_is_failed_in_accounting(cluster, tmp_path):
     job_id = sbatch(tmp_path, "--wrap", "exit 3")
     assert wait_state(job_id, lambda s: s in TERMINAL) == "FAILED"
-    exit_code = _run("sacct", "-n", "-X", "-P", "-o", "ExitCode", "-j", job_id).split()[-1]
+    exit_code = run_slurm("sacct", "-n", "-X", "-P", "-o", "ExitCode", "-j", job_id).split()[-1]
     assert exit_code == "3:0"
 
 
 def test_cancelled_job_is_cancelled_in_accounting(cluster, tmp_path):
     job_id = sbatch(tmp_path, "--wrap", "sleep 300")
     wait_state(job_id, lambda s: s == "RUNNING")
-    _run("scancel", job_id)
+    run_slurm("scancel", job_id)
     assert wait_state(job_id, lambda s: s in TERMINAL) == "CANCELLED"
 
 
@@ -148,14 +76,14 @@ def test_urgent_partition_preempts_and_requeues(cluster, tmp_path):
         assert wait_state(urgent, lambda s: s in TERMINAL) == "COMPLETED"
         # slurmdbd records states asynchronously: poll for the preemption record.
         deadline = time.monotonic() + JOB_WAIT_S
-        while (history := _run("sacct", "-n", "-X", "-D", "-P", "-o", "State", "-j", victim)
+        while (history := run_slurm("sacct", "-n", "-X", "-D", "-P", "-o", "State", "-j", victim)
                .split())[:1] != ["PREEMPTED"] and time.monotonic() < deadline:
             time.sleep(0.5)
         assert history[:1] == ["PREEMPTED"], history
         # Back in the queue (squeue: sacct adds the new record only when it starts).
-        assert _run("squeue", "-h", "-j", victim, "-o", "%T").strip() in {"PENDING", "RUNNING"}
+        assert run_slurm("squeue", "-h", "-j", victim, "-o", "%T").strip() in {"PENDING", "RUNNING"}
     finally:
-        _run("scancel", victim)
+        run_slurm("scancel", victim)
 
 
 # --- submitit on the cluster --------------------------------------------------

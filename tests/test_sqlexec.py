@@ -211,3 +211,46 @@ def test_closed_database_refuses_queries(tiny_db: Path) -> None:
     db.close()  # idempotent
     with pytest.raises(RuntimeError, match="closed"):
         db.execute("SELECT 1")
+
+
+# 5,000 rows of a 1 MB value each: 5 GB if fetched, under the row cap and the
+# per-value cap, and quick to produce (zeroblob allocates nothing in SQLite).
+MEMORY_BOMB = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n LIMIT 5000) "
+               "SELECT i, zeroblob(1000000) FROM n")
+
+
+def test_memory_bomb_stops_at_the_result_budget_with_bounded_memory(tiny_db: Path) -> None:
+    import tracemalloc
+
+    budget = 32 * 1024 * 1024
+    tracemalloc.start()
+    try:
+        with ReadOnlyDatabase(tiny_db, max_result_bytes=budget) as db:
+            result = db.execute(MEMORY_BOMB, timeout_s=60)
+            _, peak = tracemalloc.get_traced_memory()
+            # The run goes on: the same connection answers the next query.
+            assert db.execute("SELECT count(*) FROM singer").rows == [(5,)]
+    finally:
+        tracemalloc.stop()
+    assert result.error is ErrorKind.RESULT_TOO_LARGE, result.message
+    assert result.rows == [] and "after 33 rows" in result.message
+    # The bound: the budget plus one row (one 1 MB value here), plus slack for
+    # the interpreter's own allocations during the query.
+    assert peak < budget + 1_000_000 + 4 * 1024 * 1024, peak
+
+
+def test_a_value_above_the_value_cap_is_refused_by_sqlite(tiny_db: Path) -> None:
+    from t2s.sqlexec import MAX_VALUE_BYTES
+
+    result = run_query(tiny_db, f"SELECT length(zeroblob({MAX_VALUE_BYTES + 1}))")
+    assert result.error is ErrorKind.RUNTIME_ERROR and "too big" in result.message
+    assert run_query(tiny_db, f"SELECT length(zeroblob({MAX_VALUE_BYTES}))").rows == [
+        (MAX_VALUE_BYTES,)]
+
+
+def test_a_result_wider_than_the_column_cap_is_an_error(tiny_db: Path) -> None:
+    from t2s.sqlexec import MAX_COLUMNS
+
+    wide = ", ".join(["1"] * (MAX_COLUMNS + 1))
+    assert run_query(tiny_db, f"SELECT {wide}").error is ErrorKind.RUNTIME_ERROR
+    assert run_query(tiny_db, f"SELECT {', '.join(['1'] * MAX_COLUMNS)}").ok

@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sample-data": ("t2s.data.sample_command", "write the embedded sample Spider-format dataset"),
     "submit": ("t2s.launch.command", "submit a train/evaluate/infer job to Slurm or run it locally"),
     "jobs": ("t2s.launch.jobs_command", "list recent submissions and their states"),
+    "config": ("t2s.config_command", "show the resolved config (with sources) or every config key"),
 }
 
 

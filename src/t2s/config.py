@@ -11,8 +11,10 @@ key. This module imports no other t2s module except :mod:`t2s.errors`.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from collections.abc import Callable, Iterable, Sequence
@@ -36,6 +38,14 @@ SQL_TIMEOUT_S = 10.0
 # MB per worker, bounded. A prediction with more rows than the cap cannot equal a
 # gold result below the cap, so capping never changes a verdict there.
 SQL_MAX_ROWS = 100_000
+
+# Why 64 MiB of result per query: the largest gold result on Spider dev is
+# ~60 KB (world_1, 1,860 rows), so this is >1000x it, while a prediction that
+# returns many large values (``zeroblob`` per row, a self-join of long texts)
+# passes the row cap but is stopped here before it allocates gigabytes. Peak
+# memory per query: this budget plus one row (at most sqlexec.MAX_COLUMNS x
+# sqlexec.MAX_VALUE_BYTES; one large value per row: 64 MiB + 2 MiB).
+SQL_MAX_RESULT_BYTES = 64 * 1024 * 1024
 
 EType = Literal["all", "match", "exec"]
 """What ``t2s evaluate`` scores: exact set match and execution accuracy, or one of them."""
@@ -90,15 +100,22 @@ class TinyModelConfig:
     vocab_size: int = 2048
     """BPE vocabulary trained on the training corpus."""
     hidden_size: int = 64
+    """Width of the tiny model."""
     intermediate_size: int = 256
+    """MLP width of the tiny model."""
     num_hidden_layers: int = 2
+    """Decoder layers of the tiny model."""
     num_attention_heads: int = 4
+    """Attention heads (must divide hidden_size)."""
     max_position_embeddings: int = 1024
+    """Longest sequence the tiny model accepts, in tokens."""
     pretrain_steps: int = 300
     """Full-parameter steps on the training split's text before LoRA (a random
     base barely learns through LoRA alone: measured loss 7.5 -> 7.2)."""
     pretrain_learning_rate: float = 3e-3
+    """Learning rate of the tiny base's pretraining."""
     pretrain_batch_size: int = 16
+    """Examples per pretraining step."""
 
 
 @dataclass
@@ -112,6 +129,7 @@ class ModelConfig:
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     """Weights dtype at load; ``auto`` follows ``train.precision``."""
     trust_remote_code: bool = False
+    """Run the model repository's own Python code (only for models you trust)."""
     attn_implementation: str | None = None
     """e.g. ``sdpa`` or ``flash_attention_2``; null lets transformers choose."""
     tiny: TinyModelConfig = field(default_factory=TinyModelConfig)
@@ -122,10 +140,15 @@ class LoraConfig:
     """LoRA adapter settings (used when ``train.method: lora``)."""
 
     r: int = 8
+    """Rank of the LoRA update matrices."""
     alpha: int = 16
+    """LoRA scaling numerator: updates are scaled by alpha / r."""
     dropout: float = 0.05
+    """Dropout on the LoRA input, in [0, 1)."""
     target_modules: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
+    """Module names that get LoRA adapters (checked against the model before training)."""
     bias: Literal["none", "all", "lora_only"] = "none"
+    """Which biases train: none, all, or only those of LoRA layers."""
 
 
 @dataclass
@@ -135,34 +158,54 @@ class TrainConfig:
     output_dir: str = "outputs"
     """Run folder: checkpoints, logs, ``final_model/``."""
     method: Literal["lora", "full"] = "lora"
+    """``lora``: train adapters on a frozen base; ``full``: train every weight."""
     max_seq_length: int = 1024
+    """Longest prompt + SQL in tokens; longer examples follow ``data.overlength``."""
     num_train_epochs: float = 3.0
+    """Passes over the training split (when ``max_steps`` is -1)."""
     max_steps: int = -1
     """Positive: stop after this many optimizer steps (overrides epochs)."""
     per_device_train_batch_size: int = 4
+    """Sequences per process per micro-step."""
     per_device_eval_batch_size: int = 4
+    """Sequences per process per evaluation step."""
     gradient_accumulation_steps: int = 4
+    """Micro-steps per optimizer step: effective batch = per-device batch x processes x this."""
     learning_rate: float = 2e-4
+    """Peak learning rate (``1e-4`` and ``2e-4`` are both accepted spellings)."""
     lr_scheduler_type: str = "cosine"
+    """Transformers scheduler name: cosine, linear, constant, ..."""
     warmup_steps: int | float = 0.03
     """An integer: warm-up steps; a float below 1: fraction of all steps."""
     weight_decay: float = 0.0
+    """AdamW weight decay."""
     max_grad_norm: float = 1.0
+    """Gradient clipping norm."""
     logging_steps: int = 25
+    """Log the training loss every N optimizer steps."""
     eval_steps: int = 250
+    """Evaluate on the eval split every N optimizer steps."""
     save_steps: int = 250
+    """Write a checkpoint every N optimizer steps (a multiple of eval_steps when keeping the best)."""
     save_total_limit: int | None = 3
+    """Checkpoints kept (the best one is never deleted); null keeps all."""
     load_best_model_at_end: bool = True
+    """Save the checkpoint with the best ``metric_for_best_model`` as the final model."""
     metric_for_best_model: str = "eval_loss"
+    """Metric that picks the best checkpoint; names ending in ``loss`` are minimised."""
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
     """``auto``: bf16 on GPUs that support it, fp16 on other GPUs, fp32 on CPU."""
     gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass: less memory, ~30% more compute."""
     seed: int = 42
+    """Seed of model init, data order and dropout."""
     resume: str = "auto"
     """``auto``: resume from the last complete checkpoint in output_dir if any;
     ``never``; or a checkpoint folder."""
     report_to: list[str] = field(default_factory=lambda: ["tensorboard"])
+    """Experiment trackers (``tensorboard``; ``[]`` for none)."""
     dataloader_num_workers: int = 0
+    """Data-loading worker processes (0: in the training process)."""
 
 
 @dataclass
@@ -176,6 +219,9 @@ class EvalConfig:
     The slowest Spider dev gold query runs in 7.5 ms here, so 10 s is >1000x headroom."""
     max_rows: int = SQL_MAX_ROWS
     """Rows fetched per query at most."""
+    max_result_bytes: int = SQL_MAX_RESULT_BYTES
+    """Bytes of result (all rows and values) fetched per query at most; a larger
+    result is stopped and scored ``result_too_large``, like a timeout."""
     workers: int = 2
     """Scoring worker processes (the dev and CI machines have 2 cores)."""
     keep_distinct: bool = False
@@ -201,12 +247,19 @@ class InferConfig:
     adapter_path: str = "outputs/final_model"
     """Trained adapter (or merged/full model) folder."""
     backend: Literal["hf", "vllm"] = "hf"
+    """``hf``: transformers generate; ``vllm``: vLLM (GPU, extra ``vllm``)."""
     batch_size: int = 8
+    """Questions generated together (greedy results do not depend on it)."""
     max_new_tokens: int = 256
+    """Longest completion in tokens."""
     do_sample: bool = False
+    """Sample instead of greedy/beam decoding."""
     temperature: float = 1.0
+    """Sampling temperature (with do_sample)."""
     top_p: float = 1.0
+    """Nucleus sampling mass, in (0, 1]."""
     num_beams: int = 1
+    """Beam width (1: greedy)."""
     seed: int = 0
     """Seed for sampling, so sampled runs are repeatable."""
     execution_guided: bool = False
@@ -214,10 +267,13 @@ class InferConfig:
     guided_strategy: Literal["first_ok", "majority"] = "first_ok"
     """Pick the first candidate that executes without error, or the majority result."""
     num_candidates: int = 4
+    """Candidates per question for execution-guided selection."""
     execute_timeout_s: float = SQL_TIMEOUT_S
     """Time limit of each query that inference runs (``--execute``, execution-guided)."""
     max_rows: int = 1000
     """Rows fetched (and shown) per executed query at most."""
+    max_result_bytes: int = SQL_MAX_RESULT_BYTES
+    """Bytes of result fetched per executed query at most (``result_too_large`` beyond)."""
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
     """Compute precision when loading the model for generation: ``auto``: bf16 on
     GPUs that support it, fp16 on other GPUs, fp32 on CPU."""
@@ -228,15 +284,25 @@ class SlurmConfig:
     """Cluster settings for ``t2s submit``; node and process counts go on the launch line."""
 
     cluster: Literal["slurm", "local", "debug"] = "slurm"
+    """``slurm``: sbatch; ``local``: a subprocess here; ``debug``: in this process."""
     partition: str | None = None
+    """Slurm partition (null: the cluster's default)."""
     nodes: int = 1
+    """Nodes per job (multi-node training launches one task per node)."""
     gpus_per_node: int = 0
+    """GPUs requested per node."""
     cpus_per_task: int = 2
+    """CPUs requested per task."""
     mem_gb: int = 8
+    """Memory requested per node, GB."""
     time_min: int = 60
+    """Time limit per job, minutes (training requeues itself at the limit)."""
     account: str | None = None
+    """Slurm account to charge."""
     qos: str | None = None
+    """Slurm quality of service."""
     constraint: str | None = None
+    """Slurm node feature constraint, e.g. ``a100``."""
     additional_sbatch: list[str] = field(default_factory=list)
     """Extra ``#SBATCH`` lines, e.g. ``--exclusive``."""
     container_image: str | None = None
@@ -244,9 +310,11 @@ class SlurmConfig:
     accelerate_config: str | None = None
     """File in accelerate_configs/ for the launch line; null: plain python."""
     jobs_dir: str = "outputs/jobs"
+    """Where each submission gets its own folder (config, logs, job.json)."""
     signal_delay_s: int = 90
     """Seconds before the time limit at which Slurm signals the job to checkpoint."""
     max_requeues: int = 3
+    """Requeues after a time limit or preemption before the job fails."""
 
 
 @dataclass
@@ -282,6 +350,38 @@ class _Problems:
             raise ConfigError("\n  ".join([header, *self.items]))
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML as people write configs: ``1e-4`` is a float, a repeated key is an error.
+
+    PyYAML follows YAML 1.1, where a float needs a dot (``1e-4`` is a string);
+    YAML 1.2 and every fine-tuning recipe read it as 0.0001. A repeated key in
+    one mapping silently keeps the last value in PyYAML; here it is refused.
+    It is still a *safe* loader: no Python object can be constructed.
+    """
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _value in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first on line {seen[key] + 1})",
+                    key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+# YAML 1.2's float: digits with an exponent and no dot (1e-4, 5E-5) join 1.1's forms.
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
+
+
+def _load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+
+
 def read_yaml(path: str | Path, sources: dict[str, str] | None = None,
               _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """Read a YAML config, resolving ``extends:`` (a path relative to the file).
@@ -299,11 +399,13 @@ def read_yaml(path: str | Path, sources: dict[str, str] | None = None,
     resolved = path.resolve()
     if resolved in _seen:
         raise ConfigError(f"{path}: circular 'extends' chain")
+    if path.is_dir():
+        raise ConfigError(f"config file {path} is a directory; give a YAML file")
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
-        # safe_load: a config must never be able to construct Python objects.
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        # A SafeLoader: a config must never be able to construct Python objects.
+        data = _load_yaml(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     except UnicodeDecodeError as exc:
@@ -337,24 +439,30 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         ConfigError: if there is no ``=`` or the key is empty.
     """
     key, sep, raw = text.partition("=")
-    if not sep or not key.strip():
+    parts = key.strip().split(".")
+    if not sep or not all(p.strip() for p in parts):
         raise ConfigError(f"command line: override {text!r} is not of the form key.sub=value")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = _load_yaml(raw) if raw.strip() else None
     except yaml.YAMLError:
         value = raw
-    return key.strip().split("."), value
+    return [p.strip() for p in parts], value
 
 
-def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
+def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> list[str]:
+    """Set ``value`` at ``path``; returns the dotted prefixes whose value it replaced."""
     node = tree
-    for part in path[:-1]:
+    replaced = []
+    for depth, part in enumerate(path[:-1]):
         child = node.get(part)
         if not isinstance(child, dict):
+            if child is not None:  # `lora.r.x=5` over `lora.r: 8`: the command line's doing
+                replaced.append(".".join(path[:depth + 1]))
             child = {}
             node[part] = child
         node = child
     node[path[-1]] = value
+    return replaced
 
 
 # A check that needs more than the config (the hardware, the model's layers):
@@ -376,14 +484,32 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         ConfigError: listing every unknown key, wrong type and invalid
             combination found, each with its source and key.
     """
+    return load_config_with_sources(path, overrides, checks)[0]
+
+
+def load_config_with_sources(path: str | Path | None = None,
+                             overrides: list[str] | tuple[str, ...] = (),
+                             checks: Sequence[ConfigCheck] = ()) -> tuple[Config, dict[str, str]]:
+    """:func:`load_config`, and where each key set was set: ``dotted.key -> file or "command line"``.
+
+    Keys absent from the mapping have their default.
+
+    Raises:
+        ConfigError: as :func:`load_config`.
+    """
     problems = _Problems()
     sources: dict[str, str] = {}
     tree: dict[str, Any] = {}
     if path is not None:
         tree = read_yaml(path, sources)
     for text in overrides:
-        keys, value = parse_override(text)
-        _set_path(tree, keys, value)
+        try:
+            keys, value = parse_override(text)
+        except ConfigError as exc:  # reported with every other problem
+            problems.items.append(str(exc))
+            continue
+        for prefix in _set_path(tree, keys, value):
+            sources[prefix] = "command line"
         sources[".".join(keys)] = "command line"
     config = _build(Config, tree, [], sources, problems, str(path) if path else "defaults")
     # Fields that failed their type check kept their defaults, so the
@@ -393,7 +519,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         for key, message in check(config):
             problems.add(_source_of(key, sources, "config"), key, message)
     problems.raise_if_any()
-    return config
+    return config, sources
 
 
 def _record_sources(tree: dict[str, Any], source: str, sources: dict[str, str], prefix: list[str]) -> None:
@@ -518,6 +644,8 @@ def _check_combinations(config: Config, sources: dict[str, str], problems: _Prob
         add("lora.dropout", f"must be in [0, 1), got {config.lora.dropout}")
     if config.lora.r <= 0:
         add("lora.r", f"must be positive, got {config.lora.r}")
+    if config.lora.alpha <= 0:
+        add("lora.alpha", f"must be positive, got {config.lora.alpha}")
     if train.method == "lora" and not config.lora.target_modules:
         add("lora.target_modules", "is empty; LoRA needs at least one module")
     if config.data.schema.sample_values < 0:
@@ -528,6 +656,8 @@ def _check_combinations(config: Config, sources: dict[str, str], problems: _Prob
         add("infer.execute_timeout_s", f"must be > 0 seconds, got {config.infer.execute_timeout_s}")
     if config.infer.max_rows < 1:
         add("infer.max_rows", f"must be >= 1, got {config.infer.max_rows}")
+    if config.infer.max_result_bytes < 1:
+        add("infer.max_result_bytes", f"must be >= 1, got {config.infer.max_result_bytes}")
     if config.infer.batch_size <= 0:
         add("infer.batch_size", "must be positive")
     infer = config.infer
@@ -561,6 +691,8 @@ def eval_problems(eval_config: EvalConfig) -> list[tuple[str, str]]:
         problems.append(("timeout_s", f"must be > 0 seconds, got {eval_config.timeout_s}"))
     if eval_config.max_rows < 1:
         problems.append(("max_rows", f"must be >= 1, got {eval_config.max_rows}"))
+    if eval_config.max_result_bytes < 1:
+        problems.append(("max_result_bytes", f"must be >= 1, got {eval_config.max_result_bytes}"))
     if eval_config.workers < 1:
         problems.append(("workers", f"must be >= 1, got {eval_config.workers}"))
     return problems
@@ -606,3 +738,65 @@ def dump_yaml(config: Config, path: str | Path) -> None:
     """Write the resolved config to ``path`` as YAML."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(yaml.safe_dump(to_dict(config), sort_keys=False), encoding="utf-8")
+
+
+# ----------------------------------------------------------------------------
+# The schema, described (``t2s config keys``): generated, so it never drifts.
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """One configuration key: its dotted name, type, default and docstring."""
+
+    key: str
+    type: str
+    default: Any
+    doc: str
+
+
+def describe_keys() -> list[KeyInfo]:
+    """Every leaf key of :class:`Config`, in schema order, with its field docstring."""
+    docs = _field_docstrings()
+    keys: list[KeyInfo] = []
+
+    def walk(cls: type, prefix: str) -> None:
+        hints = typing.get_type_hints(cls)
+        defaults = cls()
+        for f in dataclasses.fields(cls):
+            dotted = f"{prefix}{f.name}"
+            if dataclasses.is_dataclass(hints[f.name]):
+                walk(hints[f.name], dotted + ".")
+                continue
+            keys.append(KeyInfo(dotted, _type_name(hints[f.name]), getattr(defaults, f.name),
+                                docs.get((cls.__name__, f.name), "")))
+
+    walk(Config, "")
+    return keys
+
+
+def _type_name(hint: Any) -> str:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in args)
+    if origin is list:
+        return f"list[{_type_name(args[0])}]" if args else "list"
+    return "null" if hint is type(None) else getattr(hint, "__name__", str(hint))
+
+
+def _field_docstrings() -> dict[tuple[str, str], str]:
+    """``(class, field) -> docstring`` from this module's source: the string after each field."""
+    tree = ast.parse(Path(__file__).read_text(encoding="utf-8"))
+    docs: dict[tuple[str, str], str] = {}
+    for node in tree.body:
+        if not isinstance(node, ast.ClassDef):
+            continue
+        body = node.body
+        for current, following in zip(body, body[1:], strict=False):
+            if (isinstance(current, ast.AnnAssign) and isinstance(current.target, ast.Name)
+                    and isinstance(following, ast.Expr)
+                    and isinstance(following.value, ast.Constant)
+                    and isinstance(following.value.value, str)):
+                docs[(node.name, current.target.id)] = " ".join(following.value.value.split())
+    return docs

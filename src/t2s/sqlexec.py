@@ -20,9 +20,15 @@ change a byte of a database and a runaway query can never hang a job:
    statement once its deadline has passed. A plain ``wait_for`` around a blocking
    ``execute`` (as in the official Spider scripts) cannot stop a running query;
    this can, mid-statement, within a few milliseconds of the limit.
-4. **A row cap.** At most ``max_rows`` rows are fetched (``fetchmany``); a result
-   with more rows is returned truncated and flagged, so ``SELECT *`` over a 6-way
-   cross join costs neither minutes nor gigabytes.
+4. **A row cap.** At most ``max_rows`` rows are fetched; a result with more
+   rows is returned truncated and flagged, so ``SELECT *`` over a 6-way cross
+   join costs neither minutes nor gigabytes.
+5. **A result-size budget.** Rows are fetched one at a time and their bytes
+   counted; past ``max_result_bytes`` the statement is stopped and reported as
+   ``result_too_large``, so many rows of large values (``zeroblob`` per row)
+   cannot exhaust memory between two deadline checks. With the per-value cap
+   (:data:`MAX_VALUE_BYTES`) and the column cap (:data:`MAX_COLUMNS`), the
+   memory one query holds is at most the budget plus one row.
 
 Errors never escape as exceptions: :func:`execute` returns an :class:`ExecResult`
 that says ``ok`` or gives an :class:`ErrorKind` and SQLite's message.
@@ -38,12 +44,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from t2s.config import SQL_MAX_ROWS, SQL_TIMEOUT_S
+from t2s.config import SQL_MAX_RESULT_BYTES, SQL_MAX_ROWS, SQL_TIMEOUT_S
 
 # The defaults (and why they are 10 s and 100,000 rows) live with the settings
 # that override them: t2s.config.SQL_TIMEOUT_S and SQL_MAX_ROWS.
 DEFAULT_TIMEOUT_S = SQL_TIMEOUT_S
 DEFAULT_MAX_ROWS = SQL_MAX_ROWS
+DEFAULT_MAX_RESULT_BYTES = SQL_MAX_RESULT_BYTES
 
 # SQLite calls the progress handler every N VM instructions. One instruction is
 # ~10-50 ns, so 1,000 steps means a deadline check every ~10-50 us: the stop
@@ -51,10 +58,19 @@ DEFAULT_MAX_ROWS = SQL_MAX_ROWS
 # costs ~1% of execution time.
 PROGRESS_STEPS = 1_000
 
-# The longest string/BLOB a query may build. Spider values are at most a few KB;
-# 64 MiB stops memory bombs such as ``SELECT zeroblob(1e9)`` early (SQLite's own
-# default is 1e9 bytes per value, per worker).
-MAX_VALUE_BYTES = 64 * 1024 * 1024
+# The longest string/BLOB a query may build. Spider values are at most a few KB
+# and BIRD's longest texts tens of KB; 2 MiB stops memory bombs such as
+# ``SELECT zeroblob(1e9)`` at once (SQLite's own default is 1e9 bytes per value).
+MAX_VALUE_BYTES = 2 * 1024 * 1024
+
+# Columns of a result at most: BIRD's widest table has 115 columns (Match), so
+# 256 leaves room for joins, and one row holds at most 256 x 2 MiB.
+MAX_COLUMNS = 256
+
+# What a fetched value costs, for the result budget: text and BLOBs by length,
+# numbers and NULL as a machine word; each row adds a tuple header.
+_NUMBER_BYTES = 8
+_ROW_BYTES = 56
 
 # PRAGMAs that only describe the schema; inference uses them to introspect a
 # user's database. Any other PRAGMA (and any PRAGMA with ``=``) is denied.
@@ -83,6 +99,8 @@ class ErrorKind(StrEnum):
     operation the authorizer denied (the message then says "not authorized")."""
     TIMEOUT = "timeout"
     """The time limit interrupted the statement."""
+    RESULT_TOO_LARGE = "result_too_large"
+    """The result passed the byte budget while being fetched; it was stopped."""
 
 
 @dataclass(frozen=True)
@@ -171,6 +189,7 @@ def connect_readonly(path: str | Path, *, immutable: bool = False) -> sqlite3.Co
             conn.enable_load_extension(False)
         conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
         conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_COLUMN, MAX_COLUMNS)
         # Reading the schema here makes a non-SQLite file fail now, with
         # "file is not a database", rather than on the first query.
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
@@ -204,7 +223,8 @@ def classify_error(exc: BaseException, timed_out: bool = False) -> ErrorKind:
 
 
 def execute(conn: sqlite3.Connection, sql: str, *, timeout_s: float = DEFAULT_TIMEOUT_S,
-            max_rows: int = DEFAULT_MAX_ROWS) -> ExecResult:
+            max_rows: int = DEFAULT_MAX_ROWS,
+            max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES) -> ExecResult:
     """Run one statement on a connection from :func:`connect_readonly`.
 
     Args:
@@ -213,6 +233,8 @@ def execute(conn: sqlite3.Connection, sql: str, *, timeout_s: float = DEFAULT_TI
             parse error.
         timeout_s: Wall-clock limit for preparing, running and fetching.
         max_rows: Fetch at most this many rows; more sets ``truncated``.
+        max_result_bytes: Stop with ``RESULT_TOO_LARGE`` once the fetched rows
+            hold more than this many bytes.
 
     Returns:
         An :class:`ExecResult`; this function does not raise for bad SQL.
@@ -227,7 +249,17 @@ def execute(conn: sqlite3.Connection, sql: str, *, timeout_s: float = DEFAULT_TI
     cursor = conn.cursor()
     try:
         cursor.execute(sql)
-        rows = cursor.fetchmany(max_rows + 1)
+        rows, size = [], 0
+        # One row at a time: a batch of rows could itself blow the budget.
+        while len(rows) <= max_rows and (row := cursor.fetchone()) is not None:
+            size += _ROW_BYTES + sum(len(v) if isinstance(v, str | bytes) else _NUMBER_BYTES
+                                     for v in row)
+            if size > max_result_bytes:
+                return ExecResult(rows=[], error=ErrorKind.RESULT_TOO_LARGE,
+                                  message=f"result larger than {max_result_bytes} bytes "
+                                          f"after {len(rows)} rows",
+                                  elapsed_s=time.perf_counter() - start)
+            rows.append(row)
         columns = tuple(d[0] for d in cursor.description or ())
     # sqlite3.Error covers SQL errors and interrupts; ValueError covers text
     # that cannot be sent to SQLite (NUL characters, lone surrogates).
@@ -255,6 +287,7 @@ class ReadOnlyDatabase:
         path: The SQLite file.
         timeout_s: Default time limit per statement.
         max_rows: Default row cap per statement.
+        max_result_bytes: Default result-size budget per statement.
         immutable: See :func:`connect_readonly`.
 
     Raises:
@@ -263,10 +296,12 @@ class ReadOnlyDatabase:
     """
 
     def __init__(self, path: str | Path, *, timeout_s: float = DEFAULT_TIMEOUT_S,
-                 max_rows: int = DEFAULT_MAX_ROWS, immutable: bool = False) -> None:
+                 max_rows: int = DEFAULT_MAX_ROWS,
+                 max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES, immutable: bool = False) -> None:
         self.path = Path(path)
         self.timeout_s = timeout_s
         self.max_rows = max_rows
+        self.max_result_bytes = max_result_bytes
         self._conn: sqlite3.Connection | None = connect_readonly(path, immutable=immutable)
 
     def execute(self, sql: str, *, timeout_s: float | None = None,
@@ -280,7 +315,8 @@ class ReadOnlyDatabase:
             raise RuntimeError(f"database {self.path} is closed")
         return execute(self._conn, sql,
                        timeout_s=self.timeout_s if timeout_s is None else timeout_s,
-                       max_rows=self.max_rows if max_rows is None else max_rows)
+                       max_rows=self.max_rows if max_rows is None else max_rows,
+                       max_result_bytes=self.max_result_bytes)
 
     def close(self) -> None:
         """Close the connection (idempotent)."""
@@ -297,18 +333,20 @@ class ReadOnlyDatabase:
 
 
 def run_query(path: str | Path, sql: str, *, timeout_s: float = DEFAULT_TIMEOUT_S,
-              max_rows: int = DEFAULT_MAX_ROWS) -> ExecResult:
+              max_rows: int = DEFAULT_MAX_ROWS,
+              max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES) -> ExecResult:
     """Open ``path`` read-only, run one statement, close it.
 
     Raises:
         FileNotFoundError: if ``path`` is not a file.
         sqlite3.DatabaseError: if it is not a SQLite database.
     """
-    with ReadOnlyDatabase(path, timeout_s=timeout_s, max_rows=max_rows) as db:
+    with ReadOnlyDatabase(path, timeout_s=timeout_s, max_rows=max_rows,
+                          max_result_bytes=max_result_bytes) as db:
         return db.execute(sql)
 
 
 __all__ = [
-    "DEFAULT_MAX_ROWS", "DEFAULT_TIMEOUT_S", "ErrorKind", "ExecResult", "ReadOnlyDatabase",
+    "DEFAULT_MAX_RESULT_BYTES", "DEFAULT_MAX_ROWS", "DEFAULT_TIMEOUT_S", "ErrorKind", "ExecResult", "ReadOnlyDatabase",
     "classify_error", "connect_readonly", "execute", "run_query",
 ]

@@ -117,13 +117,22 @@ def check_db_id(db_id: str) -> str:
 def database_path(database_dir: str | Path, db_id: str) -> Path:
     """Path of ``<database_dir>/<db_id>/<db_id>.sqlite``, after checking ``db_id``.
 
+    A ``<db_id>`` folder (or file) that is a symbolic link leading outside
+    ``database_dir`` is refused: a db_id comes from data or a request, and must
+    not open a file elsewhere. (``database_dir`` itself may be a link.)
+
     Raises:
-        DataError: if ``db_id`` is unsafe or the file does not exist.
+        DataError: if ``db_id`` is unsafe, the file does not exist, or it lies
+            outside ``database_dir`` once links are followed.
     """
     check_db_id(db_id)
     path = Path(database_dir) / db_id / f"{db_id}.sqlite"
     if not path.is_file():
         raise DataError(f"no database for db_id {db_id!r}: {path} does not exist")
+    root = Path(database_dir).resolve()
+    if not path.resolve().is_relative_to(root):
+        raise DataError(f"database {path} is a link to {path.resolve()}, outside {root}; "
+                        "copy the database into the dataset (links inside it are fine)")
     return path
 
 

@@ -58,13 +58,15 @@ _FILE_ONLY_FLAGS: dict[str, str | None] = {
     "gold": None, "pred": None, "db": None, "table": None,
     "etype": "eval.etype", "keep_distinct": "eval.keep_distinct", "workers": "eval.workers",
     "timeout": "eval.timeout_s", "max_rows": "eval.max_rows",
+    "max_result_bytes": "eval.max_result_bytes",
 }
 
 # Prediction-file flags start from the schema's defaults: one source per setting.
 _DEFAULTS = EvalConfig()
 # The flag each scoring field is given by, for error messages.
 _FLAG_OF = {"etype": "--etype", "timeout_s": "--timeout", "max_rows": "--max-rows",
-            "workers": "--workers", "keep_distinct": "--keep-distinct"}
+            "workers": "--workers", "keep_distinct": "--keep-distinct",
+            "max_result_bytes": "--max-result-bytes"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -107,6 +109,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                               "gold query)")
     scoring.add_argument("--max-rows", type=int, default=None,
                          help=f"rows fetched per query at most (default: {_DEFAULTS.max_rows})")
+    scoring.add_argument("--max-result-bytes", type=int, default=None, metavar="BYTES",
+                         help="bytes of result fetched per query at most; a larger result is "
+                              "stopped and scored 'result_too_large' "
+                              f"(default: {_DEFAULTS.max_result_bytes})")
     parser.add_argument("--skip-missing-db", action="store_true",
                         help="when a db_id in tables.json has no <db_id>.sqlite, leave its "
                              "examples out of execution scoring (exact match still scores "
@@ -224,7 +230,8 @@ def scoring_options(args: argparse.Namespace) -> EvalConfig:
         ConfigError: listing every invalid value, by flag.
     """
     given = {"etype": args.etype, "keep_distinct": args.keep_distinct, "workers": args.workers,
-             "timeout_s": args.timeout, "max_rows": args.max_rows}
+             "timeout_s": args.timeout, "max_rows": args.max_rows,
+             "max_result_bytes": args.max_result_bytes}
     options = dataclasses.replace(_DEFAULTS, **{k: v for k, v in given.items() if v is not None})
     problems = eval_problems(options)
     if problems:

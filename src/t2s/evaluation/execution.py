@@ -41,6 +41,7 @@ from typing import Any
 from t2s.data.spider import database_path
 from t2s.errors import DataError
 from t2s.sqlexec import (
+    DEFAULT_MAX_RESULT_BYTES,
     DEFAULT_MAX_ROWS,
     DEFAULT_TIMEOUT_S,
     ErrorKind,
@@ -77,6 +78,8 @@ class EvalError(StrEnum):
     """Any other SQLite error (including statements the authorizer denied)."""
     TIMEOUT = ErrorKind.TIMEOUT.value
     """It ran past the time limit and was interrupted."""
+    RESULT_TOO_LARGE = ErrorKind.RESULT_TOO_LARGE.value
+    """Its result passed the byte budget and was stopped (scored like a timeout)."""
     WRONG_RESULT = "wrong_result"
     """It ran, but its result differs from the gold result."""
     GOLD_ERROR = "gold_error"
@@ -256,14 +259,18 @@ class ExecutionEvaluator:
         db_dir: Folder holding ``<db_id>/<db_id>.sqlite``.
         timeout_s: Time limit per query (gold and prediction each).
         max_rows: Row cap per query.
+        max_result_bytes: Result-size budget per query.
         keep_distinct: Keep DISTINCT (the official ``--keep_distinct`` flag).
     """
 
     def __init__(self, db_dir: str | Path, *, timeout_s: float = DEFAULT_TIMEOUT_S,
-                 max_rows: int = DEFAULT_MAX_ROWS, keep_distinct: bool = False) -> None:
+                 max_rows: int = DEFAULT_MAX_ROWS,
+                 max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
+                 keep_distinct: bool = False) -> None:
         self.db_dir = Path(db_dir)
         self.timeout_s = timeout_s
         self.max_rows = max_rows
+        self.max_result_bytes = max_result_bytes
         self.keep_distinct = keep_distinct
         self._connections: OrderedDict[str, ReadOnlyDatabase] = OrderedDict()
         self._gold_cache: OrderedDict[tuple[str, str], ExecResult] = OrderedDict()
@@ -280,7 +287,8 @@ class ExecutionEvaluator:
         if db is None:
             path = database_path(self.db_dir, db_id)
             try:
-                db = ReadOnlyDatabase(path, timeout_s=self.timeout_s, max_rows=self.max_rows)
+                db = ReadOnlyDatabase(path, timeout_s=self.timeout_s, max_rows=self.max_rows,
+                                      max_result_bytes=self.max_result_bytes)
             except sqlite3.DatabaseError as exc:
                 raise DataError(f"{path}: not a readable SQLite database ({exc})") from None
         self._connections[db_id] = db

@@ -107,6 +107,7 @@ class _Scorer:
         self.skip_execution = skip_execution
         self.executor = ExecutionEvaluator(db_dir, timeout_s=options.timeout_s,
                                            max_rows=options.max_rows,
+                                           max_result_bytes=options.max_result_bytes,
                                            keep_distinct=options.keep_distinct)
 
     def score(self, task: _Task) -> ExampleResult:

@@ -234,7 +234,9 @@ class Predictor:
             return prediction
         selection = select_for_database(generation.candidates or (generation.sql,), path,
                                         timeout_s=self.infer.execute_timeout_s,
-                                        max_rows=self.infer.max_rows, strategy=self.strategy)
+                                        max_rows=self.infer.max_rows,
+                                        max_result_bytes=self.infer.max_result_bytes,
+                                        strategy=self.strategy)
         self.stats.add(selection)
         prediction.sql = selection.sql
         prediction.guided_changed = selection.changed

@@ -97,16 +97,38 @@ def ensure_sample_dataset(out_dir: str | Path, seed: int = 0) -> Path:
     with _locked(out):
         if not is_current(out, seed):
             if _holds_dataset(out) and not is_generated(out):
+                origin = copied_from(out)
+                if origin is not None:
+                    raise DataError(
+                        f"{out} is a copy of the sample dataset generated in {origin}; "
+                        "t2s regenerates only the folder it wrote, so the copy (and any edit "
+                        f"in it) is kept. To train or evaluate on it, set data.source: spider "
+                        f"(with data.root={out})")
                 raise DataError(f"{out} holds a dataset that t2s sample-data did not write; "
-                                "refusing to overwrite it (choose another directory)")
+                                "refusing to overwrite it (use data.source: spider to read it, "
+                                "or choose another directory)")
             _write(out, seed)
     return out
 
 
 def is_generated(out_dir: str | Path) -> bool:
-    """Whether ``out_dir`` has a manifest of this generator (complete or not)."""
+    """Whether this generator wrote ``out_dir`` itself (complete or not), not a copy of it.
+
+    A manifest naming another folder is a copy (``cp -a``), the user's to edit.
+    Manifests from before the folder was recorded count as written here.
+    """
     manifest = read_manifest(out_dir)
-    return manifest is not None and manifest.get("generator") == GENERATOR_NAME
+    if manifest is None or manifest.get("generator") != GENERATOR_NAME:
+        return False
+    return manifest.get("folder", str(Path(out_dir).resolve())) == str(Path(out_dir).resolve())
+
+
+def copied_from(out_dir: str | Path) -> str | None:
+    """The folder a copied sample dataset was generated in, or None if it is not a copy."""
+    manifest = read_manifest(out_dir)
+    if manifest is None or manifest.get("generator") != GENERATOR_NAME or is_generated(out_dir):
+        return None
+    return str(manifest.get("folder"))
 
 
 def is_current(out_dir: str | Path, seed: int = 0) -> bool:
@@ -216,6 +238,9 @@ def _write(out: Path, seed: int) -> None:
             "generator_version": GENERATOR_VERSION,
             "source_digest": source_digest(),
             "seed": seed,
+            # The folder it was written into: a copy elsewhere (cp -a, then
+            # edited) is the user's data, never regenerated over.
+            "folder": str(out.resolve()),
             "counts": _counts(train, dev),
             "files": dict(sorted(files.items())),
         }
@@ -255,7 +280,8 @@ def _remove_previous(out: Path) -> None:
     incomplete one: a crash from here on leaves a directory that
     :func:`is_current` rejects and :func:`is_generated` still claims."""
     old = read_manifest(out) or {}
-    _write_text(out / MANIFEST, _json_text({"generator": GENERATOR_NAME, "complete": False}))
+    _write_text(out / MANIFEST, _json_text({"generator": GENERATOR_NAME, "complete": False,
+                                            "folder": str(out.resolve())}))
     names = set(old.get("files") or {}) - {MANIFEST} | {"tables.json"}
     names |= {f"{s}.json" for s in SPLIT_FILES} | {f"{s}_gold.sql" for s in SPLIT_FILES}
     names |= {f"database/{db_id}/{db_id}.sqlite" for db_id in BUILDERS}
