@@ -57,12 +57,15 @@ def _assert_same_losses(distributed: list[float], single: list[float]) -> None:
     """Same global batches, same tokens, same loss: the processes really trained together.
 
     The Trainer averages the loss over the tokens of all ranks, so each step's
-    loss equals the single process's up to the order of float additions
-    (measured difference below 1e-4 relative); two processes that each trained
-    alone on half the data would differ from the first update on.
+    loss equals the single process's up to the order of float additions:
+    before any update within 0.2% (step 1), later within 1% (measured: DDP
+    < 2e-3, ZeRO-3 2.5e-3 relative, its partitioned fp32 reductions differ). A
+    process that trained alone would log the loss of its own half of the batch,
+    several percent off from step 1 on.
     """
     assert len(distributed) == len(single) == 6
-    assert distributed == pytest.approx(single, rel=2e-3)
+    assert distributed[0] == pytest.approx(single[0], rel=2e-3)
+    assert distributed == pytest.approx(single, rel=1e-2)
 
 
 def _assert_adapter_loads_and_is_trained(final: Path):

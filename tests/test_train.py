@@ -8,12 +8,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from t2s.train import COMPLETE_MARKER, find_resume_checkpoint, train
+from t2s.runs import COMPLETE_MARKER, find_resume_checkpoint, mark_complete
+from t2s.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,12 +50,14 @@ def test_full_finetune_saves_a_whole_model(make_config, tmp_path):
 def test_resume_choice_skips_incomplete_checkpoints(tmp_path, caplog):
     for step in (2, 4, 6):
         (tmp_path / f"checkpoint-{step}").mkdir()
+        (tmp_path / f"checkpoint-{step}" / "weights.bin").write_bytes(b"w" * step)
     for step in (2, 4):
-        (tmp_path / f"checkpoint-{step}" / COMPLETE_MARKER).write_text("{}")
-    assert find_resume_checkpoint(tmp_path, "auto") == str(tmp_path / "checkpoint-4")
+        mark_complete(tmp_path / f"checkpoint-{step}", step, "run-a")
+    assert find_resume_checkpoint(tmp_path, "run-a") == str(tmp_path / "checkpoint-4")
     assert "skipping incomplete checkpoint" in caplog.text
     assert not (tmp_path / "checkpoint-6").exists()  # moved aside, not trusted
-    assert find_resume_checkpoint(tmp_path, "never") is None
+    # A marker of another run is not trusted either.
+    assert find_resume_checkpoint(tmp_path, "run-b") is None
 
 
 @pytest.mark.slow
@@ -70,14 +72,11 @@ def test_killed_run_resumes_to_the_same_step_count(make_config, tmp_path, sample
                  "train.logging_steps=1"]
     command = [sys.executable, "-m", "t2s.cli", "train", "--config",
                str(ROOT / "configs" / "tiny.yaml"), *overrides, *tiny_overrides]
-    child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, start_new_session=True)
+    # The child kills itself right after marking checkpoint-2 complete (t2s.faults).
+    child = subprocess.run(command, cwd=ROOT, env={**os.environ, "T2S_CRASH_AT": "checkpoint:2"},
+                           capture_output=True, text=True, timeout=600)
+    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
     marker = out / "checkpoint-2" / COMPLETE_MARKER
-    deadline = time.time() + 240
-    while not marker.exists() and child.poll() is None and time.time() < deadline:
-        time.sleep(0.2)
-    os.killpg(child.pid, signal.SIGKILL)
-    child.wait()
     assert marker.exists(), "the child never wrote its first checkpoint"
     assert not (out / "final_model").exists()
     # A crash mid-save leaves a folder without the marker: resume must skip it.
@@ -113,3 +112,91 @@ def test_tiny_training_losses_are_pinned(make_config, tmp_path):
     # 1e-3 relative: far above thread-count noise (identical to 7 digits here),
     # far below what a masking change does (prompt tokens in the loss: ~2x).
     assert losses == pytest.approx(PINNED_LOSSES, rel=1e-3)
+
+
+# ---------------------------------------------------------------------------
+# Run identity: resume only the same run; one writer; trusted checkpoints
+
+SHORT = ("train.max_steps=2", "train.save_steps=2", "train.logging_steps=1",
+         "data.eval_file=null", "train.load_best_model_at_end=false")
+
+
+def test_another_run_in_the_same_folder_is_refused_and_the_same_run_resumes(make_config,
+                                                                            tmp_path):
+    from t2s.errors import T2SError
+
+    out = tmp_path / "run"
+    train(make_config(*SHORT, output_dir=out))
+    before = (out / "config.yaml").read_text()
+    with pytest.raises(T2SError) as info:
+        train(make_config(*SHORT, "lora.r=16", "train.max_steps=4", output_dir=out))
+    message = str(info.value)
+    assert "holds another run" in message and "lora.r: 8 -> 16" in message
+    assert "train.max_steps" not in message  # a longer run of the same training is no conflict
+    assert "new train.output_dir" in message and "--overwrite" in message
+    assert (out / "config.yaml").read_text() == before  # refused before writing anything
+    with pytest.raises(T2SError, match=r"train\.learning_rate: .* -> 0\.0001"):
+        train(make_config(*SHORT, "train.learning_rate=1e-4", output_dir=out))
+    # More steps of the same run: resumed from checkpoint-2, not started over.
+    resumed = train(make_config(*SHORT, "train.max_steps=4", output_dir=out))
+    assert resumed.global_step == 4
+    state = json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())
+    assert [h["step"] for h in state["log_history"] if "loss" in h] == [1, 2, 3, 4]
+    # Starting over moves the old run aside, never deletes it.
+    train(make_config(*SHORT, "lora.r=16", "train.resume=never", output_dir=out))
+    (aside,) = tmp_path.glob("run.old-*")
+    assert (aside / "checkpoint-4" / COMPLETE_MARKER).is_file()
+    assert "r: 16" in (out / "config.yaml").read_text()
+
+
+def test_resume_must_fails_without_a_checkpoint(make_config, tmp_path):
+    from t2s.errors import T2SError
+
+    with pytest.raises(T2SError, match="train.resume=must: .* has no complete checkpoint"):
+        train(make_config(*SHORT, "train.resume=must", output_dir=tmp_path / "fresh"))
+
+
+def test_a_second_writer_of_a_run_folder_is_refused_at_once(make_config, tmp_path):
+    from t2s.locks import LockedError, WriterLock
+
+    out = tmp_path / "run"
+    with WriterLock(out, "run folder"), pytest.raises(LockedError) as info:
+        train(make_config(*SHORT, output_dir=out))
+    assert f"run folder {out} is being written by another job (pid {os.getpid()}" in str(info.value)
+    assert not (out / "config.yaml").exists()
+
+
+def test_an_output_dir_that_is_a_file_is_refused_before_any_work(make_config, tmp_path):
+    from t2s.errors import T2SError
+
+    target = tmp_path / "taken"
+    target.write_text("a file")
+    with pytest.raises(T2SError, match="train.output_dir .* is a file, not a folder"):
+        train(make_config(*SHORT, output_dir=target))
+    with pytest.raises(T2SError, match=f"{target} is a file, so nothing can be created"):
+        train(make_config(*SHORT, output_dir=target / "run"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", ["truncate adapter_model.safetensors",
+                                    "corrupt trainer_state.json", "truncate optimizer.pt"])
+def test_a_damaged_checkpoint_is_skipped_and_training_resumes_from_the_previous(
+        make_config, tmp_path, caplog, damage):
+    out = tmp_path / "run"
+    train(make_config(*SHORT, "train.max_steps=4", "train.save_total_limit=null",
+                      output_dir=out))
+    action, name = damage.split(" ", 1)
+    file = out / "checkpoint-4" / name
+    if action == "truncate":
+        file.write_bytes(file.read_bytes()[: file.stat().st_size // 2])
+    else:
+        file.write_text("{ not json")
+    result = train(make_config(*SHORT, "train.max_steps=6", "train.save_total_limit=null",
+                               output_dir=out))
+    assert result.global_step == 6
+    assert "skipping damaged checkpoint" in caplog.text and name in caplog.text
+    (aside,) = out.glob("damaged-checkpoint-4-*")
+    state = json.loads((out / "checkpoint-6" / "trainer_state.json").read_text())
+    # Resumed from step 2: steps 3 and 4 were trained again, once each in this history.
+    assert [h["step"] for h in state["log_history"] if "loss" in h] == [1, 2, 3, 4, 5, 6]
+    assert aside.is_dir()

@@ -6,6 +6,7 @@ came from, so a result can be reproduced or told apart from a stale one.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -17,6 +18,8 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from t2s.errors import T2SError
 
 TRACKED_PACKAGES = ("t2s", "torch", "transformers", "peft", "trl", "accelerate", "datasets",
                     "tokenizers", "sqlglot", "sqlparse", "deepspeed", "submitit")
@@ -107,3 +110,83 @@ def write_json_atomic(path: str | Path, payload: Any) -> None:
         OSError: if the folder cannot be written.
     """
     write_text_atomic(path, json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """``key.sub: old -> new`` for every leaf that differs between two job or run identities.
+
+    Batch jobs (their manifest) and training runs (``run.json``) both use it, so
+    a refusal to resume reads the same everywhere.
+    """
+    if isinstance(old, dict) and isinstance(new, dict):
+        lines = []
+        for key in sorted(set(old) | set(new), key=str):
+            name = f"{prefix}.{key}" if prefix else str(key)
+            lines += differences(old.get(key), new.get(key), name)
+        return lines
+    if old == new:
+        return []
+    return [f"{prefix}: {_short(old)} -> {_short(new)}"]
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+# ---------------------------------------------------------------------------
+# Output locations, checked before any work, and disk-full as one message
+
+
+def check_output_dir(path: str | Path, what: str) -> Path:
+    """Check that ``path`` is (or can become) a writable folder, before any work.
+
+    Args:
+        what: The setting or flag that named it, for the message.
+
+    Raises:
+        T2SError: if it is a file, lies under a file, or cannot be written.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise T2SError(f"{what} {path} is a file, not a folder")
+    _check_writable(path, what)
+    return path
+
+
+def check_output_file(path: str | Path, what: str) -> Path:
+    """Check that ``path`` is (or can become) a writable file, before any work.
+
+    Raises:
+        T2SError: if it is a folder, lies under a file, or cannot be written.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise T2SError(f"{what} {path} is a folder; give a file path")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise T2SError(f"{what} {path} is not writable")
+    _check_writable(path.parent, what, file=path)
+    return path
+
+
+def _check_writable(folder: Path, what: str, file: Path | None = None) -> None:
+    """The nearest existing ancestor of ``folder`` must be a writable folder."""
+    named = file or folder
+    existing = folder
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if not existing.is_dir():
+        raise T2SError(f"{what} {named}: {existing} is a file, so nothing can be created under it")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise T2SError(f"{what} {named}: {existing} is not writable (read-only mount or "
+                       "permissions)")
+
+
+def disk_full_message(exc: OSError, where: str | Path) -> str | None:
+    """A one-line message for a full disk (or quota), or None for other errors."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return (f"no space left while writing {where} ({exc.strerror}); what was written "
+                "before stays valid: free space and run the same command again to continue")
+    return None

@@ -16,10 +16,11 @@ and leaves a reproducible run folder::
 from __future__ import annotations
 
 import dataclasses
+import errno
+import hashlib
 import logging
 import math
 import os
-import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ from t2s.data.sft import LengthReport, apply_length_limit, build_records
 from t2s.data.sources import open_dataset
 from t2s.data.spider import Example, SpiderDataset
 from t2s.errors import T2SError
+from t2s.faults import crash_point
+from t2s.locks import WriterLock
 from t2s.model import (
     apply_lora,
     count_parameters,
@@ -39,13 +42,18 @@ from t2s.model import (
     load_tokenizer,
     lora_target_problems,
 )
-from t2s.provenance import environment, file_sha256, write_json_atomic
+from t2s.provenance import (
+    check_output_dir,
+    disk_full_message,
+    environment,
+    file_sha256,
+    write_json_atomic,
+)
+from t2s.runs import identity_digest, mark_complete, prepare_run_folder, run_identity
 from t2s.tiny import ensure_tiny_base
 
 log = logging.getLogger(__name__)
 
-COMPLETE_MARKER = "t2s_complete.json"
-_CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 
 
 @dataclass
@@ -103,49 +111,18 @@ def _record_text(record: dict[str, Any]) -> str:
     return prompt + completion
 
 
-def find_resume_checkpoint(output_dir: str | Path, resume: str) -> str | None:
-    """The checkpoint to resume from, per ``train.resume``.
-
-    ``auto`` picks the newest checkpoint that carries the completion marker;
-    newer folders without it (a crash mid-save) are moved aside with a warning,
-    so neither resume nor checkpoint rotation trusts them.
-
-    Raises:
-        T2SError: if ``resume`` names a folder that does not exist.
-    """
-    if resume == "never":
-        return None
-    if resume != "auto":
-        if not Path(resume).is_dir():
-            raise T2SError(f"train.resume: checkpoint folder {resume} does not exist")
-        return resume
-    root = Path(output_dir)
-    if not root.is_dir():
-        return None
-    candidates = sorted(
-        (int(m.group(1)), p) for p in root.iterdir()
-        if p.is_dir() and (m := _CHECKPOINT_RE.match(p.name)))
-    for _step, path in reversed(candidates):
-        if (path / COMPLETE_MARKER).is_file():
-            return str(path)
-        aside = root / f"incomplete-{path.name}-{int(time.time())}"
-        log.warning("skipping incomplete checkpoint %s (no %s; moved to %s)",
-                    path, COMPLETE_MARKER, aside.name)
-        path.rename(aside)
-    return None
-
-
-def _make_callbacks():
+def _make_callbacks(run_digest: str):
     from transformers import TrainerCallback
 
     class CheckpointCompleteCallback(TrainerCallback):
-        """Marks a checkpoint folder complete once the Trainer has finished writing it."""
+        """Marks a checkpoint folder complete (with its files' sizes and hashes) once written."""
 
         def on_save(self, args, state, control, **kwargs):
             if state.is_world_process_zero:
                 folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
                 if folder.is_dir():
-                    write_json_atomic(folder / COMPLETE_MARKER, {"step": state.global_step})
+                    mark_complete(folder, state.global_step, run_digest)
+                    crash_point("checkpoint", state.global_step)  # tests only: see t2s.faults
             return control
 
     return [CheckpointCompleteCallback()]
@@ -254,6 +231,12 @@ class TrainingRun:
     lengths: list[LengthReport]
     trainer: Any                   # trl.SFTTrainer
     resume_from: str | None
+    lock: WriterLock | None        # held by the main process for the whole run
+
+    def release(self) -> None:
+        """Release the run folder's writer lock (idempotent)."""
+        if self.lock is not None:
+            self.lock.release()
 
     @property
     def output_dir(self) -> Path:
@@ -267,8 +250,19 @@ def train(config: Config) -> TrainResult:
         T2SError: for data, model or configuration problems found before training.
     """
     run = setup(config)
-    train_output = fit(run)
-    return finalize(run, train_output)
+    try:
+        train_output = fit(run)
+        return finalize(run, train_output)
+    except Exception as exc:
+        # A full disk surfaces as OSError, safetensors' or torch's own error
+        # types; each becomes one message, and the last complete checkpoint
+        # stays valid for the rerun.
+        message = _disk_full(exc, run.output_dir)
+        if message is None:
+            raise
+        raise T2SError(message) from None
+    finally:
+        run.release()
 
 
 def setup(config: Config) -> TrainingRun:
@@ -278,20 +272,32 @@ def setup(config: Config) -> TrainingRun:
         T2SError: for data, model or configuration problems (before any step).
     """
     started = time.time()
+    check_output_dir(config.train.output_dir, "train.output_dir")
     precision, args = _setup_hardware(config)
+    main = args.process_index == 0
     # Under DDP/ZeRO every rank runs this: rank 0 generates the sample data and
     # builds the tiny base first; the others then find them and reuse them.
     with args.main_process_first(desc="data and base model"):
         prepared = prepare_data(config)
         base_path = base_model_path(config, prepared)
-    tokenizer = load_tokenizer(base_path, config.model.revision, config.model.trust_remote_code)
-    lengths = _setup_lengths(config, prepared, tokenizer)
-    model = _setup_model(config, base_path, precision)
-    resume_from = _setup_run_folder(config)
-    trainer = _build_trainer(model, args, prepared, tokenizer)
+    identity = run_identity(config, prepared.fingerprints, base_fingerprint(config, base_path))
+    # One writer per run folder: a second training into it is refused at once.
+    lock = WriterLock(config.train.output_dir, "run folder").acquire() if main else None
+    try:
+        with args.main_process_first(desc="run folder"):
+            resume_from = _setup_run_folder(config, identity, main)
+        tokenizer = load_tokenizer(base_path, config.model.revision,
+                                   config.model.trust_remote_code)
+        lengths = _setup_lengths(config, prepared, tokenizer)
+        model = _setup_model(config, base_path, precision)
+        trainer = _build_trainer(model, args, prepared, tokenizer, identity_digest(identity))
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
     return TrainingRun(config=config, started=started, precision=precision, args=args,
                        prepared=prepared, base_path=base_path, tokenizer=tokenizer,
-                       lengths=lengths, trainer=trainer, resume_from=resume_from)
+                       lengths=lengths, trainer=trainer, resume_from=resume_from, lock=lock)
 
 
 def _setup_hardware(config: Config) -> tuple[str, Any]:
@@ -345,22 +351,54 @@ def _setup_model(config: Config, base_path: str, precision: str) -> Any:
     return model
 
 
-def _setup_run_folder(config: Config) -> str | None:
-    """Create the run folder, record the config, and find the checkpoint to resume from.
+def _setup_run_folder(config: Config, identity: dict[str, Any], main: bool) -> str | None:
+    """Apply ``train.resume`` (see :mod:`t2s.runs`), then record the config; returns the checkpoint.
+
+    Nothing is written before the check: a refused run leaves the folder as it was.
 
     Raises:
-        T2SError: if ``train.resume`` names a missing folder.
+        T2SError: if the folder holds another run, or ``train.resume`` cannot be honoured.
     """
     output_dir = Path(config.train.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    dump_yaml(config, output_dir / "config.yaml")
-    resume_from = find_resume_checkpoint(output_dir, config.train.resume)
+    resume_from = prepare_run_folder(output_dir, config.train.resume, identity, main=main)
+    if main:
+        dump_yaml(config, output_dir / "config.yaml")
     if resume_from:
         print(f"[t2s] resuming from {resume_from}")
     return resume_from
 
 
-def _build_trainer(model: Any, args: Any, prepared: PreparedData, tokenizer: Any) -> Any:
+def _disk_full(exc: BaseException, where: Path) -> str | None:
+    if isinstance(exc, OSError):
+        return disk_full_message(exc, where)
+    if "No space left on device" in str(exc) or "Disk quota exceeded" in str(exc):
+        return disk_full_message(OSError(errno.ENOSPC, "No space left on device"), where)
+    return None
+
+
+def base_fingerprint(config: Config, base_path: str) -> str:
+    """What identifies the base model of a run, cheaply (no weights are hashed).
+
+    The tiny base's folder is named by its fingerprint; a local folder is its
+    config, tokenizer and weight files' names and sizes; a hub id is id and revision.
+    """
+    path = Path(base_path)
+    if config.model.name_or_path == "tiny":
+        return f"tiny:{path.name}"
+    if path.is_dir():
+        digest = hashlib.sha256()
+        for file in sorted(p for p in path.iterdir() if p.is_file()):
+            digest.update(file.name.encode())
+            if file.suffix in (".json", ".model", ".txt", ".jinja"):
+                digest.update(file.read_bytes())
+            else:  # weights: name and size; hashing gigabytes per run start is too slow
+                digest.update(str(file.stat().st_size).encode())
+        return f"folder:{digest.hexdigest()[:16]}"
+    return f"hub:{base_path}@{config.model.revision or 'default'}"
+
+
+def _build_trainer(model: Any, args: Any, prepared: PreparedData, tokenizer: Any,
+                   run_digest: str) -> Any:
     """TRL's SFTTrainer over the prompt/completion records (completion-only loss)."""
     from datasets import Dataset
     from trl import SFTTrainer
@@ -375,7 +413,7 @@ def _build_trainer(model: Any, args: Any, prepared: PreparedData, tokenizer: Any
         train_dataset=dataset(prepared.train_records),
         eval_dataset=dataset(prepared.eval_records) if prepared.eval_records else None,
         processing_class=tokenizer,
-        callbacks=_make_callbacks(),
+        callbacks=_make_callbacks(run_digest),
     )
 
 

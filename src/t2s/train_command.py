@@ -14,6 +14,9 @@ from t2s.train import preflight_checks, summarize, train
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``t2s train``: a config and ``key.sub=value`` overrides."""
     add_config_arguments(parser)
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start over (train.resume=never): an earlier run in "
+                             "train.output_dir is moved aside to <dir>.old-<time>, never deleted")
     parser.epilog = ("examples:\n  t2s train --config configs/tiny.yaml train.max_steps=20\n"
                      "  t2s train --config configs/config.yaml data.root=/data/spider")
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -24,7 +27,8 @@ def run(args: argparse.Namespace) -> int:
 
     setup_logging()
     # Hardware and model checks join the config's own: one message, before any work.
-    config = load_config(config_path(args.config), args.overrides, checks=preflight_checks())
+    overrides = [*args.overrides, "train.resume=never"] if args.overwrite else args.overrides
+    config = load_config(config_path(args.config), overrides, checks=preflight_checks())
     result = train(config)
     if os.environ.get("RANK", "0") == "0":  # one summary per job, not per process
         print(summarize(result))

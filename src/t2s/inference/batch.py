@@ -38,7 +38,8 @@ from typing import Any
 
 from t2s.config import Config, to_dict
 from t2s.data.sources import open_dataset_if_any
-from t2s.errors import InputError
+from t2s.errors import InputError, T2SError
+from t2s.faults import crash_point
 from t2s.inference.pipeline import (
     Prediction,
     Predictor,
@@ -55,7 +56,15 @@ from t2s.inference.questions import (
     select_shard,
     shard_output_path,
 )
-from t2s.provenance import environment, file_sha256, write_json_atomic
+from t2s.locks import WriterLock
+from t2s.provenance import (
+    check_output_file,
+    differences,
+    disk_full_message,
+    environment,
+    file_sha256,
+    write_json_atomic,
+)
 
 log = logging.getLogger(__name__)
 
@@ -265,6 +274,7 @@ def run_batch(predictor: Predictor, questions: Sequence[Question], output: str |
                     _count(summary, prediction)
                 writer.commit()
                 put_in_place()
+                crash_point("batch-window", summary.written)  # tests only: see t2s.faults
         put_in_place()  # nothing to answer: the new (empty) output still replaces the old
     finally:
         if not in_place:
@@ -317,30 +327,12 @@ def check_resumable(output: str | Path, job: Mapping[str, Any]) -> None:
                 else "has a manifest without a 'job' entry (written by an older t2s)")
         raise InputError(f"{output} already holds rows but {what} at {manifest_path(output)}, "
                          f"so it cannot be resumed safely: {how}")
-    differences = job_differences(manifest["job"], job)
-    if differences:
+    changed = differences(manifest["job"], job)
+    if changed:
         raise InputError(
             f"{output} holds rows of a different job; resuming would mix two runs in one "
-            f"file. What differs (before -> now):\n  " + "\n  ".join(differences)
+            f"file. What differs (before -> now):\n  " + "\n  ".join(changed)
             + f"\nTo proceed, {how}.")
-
-
-def job_differences(old: Any, new: Any, prefix: str = "") -> list[str]:
-    """``key.sub: old -> new`` for every leaf that differs between two job descriptions."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        lines = []
-        for key in sorted(set(old) | set(new), key=str):
-            name = f"{prefix}.{key}" if prefix else str(key)
-            lines += job_differences(old.get(key), new.get(key), name)
-        return lines
-    if old == new:
-        return []
-    return [f"{prefix}: {_short(old)} -> {_short(new)}"]
-
-
-def _short(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 # ------------------------------------------------------------------ the job
@@ -370,10 +362,25 @@ def run_job(request: BatchRequest, config: Config) -> BatchSummary:
             another job and ``request.overwrite`` is false (before the model loads).
     """
     shard, num_shards = resolve_shard(request.shard, request.num_shards)
+    output = check_output_file(shard_output_path(request.output, shard, num_shards), "--output")
     questions = read_questions(request.input, request.input_format, request.defaults)
     questions = select_shard(questions, shard, num_shards)
-    output = shard_output_path(request.output, shard, num_shards)
     uses_dataset = any(q.db_id for q in questions)
+    # One writer per output file: a second job on it is refused before any work.
+    with WriterLock(output, "batch output"):
+        try:
+            return _run_locked(request, config, questions, output, (shard, num_shards),
+                               uses_dataset)
+        except OSError as exc:
+            message = disk_full_message(exc, output)
+            if message is None:
+                raise
+            raise T2SError(message) from None
+
+
+def _run_locked(request: BatchRequest, config: Config, questions: list[Question], output: Path,
+                shard_of: tuple[int, int], uses_dataset: bool) -> BatchSummary:
+    shard, num_shards = shard_of
 
     # Once per run: it hashes the whole model folder (seconds for a full model).
     model = describe_model(config)
