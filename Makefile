@@ -27,7 +27,8 @@ setup: $(BIN)/.installed  ## create .venv and install t2s with dev tools
 
 demo: setup  ## offline end-to-end: sample data, train, evaluate, infer (tiny preset)
 	$(T2S) sample-data --out outputs/data/sample
-	$(T2S) train --config $(CONFIG) $(ARGS)
+	# --overwrite: each demo trains afresh (an earlier demo run moves to outputs.old-<time>/)
+	$(T2S) train --config $(CONFIG) --overwrite $(ARGS)
 	$(T2S) evaluate --config $(CONFIG) $(ARGS)
 	$(T2S) infer --config $(CONFIG) --db-id $(DEMO_DB) --data-dir outputs/data/sample --execute "$(QUESTION)"
 

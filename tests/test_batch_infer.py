@@ -466,3 +466,31 @@ def test_cli_refuses_to_mix_jobs_in_one_output_and_overwrite_starts_over(tmp_pat
     capsys.readouterr()
     assert infer(second) == 0
     assert "skipped 1 already written" in capsys.readouterr().out
+
+
+def test_a_full_disk_is_one_message_and_the_rows_before_stay_valid(tmp_path, sample_dir,
+                                                                   adapter_dir):
+    """Output writes fail past a file-size limit (EFBIG, as a full disk's ENOSPC)."""
+    import resource
+
+    questions = [{"id": f"q{i}", "question": f"How many venues have capacity above {i}?",
+                  "db": str(_db(sample_dir))} for i in range(120)]
+    path = _write_jsonl(tmp_path / "q.jsonl", questions)
+    out = tmp_path / "answers.jsonl"
+    command = [sys.executable, "-m", "t2s.cli", "infer", "--input", str(path), "--output", str(out),
+               "--no-progress", "--config", str(ROOT / "configs" / "tiny.yaml"),
+               *inference_overrides(sample_dir, adapter_dir, "infer.max_new_tokens=4")]
+
+    def limit_file_size():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # fail the write, do not kill
+        resource.setrlimit(resource.RLIMIT_FSIZE, (16_000, 16_000))
+
+    full = subprocess.run(command, capture_output=True, text=True, timeout=600,
+                          preexec_fn=limit_file_size)
+    assert full.returncode == 2, full.stderr[-2000:]
+    assert "no space left while writing" in full.stderr and "Traceback" not in full.stderr
+    whole = out.read_text(encoding="utf-8").split("\n")[:-1]  # a torn last line is dropped
+    assert 0 < len([json.loads(line) for line in whole]) < len(questions)
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert sorted(r["id"] for r in _rows(out)) == sorted(q["id"] for q in questions)

@@ -47,6 +47,13 @@ SQL_MAX_ROWS = 100_000
 # sqlexec.MAX_VALUE_BYTES; one large value per row: 64 MiB + 2 MiB).
 SQL_MAX_RESULT_BYTES = 64 * 1024 * 1024
 
+# Settings that shape the prompt a model sees. Training saves them with the
+# model (final_model/config.yaml); every command that prompts the model reads
+# them from there (t2s.inference.adapter_prompt). A key added to the schema
+# that shapes prompts belongs here. (train.max_seq_length does not: t2s never
+# cuts a prompt; at training it only drops overlong examples.)
+PROMPT_KEYS = ("data.prompt_format", "data.schema", "data.prompt", "data.evidence")
+
 EType = Literal["all", "match", "exec"]
 """What ``t2s evaluate`` scores: exact set match and execution accuracy, or one of them."""
 
@@ -274,6 +281,9 @@ class InferConfig:
     """Rows fetched (and shown) per executed query at most."""
     max_result_bytes: int = SQL_MAX_RESULT_BYTES
     """Bytes of result fetched per executed query at most (``result_too_large`` beyond)."""
+    prompt_override: bool = False
+    """Prompt with the settings given here even where they differ from the ones
+    saved with the model (otherwise refused); recorded in manifests and reports."""
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
     """Compute precision when loading the model for generation: ``auto``: bf16 on
     GPUs that support it, fp16 on other GPUs, fp32 on CPU."""
@@ -732,6 +742,31 @@ def precision_problem(requested: str, cuda_available: bool, bf16_supported: bool
 def to_dict(config: Any) -> dict[str, Any]:
     """The config (or one section) as plain data, for YAML/JSON dumps."""
     return dataclasses.asdict(config)
+
+
+def get_value(tree: dict[str, Any], dotted: str, default: Any = None) -> Any:
+    """The value at ``dotted`` in a plain config tree, or ``default`` when absent."""
+    node: Any = tree
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return default
+        node = node[part]
+    return node
+
+
+def with_values(config: Config, values: dict[str, Any], source: str) -> Config:
+    """A copy of ``config`` with ``dotted.key -> plain value`` set, validated like a file.
+
+    Raises:
+        ConfigError: if a value does not fit its key (named with ``source``).
+    """
+    tree = to_dict(config)
+    for dotted, value in values.items():
+        _set_path(tree, dotted.split("."), value)
+    problems = _Problems()
+    rebuilt = _build(Config, tree, [], {k: source for k in values}, problems, source)
+    problems.raise_if_any()
+    return rebuilt
 
 
 def dump_yaml(config: Config, path: str | Path) -> None:

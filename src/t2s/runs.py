@@ -9,7 +9,9 @@ fingerprint. ``train.resume``:
 - ``auto`` (default): resume the newest trusted checkpoint of the *same* run; a
   folder holding another run is refused with a ``key: old -> new`` list;
 - ``must``: as ``auto``, and fail if there is nothing to resume;
-- ``never``: start over; an existing run folder is moved aside (never deleted);
+- ``never``: start over; an earlier run in the folder is moved aside to
+  ``<folder>.old-<time>/`` (never deleted; other files, such as the sample data
+  under the default ``outputs/``, stay);
 - a checkpoint folder: resume from it (it must verify).
 
 Every checkpoint's completion marker (``t2s_complete.json``) records the run's
@@ -103,6 +105,25 @@ def holds_a_run(output_dir: str | Path) -> bool:
         checkpoints(root))
 
 
+# What a training run writes into its folder. Moving a run aside moves these
+# only: the default train.output_dir (outputs/) also holds the sample data, the
+# tiny base and evaluation reports, which belong to no run.
+_RUN_FILES = (RUN_RECORD, "config.yaml", "run_info.json", "loss_curve.png", "logs",
+              "final_model", "final_model.partial")
+_RUN_FOLDER_PREFIXES = ("checkpoint-", "incomplete-checkpoint-", "damaged-checkpoint-")
+
+
+def move_run_aside(output_dir: str | Path) -> Path:
+    """Move the run in ``output_dir`` to ``<output_dir>.old-<time>/``; returns that folder."""
+    root = Path(output_dir)
+    aside = root.with_name(f"{root.name}.old-{_stamp()}")
+    aside.mkdir(parents=True)
+    for entry in sorted(root.iterdir()):
+        if entry.name in _RUN_FILES or entry.name.startswith(_RUN_FOLDER_PREFIXES):
+            entry.rename(aside / entry.name)
+    return aside
+
+
 def prepare_run_folder(output_dir: str | Path, resume: str, identity: dict[str, Any],
                        main: bool = True) -> str | None:
     """Apply ``train.resume`` to the folder; returns the checkpoint to resume from.
@@ -118,8 +139,7 @@ def prepare_run_folder(output_dir: str | Path, resume: str, identity: dict[str, 
     root = Path(output_dir)
     if resume == "never":
         if main and holds_a_run(root):
-            aside = root.with_name(f"{root.name}.old-{_stamp()}")
-            root.rename(aside)
+            aside = move_run_aside(root)
             print(f"[t2s] train.resume=never: moved the earlier run to {aside}")
         if main:
             root.mkdir(parents=True, exist_ok=True)

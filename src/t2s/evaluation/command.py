@@ -38,8 +38,8 @@ import sys
 import typing
 from pathlib import Path
 
-from t2s.cli import add_config_arguments
-from t2s.config import EType, EvalConfig, eval_problems, load_config
+from t2s.cli import add_config_arguments, config_path
+from t2s.config import EType, EvalConfig, eval_problems
 from t2s.data.sources import open_dataset_if_any
 from t2s.errors import ConfigError, DataError, InputError, T2SError
 from t2s.evaluation.compare import compare_with_previous_night
@@ -47,8 +47,9 @@ from t2s.evaluation.inputs import gold_from_examples, read_gold, read_prediction
 from t2s.evaluation.report import dated_report_path, format_summary, markdown_path
 from t2s.evaluation.runner import evaluate_predictions
 from t2s.inference import generate_predictions
+from t2s.inference.adapter_prompt import load_inference_config
 from t2s.inference.pipeline import describe_model
-from t2s.provenance import write_text_atomic
+from t2s.provenance import check_output_dir, check_output_file, write_text_atomic
 
 _FILE_ARGS = ("gold", "pred", "db", "table")
 
@@ -130,7 +131,9 @@ def run(args: argparse.Namespace) -> int:
         ConfigError: on invalid option values.
         DataError: on a missing/malformed tables.json.
     """
-    if args.config is not None or args.overrides:
+    file_mode = args.out is not None or any(getattr(args, n) is not None for n in _FILE_ARGS)
+    if args.config is not None or args.overrides or not file_mode:
+        # Like every command: the model, scored with the config (default configs/tiny.yaml).
         return score_model(args)
 
     missing = [f"--{name}" for name in _FILE_ARGS if getattr(args, name) is None]
@@ -141,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
     out = report_path(args)
     if out.is_dir():
         raise InputError(f"--out {args.out} is a folder; give the REPORT.json file path")
+    check_output_file(out, "--out-dir" if args.out_dir else "--out")
     options = scoring_options(args)
     gold = read_gold(args.gold)
     predictions = read_predictions(args.pred, gold)
@@ -194,7 +198,10 @@ def score_model(args: argparse.Namespace) -> int:
     """
 
     refuse_file_flags(args)
-    config = load_config(args.config, args.overrides)
+    config = load_inference_config(config_path(args.config), args.overrides)
+    report_dir = Path(config.eval.report_dir) if args.out_dir is None \
+        else report_path(args).parent
+    check_output_dir(report_dir, "--out-dir" if args.out_dir else "eval.report_dir")
     if config.data.eval_file is None:
         raise ConfigError("data.eval_file is null: there is no split to evaluate")
     dataset = open_dataset_if_any(config.data)
@@ -205,8 +212,6 @@ def score_model(args: argparse.Namespace) -> int:
     if len(predictions) != len(examples):
         raise T2SError(f"inference returned {len(predictions)} predictions for "
                        f"{len(examples)} examples")
-    report_dir = Path(config.eval.report_dir) if args.out_dir is None \
-        else report_path(args).parent
     pred_path = report_dir / "predictions.jsonl"
     write_jsonl(pred_path, [{"index": i, "id": p.id, "sql": p.sql, "error": p.error}
                             for i, p in enumerate(predictions)])

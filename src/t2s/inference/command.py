@@ -23,9 +23,9 @@ import sys
 from pathlib import Path
 
 from t2s.cli import add_config_arguments, config_path
-from t2s.config import load_config
 from t2s.data.sources import open_dataset_if_any
 from t2s.errors import InputError, T2SError
+from t2s.inference.adapter_prompt import load_inference_config
 from t2s.inference.batch import BatchRequest, run_job
 from t2s.inference.display import execute_and_format
 from t2s.inference.pipeline import Question, SchemaResolver, build_predictor
@@ -165,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
     setup_logging()
     split_question(args)
     check_arguments(args)
-    config = load_config(config_path(args.config), args.overrides)
+    config = load_inference_config(config_path(args.config), args.overrides)
     if args.input is not None:
         return run_batch_job(args, config)
     return answer_one(args, config)

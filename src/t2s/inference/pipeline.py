@@ -30,6 +30,7 @@ from t2s.data.prompts import SchemaTextCache, build_prompt
 from t2s.data.schema_text import introspect_sqlite, sample_values, serialize_schema
 from t2s.data.spider import Example, SpiderDataset
 from t2s.errors import DataError, T2SError
+from t2s.inference.adapter_prompt import prompt_record
 from t2s.inference.backends import Backend, load_backend
 from t2s.inference.generate import Generation, Prompt
 from t2s.inference.guided import GuidedStats, Strategy, select_for_database
@@ -319,4 +320,5 @@ def describe_model(config: Config) -> dict[str, Any]:
             "num_candidates": infer.num_candidates if infer.execution_guided else 1,
             "prompt_format": config.data.prompt_format,
         },
+        "prompt": prompt_record(config),
     }

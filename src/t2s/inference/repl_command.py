@@ -23,9 +23,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from t2s.cli import add_config_arguments, config_path
-from t2s.config import load_config
 from t2s.data.sources import open_dataset_if_any
 from t2s.errors import InputError, T2SError
+from t2s.inference.adapter_prompt import load_inference_config
 from t2s.inference.display import execute_and_format
 from t2s.inference.pipeline import (
     Question,
@@ -244,7 +244,7 @@ def run(args: argparse.Namespace) -> int:
     setup_logging()
     if args.db and args.db_id:
         raise InputError("--db and --db-id are alternatives; give one")
-    config = load_config(config_path(args.config), args.overrides)
+    config = load_inference_config(config_path(args.config), args.overrides)
     # :dbid needs a Spider-format dataset: --data-dir, else data.root if it
     # exists (the embedded sample is generated only when --db-id asks for it).
     dataset = open_dataset_if_any(config.data, args.data_dir, create_sample=args.db_id is not None)
