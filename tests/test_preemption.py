@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from t2s.preemption import STOP_SIGNAL, STOPPED_EXIT_CODE, TrainingStopped
-from t2s.train import COMPLETE_MARKER, finalize, fit, setup
+from t2s.runs import COMPLETE_MARKER, verify_checkpoint
+from t2s.train import finalize, fit, setup
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,10 +48,14 @@ def test_signal_saves_at_the_next_step_then_resume_continues(make_config, tmp_pa
     run = setup(make_config(*overrides, output_dir=out))
     run.trainer.add_callback(signal_at(2))  # after ours: ours sees the flag one step later
     with pytest.raises(TrainingStopped, match="checkpoint-3") as stopped:
-        fit(run)
+        try:
+            fit(run)
+        finally:
+            run.release()
     assert stopped.value.step == 3
     assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-3"]
     assert json.loads((out / "checkpoint-3" / COMPLETE_MARKER).read_text())["step"] == 3
+    assert verify_checkpoint(out / "checkpoint-3") is None
     state = json.loads((out / "checkpoint-3" / "trainer_state.json").read_text())
     assert state["global_step"] == 3 and loss_steps(state["log_history"]) == [1, 2, 3]
     assert not (out / "final_model").exists()
@@ -58,7 +63,10 @@ def test_signal_saves_at_the_next_step_then_resume_continues(make_config, tmp_pa
 
     run = setup(make_config(*overrides, output_dir=out))
     assert run.resume_from == str(out / "checkpoint-3")
-    result = finalize(run, fit(run))
+    try:
+        result = finalize(run, fit(run))
+    finally:
+        run.release()
     assert result.global_step == 6
     history = json.loads((out / "run_info.json").read_text())["log_history"]
     assert loss_steps(history) == [1, 2, 3, 4, 5, 6]  # continuous, no step twice
@@ -72,7 +80,10 @@ def test_signal_before_the_first_step_saves_step_one(make_config, tmp_path):
                             "train.load_best_model_at_end=false", output_dir=out))
     os.kill(os.getpid(), STOP_SIGNAL)
     with pytest.raises(TrainingStopped, match="checkpoint-1"):
-        fit(run)
+        try:
+            fit(run)
+        finally:
+            run.release()
     assert (out / "checkpoint-1" / COMPLETE_MARKER).is_file()
 
 

@@ -16,7 +16,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.test_launch_slurm import (  # noqa: F401 - fixtures
+
+from conftest import state_history, wait_state
+from t2s.runs import COMPLETE_MARKER, verify_checkpoint
+from test_launch_slurm import (  # noqa: F401 - fixtures
     only_job_dir,
     prebuilt_base,
     seconds_per_step,
@@ -24,9 +27,6 @@ from tests.test_launch_slurm import (  # noqa: F401 - fixtures
     train_overrides,
     trained,
 )
-from tests.test_slurm_cluster import cluster, state_history, wait_state  # noqa: F401 - fixture
-
-from t2s.train import COMPLETE_MARKER
 
 pytestmark = pytest.mark.slurm
 
@@ -79,8 +79,9 @@ def test_each_time_limit_warning_saves_and_the_run_resumes_from_it(trained, preb
     assert len(stops) == requeues - finished, (stops, history, log[-4000:])
     assert stops == sorted(set(stops)) and stops[-1] < steps
     for step in stops:
-        marker = tmp_path / "run" / f"checkpoint-{step}" / COMPLETE_MARKER
-        assert json.loads(marker.read_text())["step"] == step
+        folder = tmp_path / "run" / f"checkpoint-{step}"
+        assert json.loads((folder / COMPLETE_MARKER).read_text())["step"] == step
+        assert verify_checkpoint(folder) is None  # every file as the marker lists it
     assert [int(s) for s in RESUMED.findall(log)] == stops
 
     # The step counter only moved forward: one loss per step, each step once.
