@@ -9,6 +9,8 @@ tests/test_slurm_preemption.py.
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -69,21 +71,46 @@ def test_launch_and_trainer_agree_on_signal_and_status():
     assert job_module.STOPPED_EXIT_CODE == t2s.preemption.STOPPED_EXIT_CODE
 
 
-def test_checkpoint_waits_for_training_to_save_and_exit(tmp_path):
+class Requeued(Exception):  # noqa: N818 - stands for submitit's exit after requeueing
+    """Raised by the test's handler where submitit's would exit the process."""
+
+
+def test_checkpoint_in_the_signal_handler_waits_for_training_to_save(tmp_path):
+    # As under submitit: the handler interrupts job()'s own process.wait() in
+    # the main thread, which holds the Popen's lock (poll() there sees nothing).
     pytest.importorskip("submitit")
     job = python_job(tmp_path, TRAINER)
-    thread, box = start(job)
-    # Like Slurm's, this first signal may land before the handler exists.
-    job._process.send_signal(job_module.STOP_SIGNAL)
-    delayed = job.checkpoint()
-    assert job._process.poll() == 75, "checkpoint() returned before training exited"
+    box: dict = {}
+
+    def handler(signum, frame):
+        box["delayed"] = job.checkpoint()
+        box["status"] = job_module.exit_status(job._process)
+        box["waited"] = time.monotonic() - job._started
+        raise Requeued
+
+    def send_once_started() -> None:
+        while job._process is None:
+            time.sleep(0.01)
+        os.kill(os.getpid(), job_module.STOP_SIGNAL)  # may land before the trainer listens
+
+    previous = signal.signal(job_module.STOP_SIGNAL, handler)
+    try:
+        threading.Thread(target=send_once_started, daemon=True).start()
+        with pytest.raises(Requeued):
+            job()
+    finally:
+        signal.signal(job_module.STOP_SIGNAL, previous)
+    assert box["status"] == 75, "checkpoint() returned before training exited"
+    assert box["waited"] < 60, "it waited out its whole bound"
     assert (tmp_path / "saved.txt").read_text() == "saved"
-    assert delayed.function.spec.overrides[-1] == "train.resume=auto"
-    assert delayed.function.save_wait_s == 60.0  # the requeued job waits the same
-    thread.join(10)
-    # Without submitit's requeue (it exits the process), the stop is a failure.
-    assert isinstance(box.get("error"), CommandFailed)
-    assert "without a requeue" in str(box["error"])
+    assert box["delayed"].function.spec.overrides[-1] == "train.resume=auto"
+    assert box["delayed"].function.save_wait_s == 60.0  # the requeued job waits the same
+
+
+def test_stopped_training_without_a_requeue_fails_the_job(tmp_path):
+    job = python_job(tmp_path, "raise SystemExit(75)")
+    with pytest.raises(CommandFailed, match="without a requeue"):
+        job()
 
 
 def test_checkpoint_gives_up_after_the_wait(tmp_path):

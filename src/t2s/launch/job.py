@@ -69,6 +69,24 @@ def descendants(pid: int, proc: Path = Path("/proc")) -> list[int]:
     return found
 
 
+def exit_status(process: subprocess.Popen) -> int | None:
+    """The process's exit status, or None while it runs; never reaps it.
+
+    ``checkpoint()`` runs inside submitit's signal handler, which interrupts
+    ``process.wait()`` in :meth:`CommandJob.__call__`: that wait holds the
+    Popen's lock, so ``poll()``/``wait()`` there never see the exit (measured:
+    the handler waited out its whole bound after training had exited).
+    ``waitid(WNOWAIT)`` looks without reaping and without the lock.
+    """
+    if process.returncode is not None:
+        return process.returncode
+    try:
+        result = os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:  # reaped meanwhile by Popen in another thread
+        return process.returncode
+    return None if result is None else result.si_status
+
+
 def signal_tree(pid: int, signum: int) -> None:
     """Send ``signum`` to ``pid`` and every process below it that still exists."""
     for target in [pid, *descendants(pid)]:
@@ -183,7 +201,7 @@ class CommandJob:
 
         if self.spec.stage == "train":
             self._wait_for_save()
-        if self._process is not None and self._process.poll() == 0 and self._argv:
+        if self._process is not None and exit_status(self._process) == 0 and self._argv:
             return submitit.helpers.DelayedSubmission(FinishedCommand(self._argv))
         spec = self.spec
         if spec.stage == "train" and spec.overrides[-1:] != ("train.resume=auto",):
@@ -202,7 +220,7 @@ class CommandJob:
         its model; a second request to a trainer already stopping is harmless.
         """
         process = self._process
-        if process is None or process.poll() is not None or self.save_wait_s <= 0:
+        if process is None or exit_status(process) is not None or self.save_wait_s <= 0:
             return
         started = time.monotonic()
         deadline = started + self.save_wait_s
@@ -210,16 +228,16 @@ class CommandJob:
             deadline = max(deadline, self._started + self.time_limit_s - SAVE_MARGIN_S)
         print(f"[t2s launch] waiting up to {deadline - started:.0f} s for training to save "
               "a checkpoint", file=sys.stderr, flush=True)
-        while process.poll() is None and time.monotonic() < deadline:
-            signal_tree(process.pid, STOP_SIGNAL)
-            try:
-                process.wait(timeout=min(1.0, max(0.0, deadline - time.monotonic())))
-            except subprocess.TimeoutExpired:
-                pass
+        signalled = 0.0
+        while (status := exit_status(process)) is None and time.monotonic() < deadline:
+            if time.monotonic() - signalled >= 1.0:
+                signal_tree(process.pid, STOP_SIGNAL)
+                signalled = time.monotonic()
+            time.sleep(0.05)
         waited = time.monotonic() - started
-        if process.poll() is None:
+        if status is None:
             print(f"[t2s launch] training did not stop within {waited:.0f} s; requeueing "
                   "from its last complete checkpoint", file=sys.stderr, flush=True)
         else:
-            print(f"[t2s launch] training exited with status {process.returncode} after "
+            print(f"[t2s launch] training exited with status {status} after "
                   f"{waited:.0f} s", file=sys.stderr, flush=True)
