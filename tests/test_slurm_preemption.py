@@ -50,18 +50,19 @@ def test_each_time_limit_warning_saves_and_the_run_resumes_from_it(trained, preb
     record = json.loads((only_job_dir(work_done) / "job.json").read_text())
     step_s = seconds_per_step((only_job_dir(work_done) / f"{record['job_ids'][0]}_0_log.out")
                               .read_text())
-    # --time=1 and a 10 s delay: slurmctld checks limits every 30 s, so the
-    # warning comes 20-50 s after the start. Startup took ~30 s on a loaded
-    # 2-core machine (measured), so an allocation trains 0-20 s (at least one
-    # step: a warning during startup is kept). 45 s of steps cannot fit in two
-    # allocations: at least 2 warnings. save_steps is past the end, so every
-    # checkpoint before the last step is a warning's. Each allocation costs
-    # ~75 s (limit + requeue); 15 requeues cover a slow machine.
-    steps = max(30, math.ceil(45 / step_s))
+    # slurmctld checks limits every 30 s and signals at the last check before
+    # (limit - delay): with --time=2 and a 10 s delay the warning comes 80-110 s
+    # after the start. Startup took ~35 s on the loaded 2-core test machine
+    # (measured), so an allocation trains 45-75 s; with --time=1 it trained
+    # 0-15 s, often a single step, and needed a requeue per step or two.
+    # 160 s of steps cannot fit in two allocations (2 x 75 s): at least 2
+    # warnings, and at most 4 allocations of ~2.3 min. save_steps is past the
+    # end, so every checkpoint before the last step is a warning's.
+    steps = max(40, math.ceil(160 / step_s))
     overrides = train_overrides(sample_dir, prebuilt_base, tmp_path, f"train.max_steps={steps}",
                                 "train.save_steps=100000", "train.eval_steps=100000",
-                                "train.save_total_limit=null", "slurm.time_min=1",
-                                "slurm.signal_delay_s=10", "slurm.max_requeues=15")
+                                "train.save_total_limit=null", "slurm.time_min=2",
+                                "slurm.signal_delay_s=10", "slurm.max_requeues=6")
     code, output = submit_cli(tmp_path, "train", "--wait", *overrides)
     job_dir = only_job_dir(tmp_path)
     job_id = json.loads((job_dir / "job.json").read_text())["job_ids"][0]
