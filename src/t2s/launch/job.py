@@ -6,8 +6,9 @@ task and requeues the job with what it returns — the same command with
 ``train.resume=auto``, so training continues from its last complete checkpoint.
 
 Training saves that checkpoint on the signal itself (:mod:`t2s.preemption`):
-``checkpoint()`` waits, at most ``save_wait_s``, for the training command to
-save at its next optimizer step and exit, so no step is lost or redone.
+``checkpoint()`` waits for the training command to save at its next optimizer
+step and exit (bounded: the signal delay less a margin, or up to the margin
+before the time limit when Slurm signalled early), so no step is lost or redone.
 Evaluation and inference commands ignore the signal and are requeued at once.
 """
 
