@@ -200,7 +200,8 @@ def test_executor_parameters_follow_the_slurm_section():
     assert params["slurm_partition"] == "gpu" and params["slurm_account"] == "proj"
     assert params["slurm_signal_delay_s"] == 120
     assert params["slurm_dependency"] == "afterok:7"
-    assert params["slurm_additional_parameters"] == {"exclusive": True, "begin": "02:00"}
+    assert params["slurm_additional_parameters"] == {"exclusive": True, "begin": "02:00",
+                                                     "kill_on_invalid_dep": "yes"}
     assert "slurm_qos" not in params
     # Only training spans nodes.
     assert executor_parameters(config.slurm, "evaluate")["nodes"] == 1

@@ -42,6 +42,7 @@ from t2s.model import (
     load_tokenizer,
     lora_target_problems,
 )
+from t2s.preemption import raise_if_stopped, save_and_stop_callback
 from t2s.provenance import (
     check_output_dir,
     disk_full_message,
@@ -413,13 +414,20 @@ def _build_trainer(model: Any, args: Any, prepared: PreparedData, tokenizer: Any
         train_dataset=dataset(prepared.train_records),
         eval_dataset=dataset(prepared.eval_records) if prepared.eval_records else None,
         processing_class=tokenizer,
-        callbacks=_make_callbacks(run_digest),
+        # Saves a complete checkpoint and stops on Slurm's time-limit signal.
+        callbacks=[*_make_callbacks(run_digest), save_and_stop_callback()],
     )
 
 
 def fit(run: TrainingRun) -> Any:
-    """Train (resuming when :func:`setup` found a checkpoint); returns TRL's TrainOutput."""
-    return run.trainer.train(resume_from_checkpoint=run.resume_from)
+    """Train (resuming when :func:`setup` found a checkpoint); returns TRL's TrainOutput.
+
+    Raises:
+        TrainingStopped: if a stop signal made it save a checkpoint and stop early.
+    """
+    output = run.trainer.train(resume_from_checkpoint=run.resume_from)
+    raise_if_stopped(run.trainer)
+    return output
 
 
 def finalize(run: TrainingRun, train_output: Any) -> TrainResult:

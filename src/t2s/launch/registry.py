@@ -1,6 +1,8 @@
 """Reading job folders back: what ``t2s jobs`` lists.
 
-Slurm jobs' states come from accounting (one ``sacct`` call for all of them);
+Slurm jobs' states come from accounting (one ``sacct`` call for all of them),
+with why a job ended where accounting says (a dependency that can never be met,
+an exit status);
 local and debug runs are waited for by ``t2s submit``, which writes their final
 state into ``job.json``.
 """
@@ -65,6 +67,8 @@ def list_submissions(jobs_dir: str | Path, limit: int = 10) -> list[SubmissionRo
             found = [states.get(i, "PENDING?" if not unavailable else "UNKNOWN")
                      for i in record["job_ids"]]
             state = summarize_states(found) + unavailable
+            if "dependency never satisfied" in state and record.get("dependency"):
+                state += f" ({record['dependency']})"
         else:
             state = record.get("state") or "UNKNOWN"
         rows.append(SubmissionRow(folder, record["stage"], record["cluster"],

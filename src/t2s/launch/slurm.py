@@ -72,10 +72,13 @@ def first_node_address(nodelist: str) -> str:
 
 
 def job_states(job_ids: Iterable[str]) -> dict[str, str]:
-    """Latest accounting state of each job id (``CANCELLED by 0`` -> ``CANCELLED``).
+    """Latest accounting state of each job id, with why it ended where sacct says.
 
-    Array tasks are reported under their own ids (``123_4``); a requeued job's
-    last record wins. Jobs sacct does not know are absent from the result.
+    ``CANCELLED by 0`` -> ``CANCELLED``; a job Slurm cancelled because its
+    dependency can never be met -> ``CANCELLED: dependency never satisfied``;
+    a failed one -> ``FAILED: exit 3``. Array tasks are reported under their
+    own ids (``123_4``); a requeued job's last record wins. Jobs sacct does not
+    know are absent from the result.
 
     Raises:
         SlurmUnavailable: if sacct is missing or fails (e.g. accounting disabled).
@@ -83,10 +86,28 @@ def job_states(job_ids: Iterable[str]) -> dict[str, str]:
     ids = sorted(set(job_ids))
     if not ids:
         return {}
-    out = _client("sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", ",".join(ids))
+    out = _client("sacct", "-n", "-X", "-P", "-o", "JobID,State,Reason,ExitCode",
+                  "-j", ",".join(ids))
     states: dict[str, str] = {}
     for line in out.splitlines():
-        job_id, _, state = line.partition("|")
+        job_id, state, reason, exit_code = (line.split("|") + ["", "", ""])[:4]
         if job_id and state:
-            states[job_id] = state.split()[0]
+            states[job_id] = describe_state(state.split()[0], reason, exit_code)
     return states
+
+
+def describe_state(state: str, reason: str, exit_code: str) -> str:
+    """``CANCELLED`` + reason ``Dependency`` -> ``CANCELLED: dependency never satisfied``.
+
+    sacct's Reason is the job's last scheduling reason: for a job cancelled
+    without ever running (Slurm's ``--kill-on-invalid-dep``) it is the
+    dependency it waited for; ExitCode is ``status:signal``.
+    """
+    if state == "CANCELLED" and reason.startswith("Dependency"):
+        return "CANCELLED: dependency never satisfied"
+    if state == "PENDING" and reason not in ("", "None"):
+        return f"PENDING: {reason}"
+    if state == "FAILED" and exit_code not in ("", "0:0"):
+        status, _, signum = exit_code.partition(":")
+        return f"FAILED: exit {status}" if signum in ("", "0") else f"FAILED: signal {signum}"
+    return state

@@ -24,7 +24,7 @@ from typing import Any
 import t2s
 from t2s.config import Config, SlurmConfig, dump_yaml, load_config
 from t2s.errors import ConfigError
-from t2s.launch.job import CommandJob
+from t2s.launch.job import CommandJob, save_wait_s
 from t2s.launch.spec import (
     STAGES,
     LaunchSpec,
@@ -44,7 +44,7 @@ CLUSTERS = ("slurm", "local", "debug")
 # through slurm.additional_sbatch would silently fight the typed field.
 MANAGED_SBATCH = {"time", "nodes", "ntasks-per-node", "cpus-per-task", "gpus-per-node", "mem",
                   "partition", "account", "qos", "constraint", "job-name", "output", "error",
-                  "signal", "dependency", "array", "begin"}
+                  "signal", "dependency", "array", "begin", "kill-on-invalid-dep"}
 
 
 @dataclass
@@ -118,9 +118,13 @@ def executor_parameters(slurm: SlurmConfig, stage: str, *, dependency: str | Non
     for key in ("partition", "account", "qos", "constraint"):
         if getattr(slurm, key) is not None:
             params[f"slurm_{key}"] = getattr(slurm, key)
+    extra = parse_additional_sbatch(slurm.additional_sbatch)
     if dependency:
         params["slurm_dependency"] = dependency
-    extra = parse_additional_sbatch(slurm.additional_sbatch)
+        # A parent that failed or was cancelled can never satisfy afterok:
+        # without this the dependent job would stay PENDING for ever
+        # (reason DependencyNeverSatisfied); with it Slurm cancels it.
+        extra["kill_on_invalid_dep"] = "yes"
     if begin:
         extra["begin"] = begin
     if extra:
@@ -303,7 +307,8 @@ def submit(config: Config, stage: str, *, cluster: str | None = None,
         record["state"] = "DRY-RUN"
         write_record(job_dir, record)
         return Submission(job_dir, [], record)
-    jobs = _submit_all(executor, specs)
+    jobs = _submit_all(executor, [CommandJob(spec, save_wait_s(config.slurm.signal_delay_s),
+                                             config.slurm.time_min * 60) for spec in specs])
     record["job_ids"] = [str(job.job_id) for job in jobs]
     write_record(job_dir, record)
     return Submission(job_dir, jobs, record)
@@ -323,12 +328,12 @@ def _check_frozen_config(config_path: Path, job_dir: Path) -> None:
                           f"(nothing submitted):\n{exc}") from None
 
 
-def _submit_all(executor: Any, specs: Sequence[LaunchSpec]) -> list[Any]:
-    if len(specs) == 1:
-        return [executor.submit(CommandJob(specs[0]))]
+def _submit_all(executor: Any, jobs: Sequence[CommandJob]) -> list[Any]:
+    if len(jobs) == 1:
+        return [executor.submit(jobs[0])]
     # One job array: tasks share the sbatch script and differ only by shard.
     with executor.batch():
-        pending = [executor.submit(CommandJob(spec)) for spec in specs]
+        pending = [executor.submit(job) for job in jobs]
     return list(pending)
 
 
