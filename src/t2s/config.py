@@ -328,6 +328,55 @@ class SlurmConfig:
 
 
 @dataclass
+class ServeConfig:
+    """The HTTP server of ``t2s serve`` (FastAPI + uvicorn); see README "Serving"."""
+
+    host: str = "127.0.0.1"
+    """Address to listen on; anything but loopback needs an API key."""
+    port: int = 8000
+    """TCP port; 0 picks a free one (printed at start)."""
+    api_keys: list[str] = field(default_factory=list)
+    """Accepted API keys (``Authorization: Bearer KEY`` or ``X-API-Key``)."""
+    api_key_env: str | None = "T2S_API_KEY"
+    """Environment variable holding one more accepted key (null: none)."""
+    adapters: list[str] = field(default_factory=list)
+    """More adapters to load at start, ``NAME=DIR`` (``infer.adapter_path`` is ``default``)."""
+    default_adapter: str = "default"
+    """Adapter used when a request names none."""
+    adapter_roots: list[str] = field(default_factory=lambda: ["outputs"])
+    """Folders under which the admin endpoint may load adapters (a key alone
+    must not let a caller load any folder of the server's disk)."""
+    databases: list[str] = field(default_factory=list)
+    """SQLite files callers may name and execute on, ``NAME=PATH`` (besides
+    the databases of ``data.root``)."""
+    cache_size: int = 1024
+    """Responses kept in the LRU cache (0: no cache)."""
+    cache_ttl_s: float = 3600.0
+    """Seconds a cached response stays valid."""
+    max_batch_size: int = 8
+    """Requests gathered into one ``generate`` call (1: no micro-batching)."""
+    max_wait_ms: float = 5.0
+    """How long the first request of a batch waits for company. A tiny-model
+    generation takes ~100 ms on 2 CPU cores, so 5 ms costs <5% latency."""
+    max_queue: int = 256
+    """Requests waiting for generation at most; more are refused with 503."""
+    max_question_chars: int = 2000
+    """Longest question accepted (422 beyond)."""
+    max_body_bytes: int = 262_144
+    """Largest request body (413 beyond); 256 KiB holds a 200-table schema."""
+    max_new_tokens: int = 512
+    """Upper bound of a request's ``max_new_tokens`` override."""
+    cors_origins: list[str] = field(default_factory=list)
+    """Origins allowed by CORS (empty: CORS off, browsers allow same origin only)."""
+    request_log: str | None = "outputs/serve/requests.jsonl"
+    """One JSON line per request, for ``t2s monitor report`` (null: none)."""
+    log_questions: bool = True
+    """Write the question and SQL text into the request log (drift reports need them)."""
+    graceful_timeout_s: float = 30.0
+    """On shutdown, how long in-flight requests may still run."""
+
+
+@dataclass
 class Config:
     """The whole t2s configuration; each stage receives only its own section."""
 
@@ -338,6 +387,7 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
     infer: InferConfig = field(default_factory=InferConfig)
     slurm: SlurmConfig = field(default_factory=SlurmConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
 
 
 # ----------------------------------------------------------------------------
@@ -685,6 +735,52 @@ def _check_combinations(config: Config, sources: dict[str, str], problems: _Prob
         add("model.tiny.hidden_size", "must be divisible by model.tiny.num_attention_heads")
     if config.slurm.nodes <= 0:
         add("slurm.nodes", "must be positive")
+    _check_serve(config.serve, add)
+
+
+# A name for an adapter or a registered database: what a db_id may be.
+_SERVE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]{0,127}$")
+
+
+def parse_named_path(text: str) -> tuple[str, str]:
+    """Split ``NAME=PATH`` (``--adapter``, ``--db``, ``serve.adapters``).
+
+    Raises:
+        ConfigError: if there is no ``=``, the name is not letters, digits,
+            '_' and '-', or the path is empty.
+    """
+    name, sep, path = text.partition("=")
+    if not sep or not _SERVE_NAME.match(name) or not path:
+        raise ConfigError(f"{text!r} is not NAME=PATH (NAME: letters, digits, '_', '-')")
+    return name, path
+
+
+def _check_serve(serve: ServeConfig, add: Callable[[str, str], None]) -> None:
+    if not 0 <= serve.port <= 65535:
+        add("serve.port", f"must be in 0..65535, got {serve.port}")
+    for key in ("max_batch_size", "max_queue", "max_question_chars", "max_body_bytes",
+                "max_new_tokens"):
+        if getattr(serve, key) < 1:
+            add(f"serve.{key}", f"must be at least 1, got {getattr(serve, key)}")
+    for key in ("cache_size", "max_wait_ms", "graceful_timeout_s"):
+        if getattr(serve, key) < 0:
+            add(f"serve.{key}", f"must be >= 0, got {getattr(serve, key)}")
+    if serve.cache_ttl_s <= 0:
+        add("serve.cache_ttl_s", f"must be positive, got {serve.cache_ttl_s}")
+    if any(not key.strip() for key in serve.api_keys):
+        add("serve.api_keys", "holds an empty key")
+    if not _SERVE_NAME.match(serve.default_adapter):
+        add("serve.default_adapter", f"{serve.default_adapter!r} is not a valid name")
+    for key in ("adapters", "databases"):
+        names = []
+        for item in getattr(serve, key):
+            try:
+                names.append(parse_named_path(item)[0])
+            except ConfigError as exc:
+                add(f"serve.{key}", str(exc))
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            add(f"serve.{key}", f"names given twice: {', '.join(duplicates)}")
 
 
 def eval_problems(eval_config: EvalConfig) -> list[tuple[str, str]]:

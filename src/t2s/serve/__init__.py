@@ -1,0 +1,17 @@
+"""Serving: ``t2s serve``, an HTTP API over the inference library.
+
+- :mod:`.command` — the CLI (``t2s serve``); loads FastAPI/uvicorn inside ``run``;
+- :mod:`.app` — the FastAPI application: routes, request/response models,
+  auth, body limit, error bodies, the playground page;
+- :mod:`.service` — what ``POST /generate`` does, framework-free: prompt (built
+  by :class:`~t2s.inference.pipeline.Predictor`, exactly as in training), cache,
+  micro-batch, read-only execution (:mod:`t2s.sqlexec`), request log;
+- :mod:`.adapters` — adapters loaded by name, hot-swapped without dropping
+  requests in flight;
+- :mod:`.batcher` — gathers concurrent requests into one batched ``generate``;
+- :mod:`.cache` — the LRU + TTL response cache;
+- :mod:`.metrics` — Prometheus metrics;
+- :mod:`.requestlog` — one JSON line per request, read by ``t2s monitor report``.
+
+Nothing else in t2s imports this package.
+"""

@@ -1,0 +1,143 @@
+"""``t2s serve``: the HTTP API (FastAPI on uvicorn) over trained adapters.
+
+Examples::
+
+    t2s serve --config configs/tiny.yaml                       # http://127.0.0.1:8000
+    T2S_API_KEY=secret t2s serve --host 0.0.0.0 --port 8080 \\
+        --adapter v2=outputs/run2/final_model --db shop=data/shop.sqlite
+    t2s serve --port 0 serve.max_batch_size=16                 # any free port (printed)
+
+The server prints one JSON line ``{"listening": "http://HOST:PORT", ...}`` once
+its socket is bound. SIGTERM/SIGINT stop it gracefully: no new connections,
+requests in flight (and queued for generation) are answered first, for at most
+``serve.graceful_timeout_s``. This module stays light; FastAPI, uvicorn and the
+model load inside :func:`run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+from t2s.cli import add_config_arguments, config_path
+from t2s.config import Config, load_config, parse_named_path
+from t2s.data.sources import open_dataset_if_any
+from t2s.errors import ConfigError, DataError
+from t2s.logging_setup import setup_logging
+from t2s.serve.adapters import AdapterRegistry
+from t2s.serve.requestlog import RequestLog
+
+log = logging.getLogger(__name__)
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``t2s serve``; everything else is the ``serve:`` config section."""
+    parser.add_argument("--host", help="address to listen on (default: serve.host, 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="TCP port, 0 for any free one (default: serve.port)")
+    parser.add_argument("--adapter", action="append", default=[], metavar="NAME=DIR",
+                        help="one more adapter to load (repeatable); infer.adapter_path is 'default'")
+    parser.add_argument("--db", action="append", default=[], metavar="NAME=PATH",
+                        help="a SQLite file requests may name and execute on (repeatable)")
+    add_config_arguments(parser)
+
+
+def api_keys(config: Config) -> list[str]:
+    """Configured keys plus the one in ``serve.api_key_env``, if set."""
+    keys = list(config.serve.api_keys)
+    if config.serve.api_key_env and os.environ.get(config.serve.api_key_env, "").strip():
+        keys.append(os.environ[config.serve.api_key_env].strip())
+    return keys
+
+
+def resolve_settings(args: argparse.Namespace) -> tuple[Config, list[tuple[str, str]],
+                                                         dict[str, Path]]:
+    """The config (with ``--host``/``--port`` applied), adapters to load and databases.
+
+    Raises:
+        ConfigError: for a malformed NAME=PATH, a duplicate name, or a public
+            address without an API key.
+        DataError: for a registered database that is not a SQLite file.
+    """
+    overrides = list(args.overrides)
+    if args.host is not None:
+        overrides.append(f"serve.host={args.host}")
+    if args.port is not None:
+        overrides.append(f"serve.port={args.port}")
+    config = load_config(config_path(args.config), overrides)
+    serve = config.serve
+    adapters = [("default", config.infer.adapter_path)] if serve.default_adapter == "default" else []
+    adapters += [parse_named_path(a) for a in [*serve.adapters, *args.adapter]]
+    names = [n for n, _ in adapters]
+    problems = [f"adapter {n!r} given twice" for n in sorted(set(names)) if names.count(n) > 1]
+    if serve.default_adapter not in names:
+        problems.append(f"serve.default_adapter {serve.default_adapter!r} is not among the "
+                        f"adapters ({', '.join(names) or 'none'})")
+    databases: dict[str, Path] = {}
+    for name, path in [parse_named_path(d) for d in [*serve.databases, *args.db]]:
+        if name in databases:
+            problems.append(f"database {name!r} given twice")
+        databases[name] = Path(path)
+    if not api_keys(config) and serve.host not in _LOOPBACK:
+        problems.append(f"serve.host {serve.host} is not loopback: set serve.api_keys or "
+                        f"${serve.api_key_env}")
+    if config.infer.do_sample or config.infer.execution_guided:
+        problems.append("serving decodes greedily, one candidate (the cache and micro-batching "
+                        "rely on it): set infer.do_sample=false and infer.execution_guided=false")
+    if problems:
+        raise ConfigError("; ".join(problems))
+    for name, path in databases.items():
+        if not path.is_file():
+            raise DataError(f"--db {name}: {path} is not a file")
+    return config, adapters, databases
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the adapters and serve until SIGTERM/SIGINT; returns the exit status."""
+    import uvicorn
+
+    from t2s.serve.app import create_app
+    from t2s.serve.service import Service
+
+    setup_logging()
+    config, adapters, databases = resolve_settings(args)
+    serve = config.serve
+    dataset = open_dataset_if_any(config.data, create_sample=False)
+    service = Service(config, AdapterRegistry(config, dataset), databases,
+                      RequestLog(serve.request_log, serve.log_questions))
+    family = socket.AF_INET6 if ":" in serve.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((serve.host, serve.port))
+    host, port = sock.getsockname()[:2]
+    fatal: list[BaseException] = []
+
+    def stop_on_fatal(exc: BaseException) -> None:
+        fatal.append(exc)
+        server.should_exit = True
+
+    app = create_app(service, adapters, api_keys(config), on_fatal=stop_on_fatal)
+    server = uvicorn.Server(uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan="on",
+        timeout_graceful_shutdown=int(serve.graceful_timeout_s) or None))
+    shown = f"[{host}]" if family == socket.AF_INET6 else host
+    print(json.dumps({"listening": f"http://{shown}:{port}",
+                      "adapters": [n for n, _ in adapters], "databases": sorted(databases),
+                      "auth": bool(api_keys(config)), "request_log": serve.request_log}),
+          flush=True)
+    # uvicorn catches SIGTERM, drains, restores the previous handler and raises
+    # the signal again; with Python's default handler that would kill the
+    # process after a clean drain (exit -15). A stop asked for is a success.
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    server.run(sockets=[sock])
+    if fatal:
+        print(f"t2s serve: error: {fatal[0]}", file=sys.stderr)
+        return 2
+    return 0

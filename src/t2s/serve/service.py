@@ -1,0 +1,344 @@
+"""What the server does for a request, without the web framework.
+
+``POST /generate``: pick the adapter, build the prompt exactly as training did
+(:meth:`~t2s.inference.pipeline.Predictor.prompt_for` for a database by name;
+the same :func:`~t2s.data.prompts.build_prompt` over an inline tables.json
+entry), look it up in the response cache, else queue it for a micro-batch;
+then check the SQL against the database and, when asked, run it through the one
+read-only guard (:func:`t2s.sqlexec.run_query`). Every request leaves one line
+in the request log.
+
+Errors are :class:`RequestError` with a stable ``kind`` (the JSON body's
+``error.kind``) and an HTTP status; nothing else reaches the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import re
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from t2s.config import Config
+from t2s.data.prompts import build_prompt
+from t2s.data.schema_text import serialize_schema
+from t2s.data.spider import SpiderDataset, check_db_id, schema_from_tables_entry
+from t2s.errors import DataError, T2SError
+from t2s.inference.generate import Prompt
+from t2s.inference.pipeline import Question
+from t2s.serve.adapters import Adapter, AdapterRegistry, UnknownAdapterError
+from t2s.serve.batcher import MicroBatcher, QueueFullError
+from t2s.serve.cache import ResponseCache, cache_key
+from t2s.serve.metrics import Metrics
+from t2s.serve.requestlog import RequestLog
+from t2s.sqlexec import ErrorKind, ExecResult, run_query
+
+log = logging.getLogger(__name__)
+
+# error.kind values: stable, documented in README "Serving".
+VALIDATION = "validation"
+AUTH = "auth"
+NOT_FOUND = "not_found"
+TOO_LARGE = "payload_too_large"
+NOT_READY = "not_ready"
+OVERLOADED = "overloaded"
+GENERATION = "generation"
+SQL_PARSE = "sql_parse"
+EXECUTION = "execution_error"
+TIMEOUT = "timeout"
+INTERNAL = "internal"
+
+# sqlexec's error kinds as the API names them.
+_EXEC_KIND = {ErrorKind.PARSE_ERROR: SQL_PARSE, ErrorKind.TIMEOUT: TIMEOUT}
+_MISSING = re.compile(r"^no such (table|column): (.+)$")
+
+
+class RequestError(Exception):
+    """A request that cannot be answered: ``kind``, HTTP ``status`` and a message."""
+
+    def __init__(self, kind: str, status: int, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class GenerateInput:
+    """A validated ``/generate`` request (the web layer checked types and bounds)."""
+
+    question: str
+    db_id: str | None = None
+    schema: dict[str, Any] | None = None
+    adapter: str | None = None
+    execute: bool = False
+    max_rows: int | None = None
+    max_new_tokens: int | None = None
+
+
+@dataclass
+class _Target:
+    """Where a question's prompt and SQL go."""
+
+    prompt: Prompt
+    path: Path | None
+    source: str
+
+
+class Service:
+    """Adapters, databases, cache, batcher, metrics and request log of one server.
+
+    Args:
+        config: The resolved config (``serve``, ``infer``, ``data``).
+        registry: The adapters.
+        databases: Registered SQLite files by name (``--db NAME=PATH``).
+        request_log: Where request records go.
+    """
+
+    def __init__(self, config: Config, registry: AdapterRegistry,
+                 databases: dict[str, Path], request_log: RequestLog) -> None:
+        self.config = config
+        self.serve = config.serve
+        self.registry = registry
+        self.databases = databases
+        self.request_log = request_log
+        self.cache = ResponseCache(self.serve.cache_size, self.serve.cache_ttl_s)
+        self.batcher = MicroBatcher(self.serve.max_batch_size, self.serve.max_wait_ms / 1000,
+                                    self.serve.max_queue)
+        self.metrics = Metrics(queue_depth=lambda: self.batcher.depth,
+                               cache_ratio=lambda: self.cache.hit_ratio,
+                               adapters=lambda: len(self.registry.all()))
+        self.batcher.on_batch = self.metrics.batch
+        self.ready = False
+        # Set once ready: lets a caller on another thread (tests, benchmarks)
+        # wait for start-up without polling /readyz.
+        self.ready_event = threading.Event()
+        self.admin_lock = asyncio.Lock()
+
+    @property
+    def dataset(self) -> SpiderDataset | None:
+        return self.registry.dataset
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def start(self, adapters: list[tuple[str, str]]) -> None:
+        """Start the batcher, load ``adapters`` (name, folder) and warm each up.
+
+        Raises:
+            T2SError: if an adapter cannot be loaded.
+        """
+        self.batcher.start()
+        for name, path in adapters:
+            if name not in self.registry:
+                await asyncio.to_thread(self.registry.load, name, path)
+        for adapter in self.registry.all():
+            await self.warm_up(adapter)
+        self.ready = True
+        self.ready_event.set()
+        log.info("ready: adapters %s", ", ".join(a.name for a in self.registry.all()))
+
+    async def warm_up(self, adapter: Adapter) -> None:
+        """One short generation, so the first request does not pay for lazy setup."""
+        prompt = build_prompt("warm-up", "TABLE: t (a (number))", adapter.predictor.prompt_format)
+        await self.batcher.submit(adapter, prompt, "warm-up", 1)
+
+    async def stop(self) -> None:
+        """Answer every queued request, then stop (uvicorn already waited for in-flight HTTP)."""
+        self.ready = False
+        await self.batcher.stop()
+        self.request_log.close()
+
+    # ---------------------------------------------------------------- lookups
+
+    def adapter(self, name: str | None) -> Adapter:
+        """The named adapter, or the default.
+
+        Raises:
+            RequestError: not_found if no such adapter is loaded.
+        """
+        try:
+            return self.registry.get(name or self.serve.default_adapter)
+        except UnknownAdapterError as exc:
+            raise RequestError(NOT_FOUND, 404, str(exc)) from None
+
+    def database_names(self) -> list[dict[str, Any]]:
+        """Registered databases and the dataset's, for the playground's picker."""
+        names = [{"db_id": n, "source": "registered", "executable": True}
+                 for n in sorted(self.databases)]
+        if self.dataset is not None:
+            names += [{"db_id": n, "source": "dataset",
+                       "executable": self.dataset.has_database(n)}
+                      for n in sorted(self.dataset.schemas) if n not in self.databases]
+        return names
+
+    def question(self, text: str, db_id: str) -> tuple[Question, str]:
+        """The inference :class:`Question` of ``db_id`` and where the database comes from.
+
+        Raises:
+            RequestError: validation for a malformed id, not_found for an unknown one.
+        """
+        try:
+            check_db_id(db_id)
+        except DataError as exc:
+            raise RequestError(VALIDATION, 422, str(exc)) from None
+        if db_id in self.databases:
+            return Question(id=db_id, question=text, db_path=str(self.databases[db_id])), "registered"
+        if self.dataset is not None and db_id in self.dataset.schemas:
+            return Question(id=db_id, question=text, db_id=db_id), "dataset"
+        raise RequestError(NOT_FOUND, 404, f"unknown database {db_id!r}: not registered "
+                                           "(--db NAME=PATH) and not in the dataset")
+
+    def schema(self, db_id: str) -> dict[str, Any]:
+        """``GET /schemas/{db_id}``: the schema text the prompt holds, and its tables.
+
+        Raises:
+            RequestError: validation / not_found for a bad or unknown id.
+        """
+        question, source = self.question("", db_id)
+        adapter = self.adapter(None)
+        try:
+            text, path = adapter.predictor.resolver.resolve(question)
+        except DataError as exc:
+            raise RequestError(NOT_FOUND, 404, str(exc)) from None
+        tables = []
+        for line in text.splitlines():
+            if line.startswith("TABLE: "):
+                tables.append(line[len("TABLE: "):].split(" (", 1)[0])
+        return {"db_id": db_id, "source": source, "executable": path is not None,
+                "tables": tables, "schema_text": text}
+
+    def _target(self, request: GenerateInput, adapter: Adapter) -> _Target:
+        predictor = adapter.predictor
+        if request.schema is not None:
+            try:
+                schema = schema_from_tables_entry(request.schema)
+            except (DataError, KeyError, TypeError, ValueError, IndexError) as exc:
+                raise RequestError(VALIDATION, 422, f"schema: not a tables.json entry: {exc}") \
+                    from None
+            text = serialize_schema(schema, predictor.resolver.schema.include_keys)
+            return _Target(build_prompt(request.question, text, predictor.prompt_format), None,
+                           "inline")
+        question, source = self.question(request.question, request.db_id or "")
+        try:
+            prompt, path = predictor.prompt_for(question)
+        except DataError as exc:
+            raise RequestError(NOT_FOUND, 404, str(exc)) from None
+        return _Target(prompt, path, source)
+
+    # ---------------------------------------------------------------- generate
+
+    async def generate(self, request: GenerateInput, record: dict[str, Any]) -> dict[str, Any]:
+        """Answer one request; fills ``record`` (the request-log line) as it goes.
+
+        Raises:
+            RequestError: for every failure, with its kind and status.
+        """
+        started = time.perf_counter()
+        if not self.ready:
+            raise RequestError(NOT_READY, 503, "the model is still loading; see /readyz")
+        adapter = self.adapter(request.adapter)
+        record.update(adapter=adapter.name, model_hash=adapter.model_hash, db_id=request.db_id,
+                      question=request.question, question_chars=len(request.question),
+                      question_words=len(request.question.split()))
+        max_new = request.max_new_tokens or adapter.options.max_new_tokens
+        if max_new > self.serve.max_new_tokens:
+            raise RequestError(VALIDATION, 422, f"max_new_tokens: at most "
+                                                f"{self.serve.max_new_tokens} (serve.max_new_tokens)")
+        target = self._target(request, adapter)
+        record["schema_source"] = target.source
+        if request.execute and target.path is None:
+            raise RequestError(VALIDATION, 422, "execute: only on a database with a SQLite "
+                                                "file (registered with --db, or in the dataset)")
+        decoding = {"max_new_tokens": max_new, "greedy": True}
+        key = cache_key(adapter.sha256 + "@" + adapter.base, target.prompt, decoding)
+        cached = self.cache.get(key)
+        self.metrics.cache(cached is not None)
+        if cached is None:
+            try:
+                generation, question_tokens = await self.batcher.submit(
+                    adapter, target.prompt, request.question, max_new)
+            except QueueFullError as exc:
+                raise RequestError(OVERLOADED, 503, str(exc)) from None
+            except T2SError as exc:
+                raise RequestError(GENERATION, 422, str(exc)) from None
+            if generation.error:
+                raise RequestError(GENERATION, 422, generation.error)
+            cached = {"sql": generation.sql, "prompt_tokens": generation.prompt_tokens,
+                      "completion_tokens": generation.completion_tokens,
+                      "question_tokens": question_tokens, "batch_size": generation.batch_size}
+            self.cache.put(key, cached)
+            hit = False
+        else:
+            hit = True
+        sql = cached["sql"]
+        record.update(sql=sql, cached=hit, question_tokens=cached["question_tokens"],
+                      completion_tokens=cached["completion_tokens"],
+                      batch_size=None if hit else cached["batch_size"])
+        response: dict[str, Any] = {
+            "sql": sql, "adapter": adapter.name, "model_hash": adapter.model_hash,
+            "cached": hit,
+            "tokens": {"prompt": cached["prompt_tokens"], "completion": cached["completion_tokens"]},
+        }
+        if target.path is not None:
+            await self._check_sql(target.path, sql, request, response, record)
+        response["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
+        return response
+
+    async def _check_sql(self, path: Path, sql: str, request: GenerateInput,
+                         response: dict[str, Any], record: dict[str, Any]) -> None:
+        """Prepare (and with ``execute`` run) the SQL read-only; errors go into the response."""
+        infer = self.config.infer
+        if request.execute:
+            max_rows = min(request.max_rows or infer.max_rows, infer.max_rows)
+            statement = sql
+        else:
+            # EXPLAIN prepares the statement (tables, columns, authorizer) without running it.
+            max_rows, statement = 1, "EXPLAIN " + sql
+        result = await asyncio.to_thread(_run, path, statement, infer.execute_timeout_s, max_rows)
+        record["sql_parsed"] = result.error != ErrorKind.PARSE_ERROR
+        missing = _MISSING.match(result.message or "")
+        if missing:
+            record["unknown_tables" if missing.group(1) == "table" else "unknown_columns"] = [
+                missing.group(2)]
+        if request.execute:
+            record.update(executed=True, exec_ok=result.ok)
+        if result.ok:
+            if request.execute:
+                record.update(rows=len(result.rows), empty_result=not result.rows)
+                response["result"] = {"columns": list(result.columns),
+                                      "rows": [[_json_value(v) for v in row] for row in result.rows],
+                                      "truncated": result.truncated,
+                                      "elapsed_ms": round(result.elapsed_s * 1000, 2)}
+            return
+        if not request.execute and result.error == ErrorKind.TIMEOUT:
+            return  # preparing timed out: nothing to say about the SQL itself
+        kind = _EXEC_KIND.get(result.error, EXECUTION)
+        record.update(error_kind=kind, error=result.message)
+        if request.execute:
+            self.metrics.failure(kind)
+            response["error"] = {"kind": kind, "message": result.message}
+
+
+def _run(path: Path, sql: str, timeout_s: float, max_rows: int) -> ExecResult:
+    """:func:`~t2s.sqlexec.run_query`, with an unusable file reported as a result."""
+    if not sql.strip() or sql.strip().upper() == "EXPLAIN":
+        return ExecResult(rows=[], error=ErrorKind.PARSE_ERROR, message="empty SQL")
+    try:
+        return run_query(path, sql, timeout_s=timeout_s, max_rows=max_rows)
+    except (OSError, sqlite3.DatabaseError) as exc:
+        return ExecResult(rows=[], error=ErrorKind.RUNTIME_ERROR, message=str(exc))
+
+
+def _json_value(value: Any) -> Any:
+    """A result cell as JSON can hold it (BLOBs as hex, NaN/inf as text)."""
+    if isinstance(value, bytes):
+        return "x'" + value.hex() + "'"
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
