@@ -11,7 +11,7 @@ ARGS ?=
 QUESTION ?= What is the name of the department with the largest budget?
 DEMO_DB ?= university
 
-.PHONY: help setup demo test test-fast train evaluate infer lint bench clean \
+.PHONY: help setup demo test test-fast train evaluate infer serve lint bench clean \
         submit-train submit-eval submit-infer slurm-up slurm-down image image-buildah sif
 
 help:  ## list targets
@@ -46,6 +46,9 @@ evaluate: setup  ## generate predictions with the trained model and score them
 
 infer: setup  ## answer QUESTION on DEMO_DB with the trained model
 	$(T2S) infer --config $(CONFIG) --db-id $(DEMO_DB) --data-dir outputs/data/sample --execute "$(QUESTION)" $(ARGS)
+
+serve: setup  ## serve the trained model over HTTP (t2s serve; HOST/PORT via ARGS="--port 8080")
+	$(T2S) serve --config $(CONFIG) $(ARGS)
 
 lint: setup  ## ruff over the package, jobs, tests and benchmarks
 	$(BIN)/ruff check src jobs tests bench
