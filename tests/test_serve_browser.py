@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from serve_support import KEY, scripted_adapter, scripted_loader, serve_config, start_server
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "submit": ("t2s.launch.command", "submit a train/evaluate/infer job to Slurm or run it locally"),
     "jobs": ("t2s.launch.jobs_command", "list recent submissions and their states"),
     "config": ("t2s.config_command", "show the resolved config (with sources) or every config key"),
+    "monitor": ("t2s.monitor.command", "monitoring reports (latency, failures, drift) from a serve log"),
     "serve": ("t2s.serve.command", "serve the model over HTTP (FastAPI): /generate, metrics, playground"),
 }
 
