@@ -255,6 +255,11 @@ def test_inline_schema_and_validation_errors(tiny, sample_dir):
     inline = client.post("/generate", json={"question": "How many artists?", "schema": entry})
     assert inline.status_code == 200, inline.text
     assert "result" not in inline.json()
+    ddl = ("CREATE TABLE artist (artist_id INTEGER PRIMARY KEY, name TEXT, country TEXT);\n"
+           "CREATE TABLE concert (id int, artist_id int REFERENCES artist(artist_id), year text)")
+    from_ddl = client.post("/generate", json={"question": "How many artists?", "schema": ddl})
+    assert from_ddl.status_code == 200, from_ddl.text
+    assert from_ddl.json()["tokens"]["prompt"] > 20
     cases = [
         ({"question": "q", "db_id": "concert_hall", "temperature": 0.7}, "temperature"),
         ({"db_id": "concert_hall"}, "question"),
@@ -263,6 +268,8 @@ def test_inline_schema_and_validation_errors(tiny, sample_dir):
         ({"question": "q", "db_id": "concert_hall", "max_new_tokens": 65}, "at most 64"),
         ({"question": "q", "db_id": "concert_hall", "max_rows": 0}, "max_rows"),
         ({"question": "q", "schema": {"db_id": "x"}}, "schema: not a tables.json entry"),
+        ({"question": "q", "schema": "DROP TABLE artist"}, "only CREATE TABLE"),
+        ({"question": "q", "schema": "CREATE TABLE ("}, "schema: not valid DDL"),
         ({"question": "q", "schema": entry, "execute": True}, "execute: only on a database"),
         ({"question": "q", "db_id": "concert_hall", "adapter": "../x"}, "adapter"),
     ]
@@ -563,3 +570,18 @@ def test_t2s_serve_command_serves_and_stops_on_sigterm(tmp_path, sample_dir, ada
         if proc.poll() is None:
             proc.kill()
     assert len((tmp_path / "log.jsonl").read_text().splitlines()) == 1
+
+
+def test_ddl_schema_gives_the_same_prompt_text_as_tables_json():
+    from t2s.data.schema_text import serialize_schema
+    from t2s.serve.ddl import schema_from_ddl
+
+    schema = schema_from_ddl(
+        "CREATE TABLE singer (singer_id INTEGER PRIMARY KEY, name varchar(20), age int);\n"
+        "CREATE TABLE concert (id int, singer_id int, year text, PRIMARY KEY (id), "
+        "FOREIGN KEY (singer_id) REFERENCES singer(singer_id));")
+    assert serialize_schema(schema, include_keys=True) == (
+        "TABLE: singer (singer_id (number), name (text), age (number))\n"
+        "TABLE: concert (id (number), singer_id (number), year (text))\n"
+        "PRIMARY KEY: singer (singer_id)\nPRIMARY KEY: concert (id)\n"
+        "FOREIGN KEY: concert.singer_id -> singer.singer_id")

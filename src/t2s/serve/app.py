@@ -64,8 +64,8 @@ class GenerateBody(Strict):
 
     question: str = Field(min_length=1, description="The natural-language question.")
     db_id: str | None = Field(None, description="A registered database or one of the dataset.")
-    schema_: dict[str, Any] | None = Field(None, alias="schema",
-                                           description="An inline tables.json entry.")
+    schema_: dict[str, Any] | str | None = Field(
+        None, alias="schema", description="An inline tables.json entry, or CREATE TABLE statements.")
     adapter: str | None = Field(None, pattern=_NAME, description="Adapter name (default: serve.default_adapter).")
     execute: bool = Field(False, description="Run the SQL read-only and return its rows.")
     max_rows: int | None = Field(None, ge=1, description="Rows returned at most (<= infer.max_rows).")

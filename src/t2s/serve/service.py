@@ -2,8 +2,8 @@
 
 ``POST /generate``: pick the adapter, build the prompt exactly as training did
 (:meth:`~t2s.inference.pipeline.Predictor.prompt_for` for a database by name;
-the same :func:`~t2s.data.prompts.build_prompt` over an inline tables.json
-entry), look it up in the response cache, else queue it for a micro-batch;
+the same :func:`~t2s.data.prompts.build_prompt` over an inline schema, a
+tables.json entry or ``CREATE TABLE`` statements), look it up in the response cache, else queue it for a micro-batch;
 then check the SQL against the database and, when asked, run it through the one
 read-only guard (:func:`t2s.sqlexec.run_query`). Every request leaves one line
 in the request log.
@@ -29,12 +29,13 @@ from t2s.config import Config
 from t2s.data.prompts import build_prompt
 from t2s.data.schema_text import serialize_schema
 from t2s.data.spider import SpiderDataset, check_db_id, schema_from_tables_entry
-from t2s.errors import DataError, T2SError
+from t2s.errors import DataError, InputError, T2SError
 from t2s.inference.generate import Prompt
 from t2s.inference.pipeline import Question
 from t2s.serve.adapters import Adapter, AdapterRegistry, UnknownAdapterError
 from t2s.serve.batcher import MicroBatcher, QueueFullError
 from t2s.serve.cache import ResponseCache, cache_key
+from t2s.serve.ddl import schema_from_ddl
 from t2s.serve.metrics import Metrics
 from t2s.serve.requestlog import RequestLog
 from t2s.sqlexec import ErrorKind, ExecResult, run_query
@@ -75,7 +76,7 @@ class GenerateInput:
 
     question: str
     db_id: str | None = None
-    schema: dict[str, Any] | None = None
+    schema: dict[str, Any] | str | None = None
     adapter: str | None = None
     execute: bool = False
     max_rows: int | None = None
@@ -215,12 +216,18 @@ class Service:
 
     def _target(self, request: GenerateInput, adapter: Adapter) -> _Target:
         predictor = adapter.predictor
-        if request.schema is not None:
+        if isinstance(request.schema, str):
+            try:
+                schema = schema_from_ddl(request.schema)
+            except InputError as exc:
+                raise RequestError(VALIDATION, 422, str(exc)) from None
+        elif request.schema is not None:
             try:
                 schema = schema_from_tables_entry(request.schema)
             except (DataError, KeyError, TypeError, ValueError, IndexError) as exc:
                 raise RequestError(VALIDATION, 422, f"schema: not a tables.json entry: {exc}") \
                     from None
+        if request.schema is not None:
             text = serialize_schema(schema, predictor.resolver.schema.include_keys)
             return _Target(build_prompt(request.question, text, predictor.prompt_format), None,
                            "inline")
