@@ -186,6 +186,11 @@ def test_generate_builds_the_training_prompt_and_caches(tiny, sample_dir):
     text = client.get("/metrics").text
     assert metric(text, "t2s_cache_hits_total") >= 1
     assert metric(text, "t2s_cache_misses_total") >= 2
+    assert metric(text, "t2s_request_latency_seconds_count", adapter="default",
+                  route="/generate") >= 3
+    assert metric(text, "t2s_generated_tokens_total", adapter="default") >= \
+        answer["tokens"]["completion"] + other["tokens"]["completion"]
+    assert metric(text, "t2s_adapters_loaded") == 1
 
 
 def test_batched_answers_equal_one_at_a_time(tiny):
