@@ -5,8 +5,9 @@ Usage:
     python bench/bench_serve.py --clients 1,4,16,64 --requests 128 --seconds 60 --new-tokens 32
     python bench/bench_serve.py --adapter outputs/final_model --json outputs/bench_serve.json
 
-For each mode a real ``t2s serve`` process is started on 127.0.0.1 (a free
-port, response cache off): "off" is ``serve.max_batch_size=1`` (one request per
+Two real ``t2s serve`` processes are started on 127.0.0.1 (free ports,
+response cache off), one per mode, and each client level runs on both back to
+back (same machine load for the pair): "off" is ``serve.max_batch_size=1`` (one request per
 ``generate``), "on" is ``serve.max_batch_size=64 serve.max_wait_ms=5``. A load
 generator in this process runs N concurrent clients (httpx, asyncio), each
 sending ``/generate`` requests with distinct questions from the sample dev split
@@ -152,11 +153,15 @@ def main(argv: list[str] | None = None) -> int:
     adapter = Path(args.adapter) if args.adapter else fresh_adapter(config, work / "adapter")
     levels = [int(c) for c in args.clients.split(",")]
     rows = []
-    for mode in ("off", "on"):
-        proc, url = start_server(args, adapter, mode, work)
-        try:
+    # Both servers start first; each level then runs "off" and "on" back to back,
+    # so the two are measured under the same (shared, noisy) machine load. The
+    # idle server costs nothing meanwhile.
+    servers = {mode: start_server(args, adapter, mode, work) for mode in MODES}
+    try:
+        for _, url in servers.values():
             asyncio.run(load(url, 1, 4, args.seconds, questions))  # warm-up
-            for clients in levels:
+        for clients in levels:
+            for mode, (_, url) in servers.items():
                 before = batch_stats(url)
                 total = max(args.requests, 2 * clients)
                 latencies, wall, errors = asyncio.run(
@@ -171,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
                     "p99_ms": round(1000 * percentile(latencies, 99), 1),
                     "mean_batch": round((after[0] - before[0]) / batches, 1) if batches else None})
                 print(json.dumps(rows[-1]), flush=True)
-        finally:
+    finally:
+        for proc, _ in servers.values():
             proc.terminate()
             proc.wait(timeout=120)
     by = {(r["mode"], r["clients"]): r for r in rows}
