@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from conftest import TEST_TINY
 from t2s.config import Config, load_config
 from t2s.inference.generate import Generation, GenerationOptions
 from t2s.inference.pipeline import Predictor, SchemaResolver
@@ -80,8 +81,6 @@ def scripted_adapter(folder: Path, tag: str = "") -> Path:
 
 def serve_config(sample_dir: Path, tmp_path: Path, *overrides: str) -> Config:
     """The tiny preset with a test-sized server: small limits, a log in tmp_path."""
-    from conftest import TEST_TINY
-
     return load_config(ROOT / "configs" / "tiny.yaml", [
         f"data.root={sample_dir}", *TEST_TINY, "infer.max_new_tokens=12",
         f"serve.request_log={tmp_path / 'requests.jsonl'}", f"serve.api_keys=[{KEY}]",

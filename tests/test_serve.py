@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from conftest import TEST_TINY
 from serve_support import (
     AUTH,
     KEY,
@@ -99,13 +100,6 @@ def test_public_address_needs_a_key_and_names_are_checked(monkeypatch, tmp_path)
 
 # ---------------------------------------------------------------------------
 # A server over the tiny trained adapter
-
-
-@pytest.fixture(scope="module")
-def adapter_dir(tmp_path_factory, sample_dir, tiny_base_dir) -> Path:
-    from test_inference import train_tiny_adapter
-
-    return train_tiny_adapter(tmp_path_factory.getbasetemp(), sample_dir, tiny_base_dir)
 
 
 @pytest.fixture(scope="module")
@@ -382,7 +376,8 @@ def scripted(tmp_path_factory, sample_dir):
     database = tmp / "shop.sqlite"
     shutil.copy(sample_dir / "database" / "retail_shop" / "retail_shop.sqlite", database)
     config = serve_config(sample_dir, tmp, f"infer.adapter_path={scripted_adapter(tmp / 'a')}",
-                          "infer.execute_timeout_s=0.5", "infer.max_rows=5")
+                          "infer.execute_timeout_s=0.5", "infer.max_rows=5",
+                          "infer.max_result_bytes=2000000")
     server = start_server(config, [("default", str(tmp / "a"))], {"shop": database},
                           loader=scripted_loader)
     client = httpx.Client(base_url=server.url, headers=AUTH, timeout=60)
@@ -425,6 +420,10 @@ def test_execute_returns_rows_capped_and_timeouts(scripted):
     timed = client.post("/generate", json={"question": f"SQL: {slow}", "db_id": "shop",
                                            "execute": True}).json()
     assert timed["error"]["kind"] == "timeout"
+    huge = client.post("/generate", json={
+        "question": "SQL: SELECT zeroblob(1000000) FROM product", "db_id": "shop",
+        "execute": True}).json()
+    assert huge["error"]["kind"] == "result_too_large"
     unknown = client.post("/generate", json={"question": "SQL: SELECT nope FROM product",
                                              "db_id": "shop", "execute": True}).json()
     assert unknown["error"]["kind"] == "execution_error"
@@ -549,8 +548,6 @@ def test_scripted_backend_batches_one_generate_call():
 
 @pytest.mark.slow
 def test_t2s_serve_command_serves_and_stops_on_sigterm(tmp_path, sample_dir, adapter_dir):
-    from conftest import TEST_TINY
-
     env_key = "k-" + "x" * 20
     proc = subprocess.Popen(
         [sys.executable, "-m", "t2s.cli", "serve", "--config", str(ROOT / "configs" / "tiny.yaml"),

@@ -53,10 +53,12 @@ GENERATION = "generation"
 SQL_PARSE = "sql_parse"
 EXECUTION = "execution_error"
 TIMEOUT = "timeout"
+RESULT_TOO_LARGE = "result_too_large"
 INTERNAL = "internal"
 
 # sqlexec's error kinds as the API names them.
-_EXEC_KIND = {ErrorKind.PARSE_ERROR: SQL_PARSE, ErrorKind.TIMEOUT: TIMEOUT}
+_EXEC_KIND = {ErrorKind.PARSE_ERROR: SQL_PARSE, ErrorKind.TIMEOUT: TIMEOUT,
+              ErrorKind.RESULT_TOO_LARGE: RESULT_TOO_LARGE}
 _MISSING = re.compile(r"^no such (table|column): (.+)$")
 
 
@@ -307,7 +309,8 @@ class Service:
         else:
             # EXPLAIN prepares the statement (tables, columns, authorizer) without running it.
             max_rows, statement = 1, "EXPLAIN " + sql
-        result = await asyncio.to_thread(_run, path, statement, infer.execute_timeout_s, max_rows)
+        result = await asyncio.to_thread(_run, path, statement, infer.execute_timeout_s, max_rows,
+                                         infer.max_result_bytes)
         record["sql_parsed"] = result.error != ErrorKind.PARSE_ERROR
         missing = _MISSING.match(result.message or "")
         if missing:
@@ -332,12 +335,13 @@ class Service:
             response["error"] = {"kind": kind, "message": result.message}
 
 
-def _run(path: Path, sql: str, timeout_s: float, max_rows: int) -> ExecResult:
+def _run(path: Path, sql: str, timeout_s: float, max_rows: int, max_result_bytes: int) -> ExecResult:
     """:func:`~t2s.sqlexec.run_query`, with an unusable file reported as a result."""
     if not sql.strip() or sql.strip().upper() == "EXPLAIN":
         return ExecResult(rows=[], error=ErrorKind.PARSE_ERROR, message="empty SQL")
     try:
-        return run_query(path, sql, timeout_s=timeout_s, max_rows=max_rows)
+        return run_query(path, sql, timeout_s=timeout_s, max_rows=max_rows,
+                         max_result_bytes=max_result_bytes)
     except (OSError, sqlite3.DatabaseError) as exc:
         return ExecResult(rows=[], error=ErrorKind.RUNTIME_ERROR, message=str(exc))
 
