@@ -375,6 +375,13 @@ def write_report(log_path: str | Path, reference_path: str | Path, out_dir: str 
     return report
 
 
+def _save(plt: Any, fig: Any, out: Path, name: str) -> str:
+    fig.tight_layout()
+    fig.savefig(out / name, dpi=100)
+    plt.close(fig)
+    return name
+
+
 def plot(report: dict[str, Any], records: list[dict[str, Any]], reference: Reference,
          out: Path) -> list[str]:
     """The PNG plots; returns their file names."""
@@ -393,10 +400,7 @@ def plot(report: dict[str, Any], records: list[dict[str, Any]], reference: Refer
             ax.plot(x, [w[key] for w in windows], marker="o", label=key.split("_")[0])
     ax.set(xlabel="seconds since first request", ylabel="latency (ms)", title="Latency percentiles")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "latency.png", dpi=100)
-    plt.close(fig)
-    written.append("latency.png")
+    written.append(_save(plt, fig, out, "latency.png"))
 
     fig, ax = plt.subplots(figsize=(7, 3.5))
     outcomes = report["summary"]["outcomes"]
@@ -404,10 +408,7 @@ def plot(report: dict[str, Any], records: list[dict[str, Any]], reference: Refer
     ax.bar(list(failures) or ["none"], list(failures.values()) or [0], color="#c0392b")
     ax.set(ylabel="requests", title=f"Failures by kind ({report['summary']['failures']} of "
                                     f"{report['summary']['requests']})")
-    fig.tight_layout()
-    fig.savefig(out / "failures.png", dpi=100)
-    plt.close(fig)
-    written.append("failures.png")
+    written.append(_save(plt, fig, out, "failures.png"))
 
     fig, ax = plt.subplots(figsize=(7, 3.5))
     ref_lengths = [len(words(q)) for q in reference.questions]
@@ -418,10 +419,7 @@ def plot(report: dict[str, Any], records: list[dict[str, Any]], reference: Refer
         ax.hist(new_lengths, bins=bins, density=True, alpha=0.5, label="served")
     ax.set(xlabel="words per question", ylabel="share", title="Question length")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "question_length.png", dpi=100)
-    plt.close(fig)
-    written.append("question_length.png")
+    written.append(_save(plt, fig, out, "question_length.png"))
 
     shape = next(c for c in report["drift"] if c["name"] == "sql_shape")
     labels = sorted(set(shape["reference"]) | set(shape["served"]))
@@ -434,8 +432,5 @@ def plot(report: dict[str, Any], records: list[dict[str, Any]], reference: Refer
     ax.set_xticks(list(positions), labels, rotation=30, ha="right")
     ax.set(ylabel="share", title=f"SQL shape (PSI {shape['value']:.2f})")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "sql_shape.png", dpi=100)
-    plt.close(fig)
-    written.append("sql_shape.png")
+    written.append(_save(plt, fig, out, "sql_shape.png"))
     return written
