@@ -587,3 +587,37 @@ def test_ddl_schema_gives_the_same_prompt_text_as_tables_json():
         "TABLE: concert (id (number), singer_id (number), year (text))\n"
         "PRIMARY KEY: singer (singer_id)\nPRIMARY KEY: concert (id)\n"
         "FOREIGN KEY: concert.singer_id -> singer.singer_id")
+
+
+def test_ready_only_after_the_adapters_load(sample_dir, tmp_path):
+    """/healthz answers while the model loads; /readyz and /generate say not_ready until then."""
+    from t2s.data.sources import open_dataset_if_any
+    from t2s.serve.adapters import AdapterRegistry
+    from t2s.serve.embedded import EmbeddedServer
+    from t2s.serve.requestlog import RequestLog
+    from t2s.serve.service import Service
+
+    config = serve_config(sample_dir, tmp_path, f"infer.adapter_path={scripted_adapter(tmp_path / 'a')}")
+    release = threading.Event()
+
+    def slow_loader(config, dataset):
+        assert release.wait(60)
+        return scripted_loader(config, dataset)
+
+    dataset = open_dataset_if_any(config.data, create_sample=False)
+    service = Service(config, AdapterRegistry(config, dataset, slow_loader), {}, RequestLog(None))
+    server = EmbeddedServer(service, [("default", str(tmp_path / "a"))], [KEY])
+    server.thread.start()
+    try:
+        assert httpx.get(server.url + "/healthz", timeout=30).status_code == 200
+        not_ready = httpx.get(server.url + "/readyz", headers=AUTH, timeout=30)
+        assert not_ready.status_code == 503 and not_ready.json()["error"]["kind"] == "not_ready"
+        early = httpx.post(server.url + "/generate", headers=AUTH, timeout=30,
+                           json={"question": "SQL: SELECT 1", "db_id": "concert_hall"})
+        assert early.status_code == 503 and early.json()["error"]["kind"] == "not_ready"
+        release.set()
+        assert service.ready_event.wait(60)
+        assert httpx.get(server.url + "/readyz", headers=AUTH, timeout=30).status_code == 200
+    finally:
+        release.set()
+        server.stop()
