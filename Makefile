@@ -11,7 +11,7 @@ ARGS ?=
 QUESTION ?= What is the name of the department with the largest budget?
 DEMO_DB ?= university
 
-.PHONY: help setup demo test test-fast train evaluate infer serve lint bench clean \
+.PHONY: help setup demo test test-fast train evaluate infer serve lint bench bench-serve clean \
         submit-train submit-eval submit-infer slurm-up slurm-down image image-buildah sif
 
 help:  ## list targets
@@ -57,6 +57,9 @@ bench: setup  ## benchmarks: training (LoRA vs full) and inference (batched vs o
 	$(BIN)/python bench/bench_train.py
 	OMP_WAIT_POLICY=PASSIVE $(BIN)/python bench/bench_infer.py --threads 2
 	@echo "bench/bench_eval.py needs the official evaluator: see BENCHMARKS.md"
+
+bench-serve: setup  ## serving benchmark: micro-batching on vs off at 1/4/16/64 clients (~10 min)
+	$(BIN)/python bench/bench_serve.py
 
 slurm-up:  ## install (Debian packages) and start the local Slurm cluster with accounting (root)
 	scripts/slurm-local/install.sh && scripts/slurm-local/start.sh
