@@ -446,6 +446,25 @@ def test_request_log_records_sql_checks(scripted):
     assert by_sql["SELECT nope FROM product"]["executed"] is False
 
 
+def test_monitor_report_reads_the_server_log(scripted, sample_dir):
+    """The server's request log is what ``t2s monitor report`` reads: one schema, both ends."""
+    from t2s.monitor.report import write_report
+
+    _, client, tmp, _ = scripted
+    client.post("/generate", json={"question": "SQL: SELECT * FROM missing", "db_id": "shop",
+                                   "execute": True})
+    client.post("/generate", json={"question": "q", "db_id": "shop", "bogus": 1})
+    lines = [json.loads(line) for line in (tmp / "requests.jsonl").read_text().splitlines()]
+    report = write_report(tmp / "requests.jsonl", sample_dir / "train.json", tmp / "report")
+    assert report["summary"]["requests"] == len(lines)
+    assert report["summary"]["outcomes"]["validation"] >= 1
+    assert report["summary"]["outcomes"]["execution_error"] >= 1
+    drift = {check["name"]: check for check in report["drift"]}
+    assert drift["unseen_databases"]["served"]["rate"] == 1.0  # "shop" is no training database
+    assert drift["sql_error_rate"]["served"]["n"] > 0
+    assert (tmp / "report" / "REPORT.md").is_file()
+
+
 def test_swap_under_load_drops_no_request(scripted):
     """A request held in flight on adapter b finishes after b is unloaded; load keeps flowing."""
     server, client, tmp, _ = scripted
