@@ -8,9 +8,9 @@ Examples::
     t2s serve --port 0 serve.max_batch_size=16                 # any free port (printed)
 
 The server prints one JSON line ``{"listening": "http://HOST:PORT", ...}`` once
-its socket is bound. SIGTERM/SIGINT stop it gracefully: no new connections,
-requests in flight (and queued for generation) are answered first, for at most
-``serve.graceful_timeout_s``. This module stays light; FastAPI, uvicorn and the
+its socket is bound. SIGTERM (exit 0) and SIGINT (exit 130) stop it gracefully:
+no new connections, requests in flight (and queued for generation) are answered
+first, for at most ``serve.graceful_timeout_s``. This module stays light; FastAPI, uvicorn and the
 model load inside :func:`run`.
 """
 
