@@ -6,5 +6,5 @@ if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then
     exit 0
 fi
 apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
 chromium --headless=new --no-sandbox --disable-gpu --dump-dom about:blank >/dev/null
