@@ -71,8 +71,6 @@ class GenerateBody(Strict):
     max_rows: int | None = Field(None, ge=1, description="Rows returned at most (<= infer.max_rows).")
     max_new_tokens: int | None = Field(None, ge=1, description="Decoding limit (<= serve.max_new_tokens).")
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=False)
-
     @model_validator(mode="after")
     def _one_database(self) -> GenerateBody:
         if (self.db_id is None) == (self.schema_ is None):
@@ -301,8 +299,8 @@ def _inside(path: Path, roots: list[str]) -> bool:
 
 
 def create_app(service: Service, adapters: list[tuple[str, str]], api_keys: list[str],
-               on_fatal: Callable[[BaseException], None] | None = None) -> FastAPI:
-    """The application over ``service``.
+               on_fatal: Callable[[BaseException], None] | None = None) -> RequestContext:
+    """The ASGI application over ``service``: FastAPI inside :class:`RequestContext`.
 
     Args:
         service: The service (adapters may already be loaded).
@@ -496,4 +494,4 @@ def create_app(service: Service, adapters: list[tuple[str, str]], api_keys: list
         app.add_middleware(CORSMiddleware, allow_origins=serve.cors_origins,
                            allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["Authorization", "X-API-Key", "Content-Type"])
-    return RequestContext(app, service)  # type: ignore[return-value]
+    return RequestContext(app, service)
