@@ -17,8 +17,11 @@ bounds hold: the loop stops by itself). Every request generates exactly
 LoRA adapter (rarely emits EOS) unless ``--adapter`` is given, and
 ``infer.max_new_tokens`` is set to ``--new-tokens``.
 
-Printed: requests/s and p50/p95/p99 latency per (mode, clients), the mean batch
-size from the server's own metrics, and the ratios the goal is stated in
+First, the ceiling: the inference library's batched ``generate`` in this
+process, batch 16 vs batch 1 (what batching can gain on this machine right
+now, with no HTTP). Printed: requests/s and p50/p95/p99 latency per (mode,
+clients), the mean batch size from the server's own metrics, and the ratios the
+goal is stated in
 (throughput on/off at 16 clients >= 3x; p95 at 16 clients <= 2x the
 single-request latency).
 """
@@ -53,6 +56,41 @@ def fresh_adapter(config, folder: Path) -> Path:
     model.save_pretrained(folder)
     load_tokenizer(base).save_pretrained(folder)
     return folder
+
+
+def generate_ceiling(config, adapter: Path, questions, sizes=(1, 16), repeats: int = 3) -> dict:
+    """Requests/s of the inference library's own batched ``generate`` at each size, in this process.
+
+    What micro-batching can gain at most on this machine right now: no HTTP, no
+    queue; best of ``repeats`` calls per size, every sequence runs to max_new_tokens.
+    """
+    import dataclasses
+
+    import torch
+
+    from t2s.data.sources import open_dataset_if_any
+    from t2s.inference.pipeline import Question
+    from t2s.serve.adapters import AdapterRegistry
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
+    loaded = AdapterRegistry(config, open_dataset_if_any(config.data, create_sample=False)).load(
+        "ceiling", adapter)
+    prompts = [loaded.predictor.prompt_for(Question(id="0", question=q, db_id=d))[0]
+               for q, d in questions[:max(sizes)]]
+    backend = loaded.predictor.backend
+    rates = {}
+    for size in sizes:
+        backend.options = dataclasses.replace(loaded.options, batch_size=size, stop_at_eos=False)
+        backend.generate(prompts[:size])  # warm-up
+        best = min(_timed(backend, prompts[:size]) for _ in range(repeats))
+        rates[size] = round(size / best, 2)
+    return rates
+
+
+def _timed(backend, prompts) -> float:
+    started = time.perf_counter()
+    backend.generate(prompts)
+    return time.perf_counter() - started
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -156,6 +194,10 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="t2s-bench-serve-"))
     adapter = Path(args.adapter) if args.adapter else fresh_adapter(config, work / "adapter")
     levels = [int(c) for c in args.clients.split(",")]
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    config.infer.max_new_tokens = args.new_tokens
+    ceiling = generate_ceiling(config, adapter, questions)
+    print(json.dumps({"generate_requests_per_s_by_batch": ceiling}), flush=True)
     rows = []
     # Both servers start first; each level then runs "off" and "on" back to back,
     # so the two are measured under the same (shared, noisy) machine load. The
@@ -185,6 +227,10 @@ def main(argv: list[str] | None = None) -> int:
             proc.terminate()
             proc.wait(timeout=120)
     by = {(r["mode"], r["clients"]): r for r in rows}
+    sizes = sorted(ceiling)
+    print(f"\nceiling: in-process generate, batch {sizes[-1]} vs 1: "
+          f"{ceiling[sizes[-1]] / ceiling[sizes[0]]:.2f}x the requests/s "
+          f"({ceiling[sizes[0]]} -> {ceiling[sizes[-1]]} req/s)")
     print(f"\ntiny model ({args.adapter or 'tiny base + fresh LoRA'}), {args.new_tokens} new tokens "
           f"per request, server on {args.threads} threads; load average "
           f"{os.getloadavg()[0]:.2f}")
@@ -207,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"rows": rows, "throughput_ratio": ratios,
+                                               "generate_ceiling": ceiling,
                                                "new_tokens": args.new_tokens,
                                                "threads": args.threads}, indent=2) + "\n")
     return 0
