@@ -11,7 +11,9 @@
 - :mod:`.batcher` — gathers concurrent requests into one batched ``generate``;
 - :mod:`.cache` — the LRU + TTL response cache;
 - :mod:`.metrics` — Prometheus metrics;
-- :mod:`.requestlog` — one JSON line per request, read by ``t2s monitor report``.
+- :mod:`.requestlog` — one JSON line per request, read by ``t2s monitor report``;
+- :mod:`.ddl` — an inline schema given as ``CREATE TABLE`` statements;
+- :mod:`.embedded` — a server in a background thread (tests, benchmarks).
 
 Nothing else in t2s imports this package.
 """
