@@ -38,6 +38,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_infer import percentile, timed  # bench/ is on sys.path when run as a script
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
@@ -82,22 +84,9 @@ def generate_ceiling(config, adapter: Path, questions, sizes=(1, 16), repeats: i
     for size in sizes:
         backend.options = dataclasses.replace(loaded.options, batch_size=size, stop_at_eos=False)
         backend.generate(prompts[:size])  # warm-up
-        best = min(_timed(backend, prompts[:size]) for _ in range(repeats))
+        best = min(timed(backend, prompts[:size]) for _ in range(repeats))
         rates[size] = round(size / best, 2)
     return rates
-
-
-def _timed(backend, prompts) -> float:
-    started = time.perf_counter()
-    backend.generate(prompts)
-    return time.perf_counter() - started
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in [0, 100])."""
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
 
 
 def start_server(args, adapter: Path, mode: str, log_dir: Path) -> tuple[subprocess.Popen, str]:
