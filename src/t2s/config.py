@@ -69,22 +69,93 @@ class SchemaTextConfig:
 
 
 @dataclass
-class DataConfig:
-    """Where the Spider-format data lives and how prompts are built from it."""
+class ColumnMap:
+    """Which column of a ``files``/``hf`` dataset holds each field of an example.
 
-    source: Literal["sample", "spider"] = "sample"
+    Fields set to null are absent from the data; ``question``, ``sql`` and
+    ``db_id`` are required.
+    """
+
+    question: str = "question"
+    sql: str = "query"
+    """Gold SQL column (``query`` in Spider, ``SQL`` in BIRD)."""
+    db_id: str = "db_id"
+    evidence: str | None = None
+    """External knowledge shown with the question (BIRD's ``evidence``)."""
+    difficulty: str | None = None
+    """A difficulty label reported as a breakdown (BIRD's ``difficulty``)."""
+    category: str | None = None
+    """A category label reported as a breakdown."""
+    id: str | None = None
+    """A stable example id; default the row number."""
+
+
+@dataclass
+class SourceConfig:
+    """One source of a mixture (``data.sources``); unset fields follow ``data``."""
+
+    name: str = ""
+    """Label in reports and run_info.json (unique; default the adapter name)."""
+    source: Literal["sample", "spider", "wikisql", "bird", "files", "hf"] = "spider"
+    """Adapter, as ``data.source``."""
+    root: str = ""
+    """Dataset location, as ``data.root``."""
+    train_file: str | None = None
+    """Training split of this source; null: this source adds no training examples."""
+    eval_file: str | None = None
+    """Evaluation split of this source; null: it adds no evaluation examples."""
+    tables_file: str | None = None
+    """As ``data.tables_file`` (null: that value)."""
+    database_dir: str | None = None
+    """As ``data.database_dir`` (null: that value)."""
+    columns: ColumnMap | None = None
+    """As ``data.columns`` (null: that value)."""
+    weight: float = 1.0
+    """Training examples drawn per example of this source: 2 repeats each one
+    twice, 0.5 keeps a seeded half (evaluation splits are never reweighted)."""
+
+
+@dataclass
+class DataConfig:
+    """Which dataset to read, through which adapter, and how prompts are built from it."""
+
+    source: Literal["sample", "spider", "wikisql", "bird", "files", "hf"] = "sample"
     """``sample``: the embedded dataset, generated into ``root`` when missing;
-    ``spider``: an existing Spider-format directory at ``root``."""
+    ``spider``: a Spider-format directory; ``wikisql``: WikiSQL's ``*.jsonl`` +
+    ``*.tables.jsonl`` (+ ``*.db``); ``bird``: BIRD's JSON + ``dev_tables.json``;
+    ``files``: JSON/JSONL/CSV/Parquet files read with ``datasets`` through
+    ``data.columns``; ``hf``: a ``datasets`` folder (``save_to_disk``) or a hub
+    id already in the local cache, through ``data.columns``."""
     root: str = "outputs/data/sample"
-    """Spider-format directory (tables.json, question files, database/)."""
+    """Dataset directory (for ``hf``: the folder or the cached hub id)."""
     train_file: str = "train.json"
-    """Training question file inside ``root``."""
+    """Training split inside ``root``: a file name (``train.jsonl`` for WikiSQL,
+    ``train.csv`` for files) or, for ``hf``, a split name."""
     eval_file: str | None = "dev.json"
-    """Evaluation question file inside ``root``; null disables evaluation during training."""
+    """Evaluation split inside ``root`` (as ``train_file``); null disables evaluation."""
     tables_file: str = "tables.json"
-    """Schema file inside ``root``."""
+    """Schema file inside ``root`` (Spider's tables.json layout; BIRD: ``dev_tables.json``
+    or its cleaned variant). ``files``/``hf`` without it read schemas from the SQLite files."""
     database_dir: str = "database"
-    """Folder of ``<db_id>/<db_id>.sqlite`` files, relative to ``root``."""
+    """Folder of ``<db_id>/<db_id>.sqlite`` (or ``<db_id>.sqlite``) files, relative to ``root``."""
+    columns: ColumnMap = field(default_factory=ColumnMap)
+    """Column map of ``files``/``hf`` sources."""
+    bad_rows: Literal["error", "skip"] = "error"
+    """A row missing a field, or with an empty one: stop with its file, row and
+    field (``error``), or leave it out, counted and reported (``skip``)."""
+    evidence: bool = False
+    """Put each example's evidence (BIRD) under the question in the prompt, in
+    training, evaluation and inference alike."""
+    sources: list[SourceConfig] = field(default_factory=list)
+    """A mixture of several sources (replaces ``source``/``root``/``*_file``);
+    de-duplicated by normalised question + SQL."""
+    contamination: Literal["warn", "error", "off"] = "warn"
+    """Train/eval overlap (same or near-same question, same database in both):
+    report it in run_info.json and warn, refuse to train (``error``), or skip the check."""
+    prepared_dir: str = "outputs/data/prepared"
+    """Where non-Spider sources are written as Spider-format views
+    (``<source>-<fingerprint>/``: tables.json, splits, database/), rebuilt when
+    their inputs change, so evaluation and inference read one layout."""
     max_train_examples: int | None = None
     """Use only the first N training examples (null: all)."""
     max_eval_examples: int | None = None
@@ -235,6 +306,10 @@ class EvalConfig:
     """Keep DISTINCT when executing (the official default removes it)."""
     report_dir: str = "outputs/eval"
     """Where ``t2s evaluate --config`` writes predictions and REPORT.json."""
+    exec_metric: Literal["auto", "spider", "bird"] = "auto"
+    """Execution accuracy: ``spider`` compares multisets of rows (order when the
+    gold query orders, columns may be permuted), ``bird`` compares sets of rows
+    as BIRD's official evaluator does; ``auto`` picks ``bird`` for BIRD data."""
 
     @property
     def exact(self) -> bool:
@@ -618,12 +693,30 @@ def _build(cls: type, tree: Any, prefix: list[str], sources: dict[str, str],
         if dataclasses.is_dataclass(hint_type):
             kwargs[key] = _build(hint_type, value, [*prefix, key], sources, problems, fallback)
             continue
+        nested = _nested_dataclass(hint_type)
+        if nested is not None and value is not None:
+            if typing.get_origin(hint_type) is not list:
+                kwargs[key] = _build(nested, value, [*prefix, key], sources, problems, fallback)
+            elif not isinstance(value, list):
+                problems.add(source, dotted, f"expected a list of {nested.__name__}, got {value!r}")
+            else:
+                kwargs[key] = [_build(nested, item, [*prefix, key, str(i)], sources, problems,
+                                      source) for i, item in enumerate(value)]
+            continue
         error = _type_error(value, hint_type)
         if error:
             problems.add(source, dotted, error)
             continue
         kwargs[key] = _coerce(value, hint_type)
     return cls(**kwargs)
+
+
+def _nested_dataclass(hint: Any) -> type | None:
+    """The dataclass inside ``list[D]`` or ``D | None``, or None."""
+    for arg in typing.get_args(hint):
+        if dataclasses.is_dataclass(arg):
+            return arg
+    return None
 
 
 def _type_error(value: Any, hint: Any) -> str | None:
@@ -708,6 +801,7 @@ def _check_combinations(config: Config, sources: dict[str, str], problems: _Prob
         add("lora.alpha", f"must be positive, got {config.lora.alpha}")
     if train.method == "lora" and not config.lora.target_modules:
         add("lora.target_modules", "is empty; LoRA needs at least one module")
+    _check_data(config.data, add)
     if config.data.schema.sample_values < 0:
         add("data.schema.sample_values", "must be >= 0")
     for key, message in eval_problems(config.eval):
@@ -869,6 +963,32 @@ def dump_yaml(config: Config, path: str | Path) -> None:
     """Write the resolved config to ``path`` as YAML."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(yaml.safe_dump(to_dict(config), sort_keys=False), encoding="utf-8")
+
+
+def _check_data(data: DataConfig, add: Callable[[str, str], None]) -> None:
+    """Record problems of the data section: required columns, mixture entries."""
+    for name in ("question", "sql", "db_id"):
+        if not getattr(data.columns, name):
+            add(f"data.columns.{name}", "is required (the column holding it)")
+    names: dict[str, int] = {}
+    for index, entry in enumerate(data.sources):
+        key = f"data.sources.{index}"
+        label = entry.name or entry.source
+        if label in names:
+            add(f"{key}.name", f"{label!r} is also source {names[label]}; give each a unique name")
+        names.setdefault(label, index)
+        if not entry.root and entry.source != "sample":
+            add(f"{key}.root", "is required")
+        if entry.train_file is None and entry.eval_file is None:
+            add(f"{key}.train_file", "neither train_file nor eval_file is set: the source adds nothing")
+        if entry.weight < 0:
+            add(f"{key}.weight", f"must be >= 0, got {entry.weight}")
+        if entry.columns is not None:
+            for name in ("question", "sql", "db_id"):
+                if not getattr(entry.columns, name):
+                    add(f"{key}.columns.{name}", "is required (the column holding it)")
+    if data.sources and not any(e.train_file for e in data.sources):
+        add("data.sources", "no source has a train_file")
 
 
 # ----------------------------------------------------------------------------

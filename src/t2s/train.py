@@ -30,7 +30,7 @@ from typing import Any
 from t2s.config import Config, dump_yaml, precision_problem, resolve_precision, to_dict
 from t2s.data.prompts import SchemaTextCache
 from t2s.data.sft import LengthReport, apply_length_limit, build_records
-from t2s.data.sources import open_dataset
+from t2s.data.sources import data_report, open_dataset
 from t2s.data.spider import Example, SpiderDataset
 from t2s.errors import T2SError
 from t2s.faults import crash_point
@@ -67,6 +67,7 @@ class PreparedData:
     train_records: list[dict[str, Any]]
     eval_records: list[dict[str, Any]]
     fingerprints: dict[str, str] = field(default_factory=dict)
+    report: dict[str, Any] = field(default_factory=dict)
 
 
 def prepare_data(config: Config) -> PreparedData:
@@ -83,16 +84,19 @@ def prepare_data(config: Config) -> PreparedData:
     schema_texts = SchemaTextCache(dataset.schemas, dataset.database_dir,
                                    data.schema.include_keys, data.schema.sample_values)
     fingerprints = {data.tables_file: file_sha256(dataset.tables_path),
-                    data.train_file: file_sha256(dataset.root / data.train_file)}
+                    data.train_file: file_sha256(dataset.split_path(data.train_file))}
     if data.eval_file:
-        fingerprints[data.eval_file] = file_sha256(dataset.root / data.eval_file)
+        fingerprints[data.eval_file] = file_sha256(dataset.split_path(data.eval_file))
     return PreparedData(
         dataset=dataset,
         train_examples=train_examples,
         eval_examples=eval_examples,
-        train_records=build_records(train_examples, schema_texts, data.prompt_format),
-        eval_records=build_records(eval_examples, schema_texts, data.prompt_format),
+        train_records=build_records(train_examples, schema_texts, data.prompt_format,
+                                    data.evidence),
+        eval_records=build_records(eval_examples, schema_texts, data.prompt_format,
+                                   data.evidence),
         fingerprints=fingerprints,
+        report=data_report(data, dataset, train_examples, eval_examples),
     )
 
 
@@ -530,6 +534,7 @@ def _write_run_info(config: Config, prepared: PreparedData, base_path: str, prec
         "base_model": base_path,
         "precision": precision,
         "data_fingerprints": prepared.fingerprints,
+        "data": prepared.report,
         "lengths": [vars(r) | {"dropped": r.dropped} for r in result.lengths],
         "result": {
             "global_step": result.global_step, "train_loss": result.train_loss,

@@ -47,22 +47,45 @@ def normalize_sql(sql: str) -> str:
     return collapsed.rstrip("; ").strip()
 
 
-def user_message(question: str, schema_text: str) -> str:
-    """The instruction, schema and question: the user turn of the prompt."""
-    return f"{INSTRUCTION}\nSchema:\n{schema_text}\n{QUESTION_LABEL}{question.strip()}"
+def user_message(question: str, schema_text: str, evidence: str | None = None) -> str:
+    """The instruction, schema, evidence (when given) and question: the user turn of the prompt.
+
+    >>> print(user_message("Ratio of EUR to CZK?", "TABLE: c (Currency (text))", "EUR = Currency = 'EUR'"))
+    Generate a SQLite query that answers the question, given the database schema.
+    Schema:
+    TABLE: c (Currency (text))
+    Evidence: EUR = Currency = 'EUR'
+    Question: Ratio of EUR to CZK?
+    """
+    lines = [INSTRUCTION, "Schema:", schema_text]
+    if evidence and evidence.strip():
+        lines.append(f"Evidence: {' '.join(evidence.split())}")
+    lines.append(f"{QUESTION_LABEL}{question.strip()}")
+    return "\n".join(lines)
+
+
+def prompt_evidence(evidence: str | None, enabled: bool) -> str | None:
+    """The evidence a prompt carries: the example's own when ``data.evidence`` is on, else none.
+
+    Training (:func:`t2s.data.sft.build_records`) and inference
+    (``t2s.inference.pipeline``) both ask here, so the switch means the same
+    in both.
+    """
+    return evidence if enabled and evidence and evidence.strip() else None
 
 
 def build_prompt(question: str, schema_text: str, prompt_format: str = "inst",
-                 tokenizer: Any = None) -> str | list[dict[str, str]]:
+                 tokenizer: Any = None, evidence: str | None = None) -> str | list[dict[str, str]]:
     """The prompt for one question: a string (``inst``) or chat messages.
 
     For ``chat_template`` the messages are returned; the tokenizer renders them
     (TRL does so during training, :mod:`t2s.inference` at generation).
+    ``evidence`` (see :func:`prompt_evidence`) goes on its own line before the question.
 
     Raises:
         ValueError: for an unknown ``prompt_format``.
     """
-    message = user_message(question, schema_text)
+    message = user_message(question, schema_text, evidence)
     if prompt_format == "inst":
         return f"{INST_OPEN} {message} {INST_CLOSE}"
     if prompt_format == "chat_template":

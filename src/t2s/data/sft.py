@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from t2s.data.prompts import SchemaTextCache, build_completion, build_prompt
+from t2s.data.prompts import SchemaTextCache, build_completion, build_prompt, prompt_evidence
 from t2s.data.spider import Example
 from t2s.errors import DataError
 
@@ -22,11 +22,15 @@ log = logging.getLogger(__name__)
 
 
 def build_records(examples: Sequence[Example], schema_texts: SchemaTextCache,
-                  prompt_format: str = "inst") -> list[dict[str, Any]]:
-    """Prompt/completion records for ``examples`` (plus ``db_id`` and ``index``)."""
+                  prompt_format: str = "inst", evidence: bool = False) -> list[dict[str, Any]]:
+    """Prompt/completion records for ``examples`` (plus ``db_id`` and ``index``).
+
+    ``evidence`` is ``data.evidence``: put each example's evidence in its prompt.
+    """
     return [
         {
-            "prompt": build_prompt(e.question, schema_texts.text(e.db_id), prompt_format),
+            "prompt": build_prompt(e.question, schema_texts.text(e.db_id), prompt_format,
+                                   evidence=prompt_evidence(e.evidence, evidence)),
             "completion": build_completion(e.query, prompt_format),
             "db_id": e.db_id,
             "index": e.index,

@@ -85,19 +85,40 @@ class DatabaseSchema:
 
 @dataclass(frozen=True)
 class Example:
-    """One question/SQL pair.
+    """One question/SQL pair: the record every source adapter yields.
 
     Attributes:
-        index: Position in its source file (0-based), a stable id.
+        index: Position in its split (0-based), a stable id.
         question: The natural-language question.
         query: The gold SQL.
         db_id: Which database the question is about.
+        evidence: External knowledge for the question (BIRD), or None.
+        difficulty: A difficulty label (BIRD: simple/moderate/challenging), or None.
+        category: A category label (WikiSQL: simple/filter/aggregation), or None.
+        source: The source the example came from (mixtures), or None.
     """
 
     index: int
     question: str
     query: str
     db_id: str
+    evidence: str | None = None
+    difficulty: str | None = None
+    category: str | None = None
+    source: str | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        """The Spider-format JSON record (optional fields only when set)."""
+        record: dict[str, Any] = {"question": self.question, "query": self.query,
+                                  "db_id": self.db_id}
+        for key in OPTIONAL_FIELDS:
+            if getattr(self, key) is not None:
+                record[key] = getattr(self, key)
+        return record
+
+
+OPTIONAL_FIELDS = ("evidence", "difficulty", "category", "source")
+"""Example fields a Spider-format question file may carry beyond question/query/db_id."""
 
 
 def check_db_id(db_id: str) -> str:
@@ -227,12 +248,15 @@ def load_examples(path: str | Path) -> list[Example]:
         raise DataError(f"{path}: expected a JSON list of examples")
     examples = []
     for index, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise DataError(f"{path}: record {index} is a {type(record).__name__}, not an object")
         missing = [k for k in ("question", "query", "db_id") if k not in record]
         if missing:
             raise DataError(f"{path}: record {index} is missing {', '.join(missing)}")
+        optional = {k: str(record[k]) for k in OPTIONAL_FIELDS if record.get(k) is not None}
         examples.append(
             Example(index=index, question=record["question"], query=record["query"],
-                    db_id=record["db_id"])
+                    db_id=record["db_id"], **optional)
         )
     return examples
 
@@ -287,18 +311,22 @@ class SpiderDataset:
         except KeyError:
             raise DataError(f"db_id {db_id!r} is not in {self.tables_path}") from None
 
+    def split_path(self, split_file: str) -> Path:
+        """The Spider-format question file of split ``split_file`` (``root / split_file``)."""
+        return self.root / split_file
+
     def examples(self, split_file: str) -> list[Example]:
         """Examples of a question file inside ``root`` (e.g. ``dev.json``).
 
         Raises:
             DataError: if the file is missing/malformed or names an unknown db_id.
         """
-        examples = load_examples(self.root / split_file)
+        path = self.split_path(split_file)
+        examples = load_examples(path)
         unknown = sorted({e.db_id for e in examples} - set(self.schemas))
         if unknown:
             raise DataError(
-                f"{self.root / split_file}: db_ids not in {self.tables_path.name}: "
-                + ", ".join(unknown[:10])
+                f"{path}: db_ids not in {self.tables_path.name}: " + ", ".join(unknown[:10])
             )
         return examples
 

@@ -219,7 +219,7 @@ def score_model(args: argparse.Namespace) -> int:
     report = evaluate_predictions(
         gold_from_examples(examples), [p.sql for p in predictions],
         db_dir=dataset.database_dir, tables_path=dataset.tables_path, options=options,
-        out_path=report_dir / "REPORT.json", gold_path=dataset.root / config.data.eval_file,
+        out_path=report_dir / "REPORT.json", gold_path=dataset.split_path(config.data.eval_file),
         pred_path=pred_path, model=describe_model(config), workers=config.eval.workers,
         progress=not args.no_progress, skip_missing_db=args.skip_missing_db)
     print(format_summary(report))

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from t2s.config import Config, InferConfig, SchemaTextConfig
-from t2s.data.prompts import SchemaTextCache, build_prompt
+from t2s.data.prompts import SchemaTextCache, build_prompt, prompt_evidence
 from t2s.data.schema_text import introspect_sqlite, sample_values, serialize_schema
 from t2s.data.spider import Example, SpiderDataset
 from t2s.errors import DataError, T2SError
@@ -49,6 +49,7 @@ class Question:
         db_path: A live SQLite file (schema introspected), or None.
         db_id: A database of the Spider-format dataset, or None.
         error: Set when the input record itself is unusable; no generation then.
+        evidence: External knowledge (BIRD); in the prompt when ``data.evidence`` is true.
     """
 
     id: str
@@ -56,6 +57,7 @@ class Question:
     db_path: str | None = None
     db_id: str | None = None
     error: str | None = None
+    evidence: str | None = None
 
     @property
     def db(self) -> str | None:
@@ -163,14 +165,17 @@ class Predictor:
         infer: Generation settings (``execution_guided``, ``num_candidates``, limits).
         prompt_format: ``data.prompt_format`` used in training.
         strategy: Execution-guided selection strategy.
+        evidence: ``data.evidence`` used in training (questions' evidence in the prompt).
     """
 
     def __init__(self, backend: Backend, resolver: SchemaResolver, infer: InferConfig,
-                 prompt_format: str = "inst", strategy: Strategy = "first_ok") -> None:
+                 prompt_format: str = "inst", strategy: Strategy = "first_ok",
+                 evidence: bool = False) -> None:
         self.backend = backend
         self.resolver = resolver
         self.infer = infer
         self.prompt_format = prompt_format
+        self.evidence = evidence
         self.strategy = strategy
         self.stats = GuidedStats()
         self.last_prompt: str | None = None
@@ -182,7 +187,8 @@ class Predictor:
             DataError: if the database cannot be resolved.
         """
         schema_text, path = self.resolver.resolve(question)
-        return build_prompt(question.question, schema_text, self.prompt_format), path
+        return build_prompt(question.question, schema_text, self.prompt_format,
+                            evidence=prompt_evidence(question.evidence, self.evidence)), path
 
     def predict(self, questions: Sequence[Question],
                 on_progress: Callable[[int], None] | None = None) -> list[Prediction]:
@@ -254,7 +260,8 @@ def build_predictor(config: Config, dataset: SpiderDataset | None = None,
     if backend is None:
         backend = load_backend(config.infer, config.model)
     return Predictor(backend, SchemaResolver(config.data.schema, dataset), config.infer,
-                     config.data.prompt_format, strategy=config.infer.guided_strategy)
+                     config.data.prompt_format, strategy=config.infer.guided_strategy,
+                     evidence=config.data.evidence)
 
 
 def generate_predictions(config: Config, examples: Sequence[Example], dataset: SpiderDataset,
@@ -276,7 +283,8 @@ def generate_predictions(config: Config, examples: Sequence[Example], dataset: S
         T2SError: if the model cannot be loaded.
     """
     predictor = build_predictor(config, dataset, backend)
-    questions = [Question(id=str(e.index), question=e.question, db_id=e.db_id) for e in examples]
+    questions = [Question(id=str(e.index), question=e.question, db_id=e.db_id,
+                          evidence=e.evidence) for e in examples]
     with progress_bar(len(questions), "generating", enabled=progress) as bar:
         predictions = predictor.predict(questions, on_progress=bar.update)
     if config.infer.execution_guided:
@@ -319,6 +327,7 @@ def describe_model(config: Config) -> dict[str, Any]:
             "execution_guided": infer.execution_guided,
             "num_candidates": infer.num_candidates if infer.execution_guided else 1,
             "prompt_format": config.data.prompt_format,
+            "evidence": config.data.evidence,
         },
         "prompt": prompt_record(config),
     }

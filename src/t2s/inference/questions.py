@@ -178,8 +178,10 @@ def _question(position: int, where: str, record: Any, input_dir: Path,
     if db_path is None and db_id is None:
         return Question(id=record_id, question=question,
                         error=f"{where}: no 'db' or 'db_id' field, and no --db/--db-id default")
+    evidence = record.get("evidence")
     return Question(id=record_id, question=question, db_path=db_path,
-                    db_id=None if db_id is None else str(db_id))
+                    db_id=None if db_id is None else str(db_id),
+                    evidence=evidence if isinstance(evidence, str) else None)
 
 
 def resolve_db_path(raw: str, input_dir: Path) -> str:
