@@ -3,6 +3,8 @@
     t2s sample-data --out outputs/data/sample            # write, refresh if stale, else keep
     t2s sample-data --out outputs/data/sample --force    # always rewrite
     t2s sample-data --out /tmp/sample --seed 3           # another draw of rows/questions
+    t2s sample-data --format wikisql --out outputs/data/wikisql   # WikiSQL-format fixture
+    t2s sample-data --format bird --out outputs/data/bird         # BIRD-shaped fixture
 
 Without ``--force`` a current copy is kept and a stale copy of the same seed is
 rewritten (so ``make demo`` can run it every time); a dataset of another seed,
@@ -30,6 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seed of every random choice (default: 0)")
     parser.add_argument("--force", action="store_true",
                         help="replace whatever dataset DIR holds")
+    parser.add_argument("--format", choices=("spider", "wikisql", "bird"), default="spider",
+                        help="layout to write: the Spider-format sample dataset (default), a "
+                             "WikiSQL-format fixture (train/dev/test .jsonl, .tables.jsonl, "
+                             "test.db), or a BIRD-shaped fixture built from the sample data")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
             not write, and ``--force`` is not given; or DIR cannot be written.
     """
 
+    if args.format != "spider":
+        return write_fixture(args)
     if args.force:
         write_sample_dataset(args.out, seed=args.seed, overwrite=True)
         print(f"wrote the sample dataset to {args.out} (seed {args.seed})")
@@ -53,6 +61,18 @@ def run(args: argparse.Namespace) -> int:
         ensure_sample_dataset(args.out, seed=args.seed)
         print(f"wrote the sample dataset to {args.out} (seed {args.seed})")
     print(format_counts((read_manifest(args.out) or {}).get("counts", {})))
+    return 0
+
+
+def write_fixture(args: argparse.Namespace) -> int:
+    """Write the WikiSQL or BIRD fixture (always rewritten: it is small and seeded)."""
+    from t2s.data.sample.bird_fixture import write_bird_fixture
+    from t2s.data.sample.wikisql_fixture import write_wikisql_fixture
+
+    writer = write_wikisql_fixture if args.format == "wikisql" else write_bird_fixture
+    out = writer(args.out, seed=args.seed)
+    print(f"wrote the {args.format} fixture to {out} (seed {args.seed}): "
+          + ", ".join(sorted(p.name for p in out.iterdir())))
     return 0
 
 

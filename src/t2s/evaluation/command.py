@@ -39,7 +39,7 @@ import typing
 from pathlib import Path
 
 from t2s.cli import add_config_arguments, config_path
-from t2s.config import EType, EvalConfig, eval_problems
+from t2s.config import Config, EType, EvalConfig, eval_problems
 from t2s.data.sources import open_dataset_if_any
 from t2s.errors import ConfigError, DataError, InputError, T2SError
 from t2s.evaluation.compare import compare_with_previous_night
@@ -59,7 +59,7 @@ _FILE_ONLY_FLAGS: dict[str, str | None] = {
     "gold": None, "pred": None, "db": None, "table": None,
     "etype": "eval.etype", "keep_distinct": "eval.keep_distinct", "workers": "eval.workers",
     "timeout": "eval.timeout_s", "max_rows": "eval.max_rows",
-    "max_result_bytes": "eval.max_result_bytes",
+    "max_result_bytes": "eval.max_result_bytes", "exec_metric": "eval.exec_metric",
 }
 
 # Prediction-file flags start from the schema's defaults: one source per setting.
@@ -67,7 +67,7 @@ _DEFAULTS = EvalConfig()
 # The flag each scoring field is given by, for error messages.
 _FLAG_OF = {"etype": "--etype", "timeout_s": "--timeout", "max_rows": "--max-rows",
             "workers": "--workers", "keep_distinct": "--keep-distinct",
-            "max_result_bytes": "--max-result-bytes"}
+            "max_result_bytes": "--max-result-bytes", "exec_metric": "--exec-metric"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -114,6 +114,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          help="bytes of result fetched per query at most; a larger result is "
                               "stopped and scored 'result_too_large' "
                               f"(default: {_DEFAULTS.max_result_bytes})")
+    scoring.add_argument("--exec-metric", choices=("spider", "bird"), default=None,
+                         help="execution accuracy semantics: spider (multisets of rows, order "
+                              "when the gold orders, columns may be permuted) or bird (sets of "
+                              "rows, BIRD's official metric) (default: spider)")
     parser.add_argument("--skip-missing-db", action="store_true",
                         help="when a db_id in tables.json has no <db_id>.sqlite, leave its "
                              "examples out of execution scoring (exact match still scores "
@@ -215,7 +219,7 @@ def score_model(args: argparse.Namespace) -> int:
     pred_path = report_dir / "predictions.jsonl"
     write_jsonl(pred_path, [{"index": i, "id": p.id, "sql": p.sql, "error": p.error}
                             for i, p in enumerate(predictions)])
-    options = config.eval
+    options = dataclasses.replace(config.eval, exec_metric=exec_metric(config))
     report = evaluate_predictions(
         gold_from_examples(examples), [p.sql for p in predictions],
         db_dir=dataset.database_dir, tables_path=dataset.tables_path, options=options,
@@ -236,7 +240,9 @@ def scoring_options(args: argparse.Namespace) -> EvalConfig:
     """
     given = {"etype": args.etype, "keep_distinct": args.keep_distinct, "workers": args.workers,
              "timeout_s": args.timeout, "max_rows": args.max_rows,
-             "max_result_bytes": args.max_result_bytes}
+             "max_result_bytes": args.max_result_bytes,
+             # Files name no source, so "auto" means Spider's metric here.
+             "exec_metric": args.exec_metric or "spider"}
     options = dataclasses.replace(_DEFAULTS, **{k: v for k, v in given.items() if v is not None})
     problems = eval_problems(options)
     if problems:
@@ -254,6 +260,16 @@ def check_job_args(args: argparse.Namespace) -> list[str]:
     except InputError as exc:
         return [str(exc)]
     return []
+
+
+def exec_metric(config: Config) -> str:
+    """``eval.exec_metric``, with ``auto`` resolved by source: ``bird`` for BIRD data
+    (one BIRD source, or a mixture whose evaluation sources are all BIRD), else ``spider``."""
+    if config.eval.exec_metric != "auto":
+        return config.eval.exec_metric
+    data = config.data
+    kinds = {s.source for s in data.sources if s.eval_file} if data.sources else {data.source}
+    return "bird" if kinds == {"bird"} else "spider"
 
 
 def refuse_file_flags(args: argparse.Namespace) -> None:

@@ -213,6 +213,19 @@ def _injective_mappings(candidates: list[list[int]]) -> Iterator[tuple[int, ...]
     return extend(0)
 
 
+def bird_results_match(gold: Sequence[Row], pred: Sequence[Row]) -> bool:
+    """BIRD's execution metric: ``set(pred) == set(gold)`` over rows as tuples.
+
+    BIRD's official evaluator compares result *sets*: row order, repeated rows
+    and DISTINCT do not matter, but each row's columns must come in the gold
+    order (no permutation, unlike :func:`results_match`).
+
+    >>> bird_results_match([(1, "a"), (1, "a")], [(1, "a")]), bird_results_match([(1, "a")], [("a", 1)])
+    (True, False)
+    """
+    return {tuple(row) for row in gold} == {tuple(row) for row in pred}
+
+
 def results_match(gold: Sequence[Row], pred: Sequence[Row], ordered: bool) -> bool:
     """Whether ``pred`` equals ``gold`` up to a column permutation.
 
@@ -261,17 +274,19 @@ class ExecutionEvaluator:
         max_rows: Row cap per query.
         max_result_bytes: Result-size budget per query.
         keep_distinct: Keep DISTINCT (the official ``--keep_distinct`` flag).
+        metric: ``spider`` (:func:`results_match`) or ``bird`` (:func:`bird_results_match`).
     """
 
     def __init__(self, db_dir: str | Path, *, timeout_s: float = DEFAULT_TIMEOUT_S,
                  max_rows: int = DEFAULT_MAX_ROWS,
                  max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
-                 keep_distinct: bool = False) -> None:
+                 keep_distinct: bool = False, metric: str = "spider") -> None:
         self.db_dir = Path(db_dir)
         self.timeout_s = timeout_s
         self.max_rows = max_rows
         self.max_result_bytes = max_result_bytes
         self.keep_distinct = keep_distinct
+        self.metric = metric
         self._connections: OrderedDict[str, ReadOnlyDatabase] = OrderedDict()
         self._gold_cache: OrderedDict[tuple[str, str], ExecResult] = OrderedDict()
 
@@ -327,8 +342,11 @@ class ExecutionEvaluator:
         """
         if not pred_sql.strip():
             return ExecutionOutcome(False, EvalError.EMPTY_PREDICTION, "empty prediction")
-        gold = prepare_query(gold_sql, self.keep_distinct)
-        pred = prepare_query(prepare_prediction(pred_sql), self.keep_distinct)
+        if self.metric == "bird":  # BIRD runs both queries as written
+            gold, pred = gold_sql, pred_sql
+        else:
+            gold = prepare_query(gold_sql, self.keep_distinct)
+            pred = prepare_query(prepare_prediction(pred_sql), self.keep_distinct)
         gold_result = self.gold_result(db_id, gold)
         if not gold_result.ok:
             return ExecutionOutcome(False, EvalError.GOLD_ERROR,
@@ -341,7 +359,11 @@ class ExecutionEvaluator:
             return ExecutionOutcome(False, EvalError(pred_result.error.value), pred_result.message)
         # A truncated prediction has more rows than the (untruncated) gold
         # result, so it cannot match; results_match sees the lengths differ.
-        if results_match(gold_result.rows, pred_result.rows, order_matters(gold)):
+        if self.metric == "bird":
+            matched = bird_results_match(gold_result.rows, pred_result.rows)
+        else:
+            matched = results_match(gold_result.rows, pred_result.rows, order_matters(gold))
+        if matched:
             return ExecutionOutcome(True)
         return ExecutionOutcome(False, EvalError.WRONG_RESULT, "result differs from gold")
 

@@ -56,6 +56,7 @@ class GoldExample:
         question: The question, when the gold file is Spider JSON.
         id: The id predictions may refer to (``id`` field or position).
         line: 1-based line (text) or record number (JSON), for messages.
+        difficulty: The data's difficulty label (BIRD), reported as a breakdown.
     """
 
     index: int
@@ -64,13 +65,15 @@ class GoldExample:
     question: str | None
     id: str
     line: int
+    difficulty: str | None = None
 
 
 def gold_from_examples(examples: Iterable[Any]) -> list[GoldExample]:
     """Gold examples from :class:`t2s.data.spider.Example` records (the "score a
     model" mode, where the eval split is loaded with the data loader)."""
     return [GoldExample(index=position, db_id=example.db_id, gold=example.query.strip(),
-                        question=example.question, id=str(example.index), line=example.index)
+                        question=example.question, id=str(example.index), line=example.index,
+                        difficulty=getattr(example, "difficulty", None))
             for position, example in enumerate(examples)]
 
 
@@ -163,10 +166,12 @@ def _read_gold_json(path: Path) -> list[GoldExample]:
             raise InputError(f"{where}: 'query' must be a non-empty string")
         question = record.get("question")  # optional: the question is only reported
         record_id = record.get("id", index)  # optional: predictions may refer to it
+        difficulty = record.get("difficulty")  # optional: BIRD's label, a report breakdown
         examples.append(GoldExample(
             index=index, db_id=_checked_db_id(record["db_id"], path, index, "record"),
             gold=sql.strip(), question=question if isinstance(question, str) else None,
-            id=str(record_id), line=index))
+            id=str(record_id), line=index,
+            difficulty=difficulty if isinstance(difficulty, str) else None))
     return examples
 
 

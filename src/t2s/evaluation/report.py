@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     from t2s.config import EvalConfig
     from t2s.evaluation.runner import ExampleResult
 
+DIFFICULTY_LEVELS = ("simple", "moderate", "challenging")
+"""BIRD's difficulty labels, in report order (other labels follow, sorted)."""
 REPORT_FORMAT = 1
 
 
@@ -71,9 +73,13 @@ def build_manifest(*, options: EvalConfig, gold_path: str | Path | None,
             "semantics": "taoyds/test-suite-sql-eval evaluation.py + exec_eval.eval_exec_match "
                          "(default settings)",
         },
+        # exec_metric only when not Spider's, so reports from before it existed
+        # still compare (nightly flips refuse reports whose flags differ).
         "flags": {"etype": options.etype, "keep_distinct": options.keep_distinct,
                   "timeout_s": options.timeout_s, "max_rows": options.max_rows,
-                  "max_result_bytes": options.max_result_bytes},
+                  "max_result_bytes": options.max_result_bytes,
+                  **({"exec_metric": options.exec_metric}
+                     if options.exec_metric not in ("spider", "auto") else {})},
         "data": {
             "gold": fingerprint(gold_path),
             "tables": fingerprint(tables_path),
@@ -126,6 +132,8 @@ def build_summary(results: Sequence[ExampleResult]) -> dict[str, Any]:
         "by_category": _grouped(results, lambda r: [r.category]),
         "by_tag": _grouped(results, lambda r: r.categories),
         "by_database": _grouped(results, lambda r: [r.db_id]),
+        "by_difficulty": _grouped((r for r in results if r.difficulty is not None),
+                                  lambda r: [r.difficulty], DIFFICULTY_LEVELS),
         "errors": dict(sorted(errors.items(), key=lambda item: (-item[1], item[0]))),
         "gold_parse_errors": sum(1 for r in results if r.gold_parse_error is not None),
         "execution_skipped": {"examples": len(skipped),
@@ -218,6 +226,9 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         lines += ["", "## Warnings", "", *(f"- {note}" for note in notes)]
     lines += ["", "## Overall", "", *_table("split", {"all": summary}), "",
               "## By hardness", "", *_table("hardness", summary["by_hardness"]), "",
+              *(["## By difficulty (the data's labels)", "",
+                 *_table("difficulty", summary["by_difficulty"]), ""]
+                if summary.get("by_difficulty") else []),
               "## By category", "", *_table("category", summary["by_category"]), "",
               "## By tag (an example counts under each of its tags)", "",
               *_table("tag", summary["by_tag"]), "",
@@ -228,14 +239,15 @@ def render_markdown(report: Mapping[str, Any]) -> str:
 
 
 def format_summary(report: Mapping[str, Any]) -> str:
-    """The table printed at the end of ``t2s evaluate``: accuracy per hardness."""
+    """The table printed at the end of ``t2s evaluate``: accuracy per hardness
+    (per the data's difficulty labels instead, where the data has them: BIRD)."""
     summary = report["summary"]
-    groups = {**summary["by_hardness"], "all": summary}
-    header = f"{'':<8}" + "".join(f"{name:>9}" for name in groups)
-    rows = [header, f"{'count':<8}" + "".join(f"{g['count']:>9}" for g in groups.values())]
+    groups = {**(summary.get("by_difficulty") or summary["by_hardness"]), "all": summary}
+    header = f"{'':<8}" + "".join(f"{name:>12}" for name in groups)
+    rows = [header, f"{'count':<8}" + "".join(f"{g['count']:>12}" for g in groups.values())]
     for label, key in (("exact", "exact_match"), ("exec", "execution")):
         if summary[key] is not None:
-            rows.append(f"{label:<8}" + "".join(f"{_pct(g[key]):>9}" for g in groups.values()))
+            rows.append(f"{label:<8}" + "".join(f"{_pct(g[key]):>12}" for g in groups.values()))
     if summary["errors"]:
         rows.append("errors: " + ", ".join(f"{k} {v}" for k, v in summary["errors"].items()))
     rows += [f"warning: {note}" for note in report_warnings(summary)]

@@ -78,6 +78,7 @@ class ExampleResult:
     hardness: str
     category: str
     categories: list[str] = field(default_factory=list)
+    difficulty: str | None = None
     exact_match: bool | None = None
     string_match: bool | None = None
     execution_match: bool | None = None
@@ -108,7 +109,8 @@ class _Scorer:
         self.executor = ExecutionEvaluator(db_dir, timeout_s=options.timeout_s,
                                            max_rows=options.max_rows,
                                            max_result_bytes=options.max_result_bytes,
-                                           keep_distinct=options.keep_distinct)
+                                           keep_distinct=options.keep_distinct,
+                                           metric=options.exec_metric)
 
     def score(self, task: _Task) -> ExampleResult:
         """Score one example.
@@ -134,7 +136,7 @@ class _Scorer:
             index=example.index, db_id=example.db_id, question=example.question,
             gold=example.gold, pred=pred, hardness=level,
             category=category(example.gold), categories=sorted(categories(example.gold)),
-            gold_parse_error=gold_problem)
+            difficulty=example.difficulty, gold_parse_error=gold_problem)
         if self.options.exact:
             self._score_exact(result, schema)
         if self.options.execution and example.db_id in self.skip_execution:
