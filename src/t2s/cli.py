@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "repl": ("t2s.inference.repl_command", "interactive question -> SQL loop over a database"),
     "export": ("t2s.inference.export_command", "merge a LoRA adapter into its base model and save it"),
     "sample-data": ("t2s.data.sample_command", "write the embedded sample Spider-format dataset"),
+    "synth": ("t2s.data.synth_command", "write synthetic question/SQL pairs for your own SQLite databases"),
     "submit": ("t2s.launch.command", "submit a train/evaluate/infer job to Slurm or run it locally"),
     "jobs": ("t2s.launch.jobs_command", "list recent submissions and their states"),
     "config": ("t2s.config_command", "show the resolved config (with sources) or every config key"),

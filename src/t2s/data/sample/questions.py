@@ -61,37 +61,56 @@ class GeneratorBug(RuntimeError):
 
 
 def generate_pairs(spec: DatabaseSpec, connection: sqlite3.Connection,
-                   rng: random.Random) -> list[Pair]:
+                   rng: random.Random, quotas: dict[str, int] | None = None,
+                   strict: bool = True) -> list[Pair]:
     """Generate the question/SQL pairs of one database.
 
     Args:
         spec: The database description.
         connection: An open connection to its SQLite file.
         rng: The seeded random source (drives value and paraphrase choices).
+        quotas: Pairs per shape (default :data:`SHAPE_QUOTAS`).
+        strict: Raise on a template whose SQL fails (the sample databases, where
+            that is a generator bug); false drops such drafts, and a template
+            that fails on unusual data (a user's database, :mod:`t2s.data.synth`).
 
     Returns:
-        Pairs in a seeded-random order, at most ``sum(SHAPE_QUOTAS.values())``.
+        Pairs in a seeded-random order, at most ``sum(quotas.values())``.
 
     Raises:
-        GeneratorBug: if a template's SQL fails or is ambiguous.
+        GeneratorBug: if ``strict`` and a template's SQL fails or is ambiguous.
     """
     ctx = Context(spec, connection, rng)
     columns = {c.name.lower() for t in spec.tables for c in t.columns}
     pool: dict[str, dict[str, list[Pair]]] = {shape: {} for shape in SHAPES}
     seen_questions: set[str] = set()
     seen_queries: set[str] = set()
-    templates: Iterable[tuple[str, str, TemplateFn]] = [*DOMAIN[spec.db_id], *GENERIC]
+    templates: Iterable[tuple[str, str, TemplateFn]] = [*DOMAIN.get(spec.db_id, []), *GENERIC]
     for name, shape, fn in templates:
         bucket = pool[shape].setdefault(name, [])
-        for draft in fn(ctx):
-            if draft.question in seen_questions or draft.query in seen_queries:
-                continue
-            if not _keep(connection, draft, columns, name):
-                continue
-            seen_questions.add(draft.question)
-            seen_queries.add(draft.query)
-            bucket.append(Pair(spec.db_id, draft.question, draft.query, shape, name))
-    chosen = [pair for shape in SHAPES for pair in _round_robin(pool[shape], SHAPE_QUOTAS[shape], rng)]
+        try:
+            for draft in fn(ctx):
+                if draft.question in seen_questions or draft.query in seen_queries:
+                    continue
+                try:
+                    if not _keep(connection, draft, columns, name):
+                        continue
+                except GeneratorBug:
+                    if strict:
+                        raise
+                    continue
+                seen_questions.add(draft.question)
+                seen_queries.add(draft.query)
+                bucket.append(Pair(spec.db_id, draft.question, draft.query, shape, name))
+        except (GeneratorBug, sqlite3.Error, ValueError, IndexError, KeyError, TypeError,
+                ZeroDivisionError, AttributeError):
+            if strict:
+                raise
+            # A template that cannot read this database's values (an empty
+            # column, text in a numeric column): keep what it wrote so far.
+            continue
+    quotas = quotas or SHAPE_QUOTAS
+    chosen = [pair for shape in SHAPES for pair in _round_robin(pool[shape], quotas.get(shape, 0), rng)]
     rng.shuffle(chosen)
     return chosen
 

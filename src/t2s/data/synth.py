@@ -1,0 +1,297 @@
+"""Synthetic question/SQL pairs for a user's own SQLite databases.
+
+``t2s synth --db my.sqlite [--db other.sqlite] --out DIR --n 500`` points the
+sample generator's templates (:mod:`t2s.data.sample.templates`) at any SQLite
+file. Each table's columns get the roles the templates pick by (``label``,
+``category``, ``measure``, ``year``, ``date``, ``flag``, ``fk``), inferred from
+declared types, keys and the values actually stored; questions are worded from
+the table and column names. Every pair's SQL is executed through
+:mod:`t2s.sqlexec` (read-only, time-limited) and kept only when it runs and
+returns rows that are not all NULL (and not a zero count). The output is a
+Spider-format directory that ``t2s train data.source=spider data.root=DIR`` reads::
+
+    DIR/tables.json, train.json, dev.json, SYNTH.json (counts, skipped tables)
+    DIR/database/<db_id>/<db_id>.sqlite    (a copy of each input)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+import shutil
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from t2s.data.records import tables_entry
+from t2s.data.sample.questions import SHAPE_QUOTAS, Pair, generate_pairs
+from t2s.data.sample.schema import ColumnSpec, DatabaseSpec, TableSpec, pluralize
+from t2s.data.schema_text import introspect_sqlite
+from t2s.errors import DataError
+from t2s.sqlexec import connect_readonly, run_query
+
+MANIFEST = "SYNTH.json"
+_PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+_ADDITIVE = re.compile(r"amount|total|count|num|sales|quantity|population|sold|revenue|budget|"
+                       r"points|goals|wins|hours|credits|attendance|enrollment|capacity", re.I)
+# A text column with at most 20 distinct values, each repeated (distinct < 60%
+# of rows), reads as a category ("city", "genre"); more varied text names rows.
+CATEGORY_MAX_DISTINCT = 20
+CATEGORY_MAX_RATIO = 0.6
+
+
+@dataclass
+class SynthReport:
+    """What :func:`synthesize` wrote."""
+
+    out: Path
+    train: int
+    dev: int
+    per_db: dict[str, int] = field(default_factory=dict)
+    per_shape: dict[str, int] = field(default_factory=dict)
+    skipped_tables: dict[str, list[str]] = field(default_factory=dict)
+    rejected: int = 0
+    """Pairs dropped by the sqlexec check (error, or no rows)."""
+
+    def summary(self) -> str:
+        shapes = ", ".join(f"{k} {v}" for k, v in self.per_shape.items())
+        return (f"wrote {self.train} train + {self.dev} dev pairs to {self.out} "
+                f"({', '.join(f'{k}: {v}' for k, v in self.per_db.items())}); shapes: {shapes}")
+
+
+def words(name: str) -> str:
+    """``firstName`` / ``first_name`` -> ``first name``."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name).replace("_", " ")
+    return " ".join(spaced.lower().split())
+
+
+def _nouns(table: str) -> tuple[str, str]:
+    phrase = words(table)
+    if phrase.endswith("s") and not phrase.endswith("ss"):
+        return phrase[:-1] if not phrase.endswith("ies") else phrase[:-3] + "y", phrase
+    return phrase, pluralize(phrase)
+
+
+def _sql_type(declared: str, values: list[Any]) -> str:
+    upper = declared.upper()
+    numbers = values and all(isinstance(v, int | float) for v in values)
+    if "INT" in upper and numbers and all(isinstance(v, int) for v in values):
+        return "INTEGER"
+    if any(k in upper for k in ("REAL", "FLOA", "DOUB", "NUM", "DEC", "INT")) and numbers:
+        return "REAL"
+    if numbers and not upper:
+        return "REAL"
+    if values and all(isinstance(v, str) and _DATE.match(v) for v in values):
+        return "DATE"
+    return "TEXT"
+
+
+def _role(name: str, sql_type: str, values: list[Any], rows: int, has_label: bool) -> str:
+    distinct = set(values)
+    if not values:
+        return "text"
+    if sql_type in ("INTEGER", "REAL"):
+        if distinct <= {0, 1}:
+            return "flag"
+        if "year" in name.lower() and all(1000 <= v <= 2100 for v in distinct):
+            return "year"
+        if re.search(r"(^|_)id$|Id$|ID$", name):
+            return "text"  # an identifier: nobody averages it
+        return "measure" if len(distinct) > 1 else "text"
+    if sql_type == "DATE":
+        return "date" if len(distinct) > 10 else "text"
+    if not all(isinstance(v, str) for v in values):
+        return "text"
+    if len(distinct) <= CATEGORY_MAX_DISTINCT and len(distinct) < CATEGORY_MAX_RATIO * rows \
+            and len(distinct) > 1:
+        return "category"
+    if not has_label and len(distinct) > 1 and max(len(v) for v in distinct) <= 60:
+        return "label"
+    return "text"
+
+
+def infer_spec(path: Path, db_id: str) -> tuple[DatabaseSpec, list[str]]:
+    """Column roles and nouns of a live SQLite file, for the templates; also the tables skipped.
+
+    Tables whose name or key columns are not plain identifiers, and empty
+    tables, are skipped (the templates write unquoted names).
+
+    Raises:
+        DataError: if the file is not SQLite or no table is usable.
+    """
+    schema = introspect_sqlite(path, db_id)
+    connection = connect_readonly(path)
+    tables: list[TableSpec] = []
+    skipped: list[str] = []
+    pks: dict[str, str] = {}
+    try:
+        for table in schema.tables:
+            if not _PLAIN.match(table.name):
+                skipped.append(f"{table.name} (name needs quoting)")
+                continue
+            pk = table.primary_keys[0] if len(table.primary_keys) == 1 else \
+                next((c.name for c in table.columns if c.name.lower() == "id"), None)
+            # A table without a one-column key (a link table) takes SQLite's
+            # rowid as its id: it is never a join parent, only a child.
+            pks[table.name] = pk if pk is not None and _PLAIN.match(pk) else "rowid"
+        fk_of = {(fk.table, fk.column): (fk.ref_table, fk.ref_column) for fk in schema.foreign_keys
+                 if pks.get(fk.ref_table, "").lower() == fk.ref_column.lower()}
+        for table in schema.tables:
+            if table.name not in pks:
+                continue
+            rows = connection.execute(f"SELECT COUNT(*) FROM {table.name}").fetchone()[0]
+            if rows == 0:
+                skipped.append(f"{table.name} (empty)")
+                continue
+            columns = [ColumnSpec(pks[table.name], "INTEGER", "id")]
+            has_label = False
+            for column in table.columns:
+                if column.name == pks[table.name] or not _PLAIN.match(column.name):
+                    continue
+                values = [r[0] for r in connection.execute(
+                    f"SELECT {column.name} FROM {table.name} WHERE {column.name} IS NOT NULL "
+                    "LIMIT 2000")]
+                sql_type = _sql_type(column.type, values)
+                reference = fk_of.get((table.name, column.name))
+                if reference is not None and reference[0] in pks:
+                    ref = (reference[0], pks[reference[0]])
+                    columns.append(ColumnSpec(column.name, sql_type, "fk", phrase=words(column.name),
+                                              references=ref, via="linked to"))
+                    continue
+                role = _role(column.name, sql_type, values, rows, has_label)
+                has_label = has_label or role == "label"
+                columns.append(ColumnSpec(column.name, sql_type, role, phrase=words(column.name),
+                                          additive=bool(_ADDITIVE.search(column.name))))
+            noun, plural = _nouns(table.name)
+            tables.append(TableSpec(table.name, noun, plural, tuple(columns)))
+    finally:
+        connection.close()
+    kept = {t.name for t in tables}
+    tables = [TableSpec(t.name, t.noun, t.plural, tuple(
+        c if c.references is None or c.references[0] in kept
+        else ColumnSpec(c.name, c.sql_type, "text", phrase=c.phrase) for c in t.columns))
+        for t in tables]
+    if not tables:
+        raise DataError(f"{path}: no table the templates can use (skipped: {', '.join(skipped)})")
+    return DatabaseSpec(db_id, tuple(tables)), skipped
+
+
+def _quotas(target: int) -> dict[str, int]:
+    scale = target / sum(SHAPE_QUOTAS.values())
+    return {shape: math.ceil(quota * scale) for shape, quota in SHAPE_QUOTAS.items()}
+
+
+def _draw(spec: DatabaseSpec, connection: Any, target: int, seed: int) -> list[Pair]:
+    """Up to ``target`` distinct pairs: rounds of the generator with fresh seeds
+    (new values and wordings) until the target is met or 3 rounds add nothing."""
+    pairs: list[Pair] = []
+    questions: set[str] = set()
+    queries: set[str] = set()
+    idle = 0
+    for round_ in range(50):
+        added = 0
+        for pair in generate_pairs(spec, connection, random.Random(seed * 1000 + round_),
+                                   quotas=_quotas(target), strict=False):
+            if pair.question not in questions and pair.query not in queries:
+                questions.add(pair.question)
+                queries.add(pair.query)
+                pairs.append(pair)
+                added += 1
+        idle = 0 if added else idle + 1
+        if len(pairs) >= target or idle >= 3:
+            break
+    return pairs[:target]
+
+
+def _checked(path: Path, pairs: list[Pair]) -> tuple[list[Pair], int]:
+    """Pairs whose SQL runs through sqlexec and returns rows that are not all NULL."""
+    kept = []
+    for pair in pairs:
+        result = run_query(path, pair.query)
+        rows = result.rows if result.ok else []
+        if rows and not all(v is None for row in rows for v in row) and rows != [(0,)]:
+            kept.append(pair)
+    return kept, len(pairs) - len(kept)
+
+
+def db_id_for(path: Path, taken: set[str]) -> str:
+    """A safe, unused db_id from a file name (``My Shop.sqlite`` -> ``My_Shop``)."""
+    base = re.sub(r"[^A-Za-z0-9_-]", "_", path.stem).strip("_-") or "db"
+    candidate, n = base, 2
+    while candidate in taken:
+        candidate, n = f"{base}_{n}", n + 1
+    return candidate
+
+
+def synthesize(db_paths: list[str | Path], out_dir: str | Path, n: int = 500, seed: int = 0,
+               dev_fraction: float = 0.1, force: bool = False) -> SynthReport:
+    """Write a Spider-format dataset of about ``n`` pairs over ``db_paths`` into ``out_dir``.
+
+    Raises:
+        DataError: if a database is missing or not SQLite, none yields a pair,
+            or ``out_dir`` holds files this command did not write (without ``force``).
+    """
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()) and not (out / MANIFEST).is_file() and not force:
+        raise DataError(f"{out} is not empty and was not written by t2s synth; choose another "
+                        "--out or pass --force")
+    paths = [Path(p) for p in db_paths]
+    for path in paths:
+        if not path.is_file():
+            raise DataError(f"database {path} does not exist")
+    rng = random.Random(seed)
+    target = math.ceil(n / len(paths))
+    pairs: list[Pair] = []
+    report = SynthReport(out=out, train=0, dev=0)
+    entries, taken = [], set()
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "database").mkdir(parents=True)
+    for path in paths:
+        db_id = db_id_for(path, taken)
+        taken.add(db_id)
+        spec, skipped = infer_spec(path, db_id)
+        report.skipped_tables[db_id] = skipped
+        connection = connect_readonly(path)
+        try:
+            drafted = _draw(spec, connection, target, seed)
+        finally:
+            connection.close()
+        kept, rejected = _checked(path, drafted)
+        report.rejected += rejected
+        report.per_db[db_id] = len(kept)
+        pairs += kept
+        entries.append(tables_entry(introspect_sqlite(path, db_id)))
+        (out / "database" / db_id).mkdir()
+        shutil.copyfile(path, out / "database" / db_id / f"{db_id}.sqlite")
+    if not pairs:
+        raise DataError(f"no executable question/SQL pair could be generated for {', '.join(map(str, paths))}")
+    rng.shuffle(pairs)
+    pairs = pairs[:n]
+    dev_count = round(dev_fraction * len(pairs))
+    dev, train = pairs[:dev_count], pairs[dev_count:]
+    report.train, report.dev = len(train), len(dev)
+    report.per_shape = dict(Counter(p.shape for p in pairs).most_common())
+    _dump(out / "tables.json", entries)
+    _dump(out / "train.json", [_record(p) for p in train])
+    _dump(out / "dev.json", [_record(p) for p in dev])
+    _dump(out / MANIFEST, {"generator": "t2s synth", "seed": seed, "n": n,
+                           "databases": {e["db_id"]: str(p.resolve())
+                                         for e, p in zip(entries, paths, strict=True)},
+                           "train": report.train, "dev": report.dev, "per_db": report.per_db,
+                           "per_shape": report.per_shape, "rejected_by_sqlexec": report.rejected,
+                           "skipped_tables": report.skipped_tables})
+    return report
+
+
+def _record(pair: Pair) -> dict[str, str]:
+    return {"db_id": pair.db_id, "question": pair.question, "query": pair.query,
+            "category": pair.shape}
+
+
+def _dump(path: Path, payload: Any) -> None:
+    path.write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
