@@ -350,16 +350,17 @@ def test_near_duplicate_questions_are_found():
 
     train = [Example(0, "What is the name of the oldest singer?", "s", "a"),
              Example(1, "How many singers are there?", "s", "a")]
-    evaluation = [Example(0, "what is the NAME of the oldest singer", "s", "b"),
-                  Example(1, "What is the name of the oldest singer there?", "s", "b"),
-                  Example(2, "How many singers do we have?", "s", "b")]
+    evaluation = [Example(0, "what is the NAME of the oldest singer", "s", "a"),
+                  Example(1, "What is the name of the oldest singer there?", "s", "a"),
+                  Example(2, "How many singers do we have?", "s", "a"),
+                  Example(3, "How many singers are there?", "s", "b")]  # another database
     found = contamination(train, evaluation)
     assert found["exact_questions"] == 1
     assert found["near_duplicate_questions"] == 1  # 7 shared of 8 words: Jaccard 0.875
     assert found["examples"][1] == {"eval": "What is the name of the oldest singer there?",
                                     "train": "What is the name of the oldest singer?",
-                                    "kind": "near"}
-    assert found["shared_databases"] == []
+                                    "db_id": "a", "kind": "near"}
+    assert found["shared_databases"] == ["a"] and found["eval_examples_on_shared_databases"] == 3
 
 
 def test_mixture_config_is_validated(tmp_path):

@@ -71,7 +71,7 @@ def _source(name: str, tmp_path: Path, sample_dir: Path) -> tuple[list[str], str
         return ["data.source=bird", f"data.root={BIRD_MINIDEV}",
                 "data.train_file=mini_dev_sqlite.json", "data.eval_file=mini_dev_sqlite.json",
                 "data.tables_file=dev_tables_cleaned.json", "data.evidence=true",
-                "data.max_train_examples=32", "data.contamination=off",
+                "data.max_train_examples=32", "data.contamination=ignore",
                 "train.max_seq_length=2048", "model.tiny.max_position_embeddings=2048"], "match"
     inhouse = _inhouse(tmp_path, sample_dir)
     if name in ("jsonl_csv", "jsonl_parquet"):

@@ -149,9 +149,9 @@ class DataConfig:
     sources: list[SourceConfig] = field(default_factory=list)
     """A mixture of several sources (replaces ``source``/``root``/``*_file``);
     de-duplicated by normalised question + SQL."""
-    contamination: Literal["warn", "error", "off"] = "warn"
+    contamination: Literal["warn", "error", "ignore"] = "warn"
     """Train/eval overlap (same or near-same question, same database in both):
-    report it in run_info.json and warn, refuse to train (``error``), or skip the check."""
+    report it in run_info.json and warn, refuse to train (``error``), or skip the check (``ignore``)."""
     prepared_dir: str = "outputs/data/prepared"
     """Where non-Spider sources are written as Spider-format views
     (``<source>-<fingerprint>/``: tables.json, splits, database/), rebuilt when

@@ -150,33 +150,38 @@ def contamination(train: Sequence[Example], evaluation: Sequence[Example],
                   threshold: float = NEAR_DUPLICATE_JACCARD) -> dict[str, Any]:
     """Overlap between a training and an evaluation split.
 
+    Questions are compared within one database: "How many employees are
+    there?" asked of two different databases has two different answers, and
+    Spider's train and dev share 6 such questions.
+
     Returns:
-        ``exact_questions`` (eval examples whose normalised question is in
-        train), ``near_duplicate_questions`` (word-set Jaccard >= ``threshold``
-        with some train question, not exact), ``shared_databases`` (db_ids in
-        both), ``eval_examples_on_shared_databases`` and up to 5 ``examples``.
+        ``exact_questions`` (eval examples whose normalised question is asked
+        of the same database in train), ``near_duplicate_questions`` (word-set
+        Jaccard >= ``threshold`` with a train question on the same database,
+        not exact), ``shared_databases`` (db_ids in both),
+        ``eval_examples_on_shared_databases`` and up to 5 ``examples``.
     """
-    originals = {normalize_question(e.question): e.question for e in train}
-    train_questions = list(originals)
-    train_sets = [set(q.split()) for q in train_questions]
-    by_word: dict[str, list[int]] = defaultdict(list)
-    for index, words in enumerate(train_sets):
+    originals = {(e.db_id, normalize_question(e.question)): e.question for e in train}
+    keys = list(originals)
+    train_sets = [set(question.split()) for _, question in keys]
+    by_word: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for index, ((db_id, _), words) in enumerate(zip(keys, train_sets, strict=True)):
         for word in words:
-            by_word[word].append(index)
+            by_word[(db_id, word)].append(index)
     exact, near, shown = 0, 0, []
     for example in evaluation:
-        question = normalize_question(example.question)
-        if question in originals:
+        key = (example.db_id, normalize_question(example.question))
+        if key in originals:
             exact += 1
             if len(shown) < 5:
-                shown.append({"eval": example.question, "kind": "exact"})
+                shown.append({"eval": example.question, "db_id": example.db_id, "kind": "exact"})
             continue
-        match = _near_match(set(question.split()), train_sets, by_word, threshold)
+        match = _near_match(example.db_id, set(key[1].split()), train_sets, by_word, threshold)
         if match is not None:
             near += 1
             if len(shown) < 5:
-                shown.append({"eval": example.question, "train": originals[train_questions[match]],
-                              "kind": "near"})
+                shown.append({"eval": example.question, "train": originals[keys[match]],
+                              "db_id": example.db_id, "kind": "near"})
     shared = sorted({e.db_id for e in train} & {e.db_id for e in evaluation})
     return {
         "exact_questions": exact,
@@ -189,15 +194,15 @@ def contamination(train: Sequence[Example], evaluation: Sequence[Example],
     }
 
 
-def _near_match(words: set[str], train_sets: list[set[str]], by_word: dict[str, list[int]],
-                threshold: float) -> int | None:
+def _near_match(db_id: str, words: set[str], train_sets: list[set[str]],
+                by_word: dict[tuple[str, str], list[int]], threshold: float) -> int | None:
     if not words:
         return None
     # A set with Jaccard >= t shares at least one of the question's rarest
-    # ceil((1 - t) * n) + 1 words, so only train questions holding one are compared.
-    rare = sorted(words, key=lambda w: len(by_word.get(w, ())))
+    # floor((1 - t) * n) + 1 words, so only train questions holding one are compared.
+    rare = sorted(words, key=lambda w: len(by_word.get((db_id, w), ())))
     probe = rare[: int((1 - threshold) * len(words)) + 1]
-    candidates = {i for w in probe for i in by_word.get(w, ())}
+    candidates = {i for w in probe for i in by_word.get((db_id, w), ())}
     for index in sorted(candidates):
         other = train_sets[index]
         if len(words & other) / len(words | other) >= threshold:
@@ -221,4 +226,4 @@ def contamination_summary(report: dict[str, Any]) -> str | None:
     if not parts:
         return None
     return ("train/eval contamination: " + "; ".join(parts)
-            + " (data.contamination=error refuses such runs, =off skips the check)")
+            + " (data.contamination=error refuses such runs, =ignore skips the check)")

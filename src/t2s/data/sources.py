@@ -160,7 +160,7 @@ def data_report(data: DataConfig, dataset: SpiderDataset, train: Sequence[Exampl
     if isinstance(dataset, PreparedDataset):
         report["view"] = {k: v for k, v in dataset.info.items() if k != "inputs"}
         report["inputs"] = dataset.info.get("inputs", [])
-    if data.contamination != "off" and evaluation:
+    if data.contamination != "ignore" and evaluation:
         found = contamination(train, evaluation)
         report["contamination"] = found
         message = contamination_summary(found)
