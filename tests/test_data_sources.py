@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from t2s.config import load_config
+from t2s.config import EvalConfig, load_config
 from t2s.data.prompts import SchemaTextCache
 from t2s.data.sample.bird_fixture import write_bird_fixture
 from t2s.data.sample.wikisql_fixture import write_wikisql_fixture
@@ -168,7 +168,7 @@ def test_bird_minidev_loads_all_500_with_evidence_in_the_prompt(tmp_path, bird_m
 
 def test_bird_minidev_exact_string_metrics_score_gold_as_gold(tmp_path, bird_minidev):
     from t2s.evaluation.inputs import gold_from_examples
-    from t2s.evaluation.runner import EvalOptions, evaluate_predictions
+    from t2s.evaluation.runner import evaluate_predictions
 
     data = _data(tmp_path, "data.source=bird", f"data.root={bird_minidev}",
                  "data.train_file=mini_dev_sqlite.json", "data.eval_file=null",
@@ -177,7 +177,7 @@ def test_bird_minidev_exact_string_metrics_score_gold_as_gold(tmp_path, bird_min
     examples = dataset.examples("mini_dev_sqlite.json")[:60]
     report = evaluate_predictions(
         gold_from_examples(examples), [e.query for e in examples], db_dir=dataset.database_dir,
-        tables_path=dataset.tables_path, options=EvalOptions(etype="match"),
+        tables_path=dataset.tables_path, options=EvalConfig(etype="match"),
         out_path=tmp_path / "r" / "REPORT.json", workers=1, progress=False)
     summary = report["summary"]
     assert summary["string_match"]["accuracy"] == 1.0
@@ -187,7 +187,7 @@ def test_bird_minidev_exact_string_metrics_score_gold_as_gold(tmp_path, bird_min
 
 def test_bird_fixture_execution_uses_set_semantics(tmp_path, bird_dir):
     from t2s.evaluation.inputs import gold_from_examples
-    from t2s.evaluation.runner import EvalOptions, evaluate_predictions
+    from t2s.evaluation.runner import evaluate_predictions
 
     data = _data(tmp_path, "data.source=bird", f"data.root={bird_dir}", "data.train_file=train.json",
                  "data.eval_file=dev.json", "data.tables_file=dev_tables.json",
@@ -212,7 +212,7 @@ def test_bird_fixture_execution_uses_set_semantics(tmp_path, bird_dir):
     def run(metric: str) -> list[bool]:
         report = evaluate_predictions(
             gold_from_examples(gold), preds, db_dir=dataset.database_dir,
-            tables_path=dataset.tables_path, options=EvalOptions(etype="exec", exec_metric=metric),
+            tables_path=dataset.tables_path, options=EvalConfig(etype="exec", exec_metric=metric),
             out_path=tmp_path / metric / "REPORT.json", workers=1, progress=False)
         return [e["execution_match"] for e in report["examples"]]
 

@@ -346,7 +346,22 @@ def run_query(path: str | Path, sql: str, *, timeout_s: float = DEFAULT_TIMEOUT_
         return db.execute(sql)
 
 
+def create_database(path: str | Path) -> sqlite3.Connection:
+    """A writable connection to a *new* SQLite file ``path`` (for writers that build one,
+    e.g. WikiSQL tables materialised from ``tables.jsonl``); never an existing database.
+
+    Raises:
+        FileExistsError: if ``path`` exists: a user's or dataset's database is
+            opened only read-only (:func:`connect_readonly`).
+    """
+    path = Path(path)
+    if path.exists():
+        raise FileExistsError(f"{path} exists; create_database writes new files only")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return sqlite3.connect(path)
+
+
 __all__ = [
     "DEFAULT_MAX_RESULT_BYTES", "DEFAULT_MAX_ROWS", "DEFAULT_TIMEOUT_S", "ErrorKind", "ExecResult", "ReadOnlyDatabase",
-    "classify_error", "connect_readonly", "execute", "run_query",
+    "classify_error", "connect_readonly", "create_database", "execute", "run_query",
 ]

@@ -21,6 +21,8 @@ from t2s.data.sample import (
     read_manifest,
     write_sample_dataset,
 )
+from t2s.data.sample.bird_fixture import write_bird_fixture
+from t2s.data.sample.wikisql_fixture import write_wikisql_fixture
 from t2s.errors import DataError
 
 
@@ -66,9 +68,6 @@ def run(args: argparse.Namespace) -> int:
 
 def write_fixture(args: argparse.Namespace) -> int:
     """Write the WikiSQL or BIRD fixture (always rewritten: it is small and seeded)."""
-    from t2s.data.sample.bird_fixture import write_bird_fixture
-    from t2s.data.sample.wikisql_fixture import write_wikisql_fixture
-
     writer = write_wikisql_fixture if args.format == "wikisql" else write_bird_fixture
     out = writer(args.out, seed=args.seed)
     print(f"wrote the {args.format} fixture to {out} (seed {args.seed}): "

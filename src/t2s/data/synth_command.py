@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import argparse
 
+from t2s.data.synth import synthesize
+from t2s.errors import InputError
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add this sub-command's options to ``parser``."""
@@ -35,9 +38,6 @@ def run(args: argparse.Namespace) -> int:
         InputError: for a non-positive --n or a --dev-fraction outside [0, 1).
         DataError: for a missing or non-SQLite database, or an occupied DIR.
     """
-    from t2s.data.synth import synthesize
-    from t2s.errors import InputError
-
     if args.n <= 0:
         raise InputError(f"--n must be positive, got {args.n}")
     if not 0 <= args.dev_fraction < 1:

@@ -8,7 +8,8 @@ inference and the REPL read one layout whatever the source::
         view.json                         source, inputs and their hashes, counts, skips
         tables.json                       one tables.json entry per database
         <split>.json                      one Spider-format file per configured split
-        database/<db_id>/<db_id>.sqlite   a link to the source's file, or one written here
+        database/<db_id>/<db_id>.sqlite   the source's file (hard link, else a copy), or a
+                                          link to one written under database/.built/
 
 ``key`` hashes the examples, the schemas and the bytes of every input file, so
 a changed input gets a new view and an unchanged one is reused as is. A view
@@ -31,10 +32,12 @@ from t2s.data.spider import SpiderDataset, check_db_id
 from t2s.errors import DataError
 from t2s.provenance import file_sha256
 
-VIEW_VERSION = 1
+VIEW_VERSION = 2
 """Bumped when the view layout changes, so old views are rebuilt."""
 
 VIEW_MANIFEST = "view.json"
+BUILT = ".built"
+"""Folder inside ``database/`` of databases a view writes itself (not a valid db_id)."""
 
 
 class PreparedDataset(SpiderDataset):
@@ -117,18 +120,20 @@ def _write_view(data: SourceData, target: Path, split_files: dict[str, str], lab
         if tmp.exists():
             shutil.rmtree(tmp)
         (tmp / "database").mkdir(parents=True)
-        databases = {k: v.resolve() for k, v in data.databases.items()}
-        if data.build_databases is not None:
-            built = data.build_databases(tmp / "built")
-            databases.update({k: Path("built") / v.relative_to(tmp / "built")
-                              for k, v in built.items()})
-        for db_id, path in databases.items():
-            if db_id not in data.tables:
-                continue
-            folder = tmp / "database" / db_id
-            folder.mkdir()
-            link = path if path.is_absolute() else Path("..", "..", path)
-            (folder / f"{db_id}.sqlite").symlink_to(link)
+        how: dict[str, int] = {"hard_linked": 0, "copied": 0, "built": 0}
+        built = data.build_databases(tmp / "database" / BUILT) if data.build_databases else {}
+        for db_id, path in built.items():
+            if db_id in data.tables:
+                folder = tmp / "database" / db_id
+                folder.mkdir()
+                # A link inside database/ (database_path refuses links leading out of it).
+                (folder / f"{db_id}.sqlite").symlink_to(Path("..", BUILT, path.name))
+                how["built"] += 1
+        for db_id, path in data.databases.items():
+            if db_id in data.tables and db_id not in built:
+                folder = tmp / "database" / db_id
+                folder.mkdir()
+                how[_hard_link_or_copy(path, folder / f"{db_id}.sqlite")] += 1
         _dump(tmp / "tables.json", list(data.tables.values()))
         for name, examples in data.splits.items():
             _dump(tmp / split_files[name], [e.to_record() for e in examples])
@@ -138,8 +143,7 @@ def _write_view(data: SourceData, target: Path, split_files: dict[str, str], lab
                        for p in sorted(data.inputs)],
             "splits": {name: {"file": split_files[name], "examples": len(examples)}
                        for name, examples in data.splits.items()},
-            "databases": {"schemas": len(data.tables),
-                          "with_sqlite": sum(1 for k in databases if k in data.tables)},
+            "databases": {"schemas": len(data.tables), **how},
             "skipped": [s.to_dict() for s in data.skipped],
             "report": data.report,
         }
@@ -154,6 +158,22 @@ def _write_view(data: SourceData, target: Path, split_files: dict[str, str], lab
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _hard_link_or_copy(source: Path, target: Path) -> str:
+    """Put ``source`` at ``target`` as a hard link (no bytes copied), else a copy.
+
+    Not a symbolic link: :func:`~t2s.data.spider.database_path` refuses links
+    that lead outside the database folder. A hard link needs the same file
+    system and (``fs.protected_hardlinks``) a file the user may write; a
+    read-only shared copy gets copied.
+    """
+    try:
+        os.link(source, target)
+        return "hard_linked"
+    except OSError:
+        shutil.copyfile(source, target)
+        return "copied"
 
 
 def _dump(path: Path, payload: Any) -> None:

@@ -36,7 +36,7 @@ from t2s.config import SourceConfig
 from t2s.data.records import RowChecker, SourceData
 from t2s.data.spider import Example
 from t2s.errors import DataError
-from t2s.sqlexec import connect_readonly
+from t2s.sqlexec import connect_readonly, create_database
 
 AGG_OPS = ("", "MAX", "MIN", "COUNT", "SUM", "AVG")
 """WikiSQL's ``agg`` index -> SQL aggregate (0: none)."""
@@ -252,9 +252,12 @@ def read_db_rows(path: Path, tables: dict[str, WikiTable]) -> int:
 
 
 def write_database(path: Path, tables: list[WikiTable]) -> None:
-    """Write ``tables`` (headers as column names) into a new SQLite file ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path)  # a new file this writer creates (see the sqlexec wall)
+    """Write ``tables`` (headers as column names) into a new SQLite file ``path``.
+
+    Raises:
+        FileExistsError: if ``path`` exists.
+    """
+    conn = create_database(path)
     try:
         for table in tables:
             columns = ", ".join(f"{quote_identifier(c)} {'REAL' if t == 'real' else 'TEXT'}"
