@@ -77,17 +77,17 @@ class ColumnMap:
     """
 
     question: str = "question"
+    """Question column."""
     sql: str = "query"
     """Gold SQL column (``query`` in Spider, ``SQL`` in BIRD)."""
     db_id: str = "db_id"
+    """Database column: a db_id of ``data.tables_file``, or a SQLite file's stem under ``data.database_dir``."""
     evidence: str | None = None
     """External knowledge shown with the question (BIRD's ``evidence``)."""
     difficulty: str | None = None
     """A difficulty label reported as a breakdown (BIRD's ``difficulty``)."""
     category: str | None = None
-    """A category label reported as a breakdown."""
-    id: str | None = None
-    """A stable example id; default the row number."""
+    """A category label (kept with each example in the view's split files)."""
 
 
 @dataclass
