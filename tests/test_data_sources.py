@@ -372,3 +372,23 @@ def test_mixture_config_is_validated(tmp_path):
     assert "data.sources.0.weight: must be >= 0" in message
     assert "data.sources.1.name: 'a' is also source 0" in message
     assert "data.sources: no source has a train_file" in message
+
+
+@pytest.mark.parametrize(("fmt", "expected"), [
+    ("wikisql", {"train.jsonl", "dev.tables.jsonl", "test.db", "dev.answers.jsonl"}),
+    ("bird", {"train.json", "dev.json", "dev_tables.json", "dev_databases"}),
+])
+def test_sample_data_writes_the_fixtures(tmp_path, fmt, expected, capsys):
+    from t2s.cli import main
+
+    assert main(["sample-data", "--format", fmt, "--out", str(tmp_path / fmt)]) == 0
+    assert expected <= {p.name for p in (tmp_path / fmt).iterdir()}
+    assert f"wrote the {fmt} fixture" in capsys.readouterr().out
+
+
+def test_evaluate_refuses_exec_metric_flag_with_config(capsys):
+    from t2s.cli import main
+
+    assert main(["evaluate", "--config", str(ROOT / "configs" / "tiny.yaml"),
+                 "--exec-metric", "bird"]) != 0
+    assert "--exec-metric (use eval.exec_metric=...)" in capsys.readouterr().err
