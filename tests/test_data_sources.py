@@ -195,6 +195,8 @@ def test_bird_fixture_execution_uses_set_semantics(tmp_path, bird_dir):
     dataset = open_dataset(data)
     examples = dataset.examples("dev.json")
     assert all(dataset.has_database(e.db_id) for e in examples)
+    # --data-dir VIEW (infer, repl) opens the view whatever data.tables_file says.
+    assert set(open_dataset(data, dataset.root).schemas) == set(dataset.schemas)
     single = next(e for e in examples if e.query.upper().startswith("SELECT COUNT(*) FROM")
                   and " WHERE " not in e.query.upper())
     table = single.query.split()[-1]

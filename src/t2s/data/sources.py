@@ -34,7 +34,7 @@ from t2s.data.mixture import contamination, contamination_summary, mix_sources
 from t2s.data.records import SourceData
 from t2s.data.sample import ensure_sample_dataset
 from t2s.data.spider import Example, SpiderDataset
-from t2s.data.views import PreparedDataset, open_view
+from t2s.data.views import VIEW_MANIFEST, PreparedDataset, open_view
 from t2s.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ def read_source(spec: SourceConfig, bad_rows: str = "error") -> SourceData:
 
 
 def open_dataset(data: DataConfig, root: str | Path | None = None) -> SpiderDataset:
-    """Open the configured dataset, or the Spider-format directory ``root``.
+    """Open the configured dataset, or the Spider-format directory ``root`` (a view too).
 
     ``spider`` and ``sample`` sources open ``data.root`` in place (``sample``
     generates it first when missing or stale); other sources and mixtures are
@@ -110,6 +110,8 @@ def open_dataset(data: DataConfig, root: str | Path | None = None) -> SpiderData
             (sample) ``data.root`` holds a dataset the generator did not write.
     """
     if root is not None:
+        if (Path(root) / VIEW_MANIFEST).is_file():  # a view: Spider's own file names
+            return SpiderDataset(root)
         return SpiderDataset(root, tables_file=data.tables_file, database_dir=data.database_dir)
     if not data.sources and data.source in NATIVE:
         if data.source == "sample":
