@@ -13,10 +13,12 @@ The script prints EX per arm, the difference, and the contamination check of
 the synth arm (synth and sample questions come from the same template family,
 so the gain is an upper bound of what synthetic pairs buy on human questions).
 
-Usage (from the repository root, ~25 min on 2 busy CPU cores)::
+Usage (from the repository root)::
 
     PYTHONPATH=src .venv/bin/python bench/bench_synth.py [--out outputs/bench_synth] \\
-        [--held-out clinic sports_league] [--synth-n 300] [--steps 60]
+        [--held-out clinic sports_league] [--synth-n 300] [--steps 60] [key=value ...]
+
+The config overrides apply to both arms (BENCHMARKS.md gives the ones measured).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import json
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from t2s.data.sample import ensure_sample_dataset
@@ -53,9 +56,9 @@ def t2s(*args: str) -> None:
     subprocess.run(command, check=True, cwd=ROOT)
 
 
-def run_arm(name: str, out: Path, data: list[str], steps: int) -> dict:
+def run_arm(name: str, out: Path, data: list[str], steps: int, extra: list[str]) -> dict:
     run = out / name
-    common = ["--config", "configs/tiny.yaml", *data, f"train.output_dir={run / 'train'}",
+    common = ["--config", "configs/tiny.yaml", *data, *extra, f"train.output_dir={run / 'train'}",
               f"infer.adapter_path={run / 'train' / 'final_model'}",
               f"eval.report_dir={run / 'eval'}", f"data.prepared_dir={out / 'prepared'}",
               f"model.tiny.base_dir={out / 'tiny_base'}", "train.report_to=[]"]
@@ -77,6 +80,8 @@ def main() -> None:
     parser.add_argument("--held-out", nargs="+", default=["clinic", "sports_league"])
     parser.add_argument("--synth-n", type=int, default=300)
     parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("overrides", nargs="*", metavar="key=value",
+                        help="config overrides for both arms (e.g. a smaller tiny model)")
     args = parser.parse_args()
     out = args.out.resolve()
     sample = ensure_sample_dataset(out / "sample")
@@ -84,14 +89,20 @@ def main() -> None:
     dbs = [sample / "database" / db / f"{db}.sqlite" for db in args.held_out]
     synth = synthesize(dbs, out / "synth", n=args.synth_n, seed=1, dev_fraction=0.0, force=True)
     print(synth.summary())
-    baseline = run_arm("baseline", out, ["data.source=spider", f"data.root={base}"], args.steps)
-    mixed = run_arm("synth", out, [
-        "data.sources=[{name: sample, source: spider, root: " + str(base)
-        + ", train_file: train.json, eval_file: dev.json}, {name: synth, source: spider, root: "
-        + str(out / "synth") + ", train_file: train.json}]"], args.steps)
+    arms = {
+        "baseline": ["data.source=spider", f"data.root={base}"],
+        "synth": ["data.sources=[{name: sample, source: spider, root: " + str(base)
+                  + ", train_file: train.json, eval_file: dev.json}, {name: synth, source: spider, "
+                  "root: " + str(out / "synth") + ", train_file: train.json}]"],
+    }
+    # The two arms are independent: run them side by side (one process each).
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {name: pool.submit(run_arm, name, out, data, args.steps, args.overrides)
+                   for name, data in arms.items()}
+        baseline, mixed = futures["baseline"].result(), futures["synth"].result()
     rows = [("baseline", baseline), ("+ synth", mixed)]
     print(f"\nheld-out databases: {', '.join(args.held_out)}; {baseline['count']} questions; "
-          f"{args.steps} steps each\n")
+          f"{args.steps} steps each; overrides: {' '.join(args.overrides) or 'none'}\n")
     print(f"{'arm':<10}{'train ex.':>10}{'EX':>8}" + "".join(f"{db:>15}" for db in args.held_out)
           + f"{'minutes':>9}")
     for name, arm in rows:
