@@ -327,7 +327,6 @@ def describe_model(config: Config) -> dict[str, Any]:
             "execution_guided": infer.execution_guided,
             "num_candidates": infer.num_candidates if infer.execution_guided else 1,
             "prompt_format": config.data.prompt_format,
-            "evidence": config.data.evidence,
         },
         "prompt": prompt_record(config),
     }
