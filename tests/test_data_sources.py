@@ -394,3 +394,21 @@ def test_evaluate_refuses_exec_metric_flag_with_config(capsys):
     assert main(["evaluate", "--config", str(ROOT / "configs" / "tiny.yaml"),
                  "--exec-metric", "bird"]) != 0
     assert "--exec-metric (use eval.exec_metric=...)" in capsys.readouterr().err
+
+
+def test_a_view_is_reused_until_an_input_changes(tmp_path, wikisql_dir):
+    root = tmp_path / "w"
+    shutil.copytree(wikisql_dir, root)
+    data = _data(tmp_path, "data.source=wikisql", f"data.root={root}",
+                 "data.train_file=train.jsonl", "data.eval_file=dev.jsonl")
+    first = open_dataset(data)
+    marker = first.root / "database" / ".built" / "dev.sqlite"
+    stamp = marker.stat().st_mtime_ns
+    assert open_dataset(data).root == first.root and marker.stat().st_mtime_ns == stamp
+    tables = (root / "dev.tables.jsonl").read_text().splitlines()
+    table = json.loads(tables[0])
+    table["rows"][0][0] = "Changed"
+    (root / "dev.tables.jsonl").write_text("\n".join([json.dumps(table), *tables[1:]]) + "\n")
+    second = open_dataset(data)
+    assert second.root != first.root
+    assert second.info["inputs"] != first.info["inputs"]
