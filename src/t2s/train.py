@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from t2s.config import Config, dump_yaml, precision_problem, resolve_precision, to_dict
+from t2s.data.chat_templates import setup_chat_template
 from t2s.data.prompts import SchemaTextCache
-from t2s.data.sft import LengthReport, apply_length_limit, build_records
+from t2s.data.sft import LengthReport, apply_length_limit, build_records, check_token_boundary
 from t2s.data.sources import open_dataset
 from t2s.data.spider import Example, SpiderDataset
 from t2s.errors import T2SError
@@ -81,7 +82,8 @@ def prepare_data(config: Config) -> PreparedData:
     eval_examples = (dataset.examples(data.eval_file)[: data.max_eval_examples]
                      if data.eval_file else [])
     schema_texts = SchemaTextCache(dataset.schemas, dataset.database_dir,
-                                   data.schema.include_keys, data.schema.sample_values)
+                                   data.schema.include_keys, data.schema.sample_values,
+                                   data.schema.style)
     fingerprints = {data.tables_file: file_sha256(dataset.tables_path),
                     data.train_file: file_sha256(dataset.root / data.train_file)}
     if data.eval_file:
@@ -90,8 +92,8 @@ def prepare_data(config: Config) -> PreparedData:
         dataset=dataset,
         train_examples=train_examples,
         eval_examples=eval_examples,
-        train_records=build_records(train_examples, schema_texts, data.prompt_format),
-        eval_records=build_records(eval_examples, schema_texts, data.prompt_format),
+        train_records=build_records(train_examples, schema_texts, data.prompt_format, data.prompt),
+        eval_records=build_records(eval_examples, schema_texts, data.prompt_format, data.prompt),
         fingerprints=fingerprints,
     )
 
@@ -289,6 +291,8 @@ def setup(config: Config) -> TrainingRun:
             resume_from = _setup_run_folder(config, identity, main)
         tokenizer = load_tokenizer(base_path, config.model.revision,
                                    config.model.trust_remote_code)
+        setup_chat_template(tokenizer, config.data.prompt_format, config.data.prompt, base_path)
+        check_token_boundary(prepared.train_records, tokenizer)
         lengths = _setup_lengths(config, prepared, tokenizer)
         model = _setup_model(config, base_path, precision)
         trainer = _build_trainer(model, args, prepared, tokenizer, identity_digest(identity))

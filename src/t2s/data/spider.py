@@ -92,12 +92,14 @@ class Example:
         question: The natural-language question.
         query: The gold SQL.
         db_id: Which database the question is about.
+        evidence: External knowledge for the question (BIRD), if the file has it.
     """
 
     index: int
     question: str
     query: str
     db_id: str
+    evidence: str | None = None
 
 
 def check_db_id(db_id: str) -> str:
@@ -232,7 +234,7 @@ def load_examples(path: str | Path) -> list[Example]:
             raise DataError(f"{path}: record {index} is missing {', '.join(missing)}")
         examples.append(
             Example(index=index, question=record["question"], query=record["query"],
-                    db_id=record["db_id"])
+                    db_id=record["db_id"], evidence=record.get("evidence") or None)
         )
     return examples
 
