@@ -51,8 +51,10 @@ from t2s.provenance import (
     file_sha256,
     write_json_atomic,
 )
+from t2s.quantization import quantization_problems
 from t2s.runs import identity_digest, mark_complete, prepare_run_folder, run_identity
 from t2s.tiny import ensure_tiny_base
+from t2s.tracking import set_tracking_environment, tracking_problems
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +154,7 @@ def sft_config(config: Config, precision: str, has_eval: bool, use_cpu: bool):
                      else "gradient_checkpointing")
     deepspeed_cpu = use_cpu and _deepspeed_launch()
     os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(Path(train.output_dir) / "logs"))
+    set_tracking_environment(train)
     return SFTConfig(
         output_dir=train.output_dir,
         max_length=train.max_seq_length,
@@ -184,6 +187,7 @@ def sft_config(config: Config, precision: str, has_eval: bool, use_cpu: bool):
         seed=train.seed,
         data_seed=train.seed,
         report_to=list(train.report_to),
+        run_name=train.run_name or Path(train.output_dir).name,
         dataloader_num_workers=train.dataloader_num_workers,
         remove_unused_columns=True,
         # Real tokens (not padding) for the tokens/s figure in run_info.json.
@@ -206,9 +210,10 @@ class TrainResult:
 
 
 def preflight_checks() -> list:
-    """Checks ``t2s train`` adds to config validation: precision and LoRA targets."""
+    """Checks ``t2s train`` adds to config validation: precision, LoRA targets,
+    4-bit loading and trackers."""
 
-    return [_precision_problems, lora_target_problems]
+    return [_precision_problems, lora_target_problems, quantization_problems, tracking_problems]
 
 
 def _precision_problems(config: Config) -> list[tuple[str, str]]:
