@@ -43,6 +43,7 @@ from t2s.model import (
     load_tokenizer,
     lora_target_problems,
 )
+from t2s.packing import packing_arguments
 from t2s.preemption import raise_if_stopped, save_and_stop_callback
 from t2s.provenance import (
     check_output_dir,
@@ -157,9 +158,8 @@ def sft_config(config: Config, precision: str, has_eval: bool, use_cpu: bool):
     set_tracking_environment(train)
     return SFTConfig(
         output_dir=train.output_dir,
-        max_length=train.max_seq_length,
         completion_only_loss=True,
-        packing=False,
+        **packing_arguments(train),
         num_train_epochs=train.num_train_epochs,
         max_steps=train.max_steps,
         per_device_train_batch_size=train.per_device_train_batch_size,
