@@ -247,7 +247,10 @@ class TrainConfig:
     load_best_model_at_end: bool = True
     """Save the checkpoint with the best ``metric_for_best_model`` as the final model."""
     metric_for_best_model: str = "eval_loss"
-    """Metric that picks the best checkpoint; names ending in ``loss`` are minimised."""
+    """``eval_loss``, or ``eval_ex``: execution accuracy of generated SQL on the
+    first ``ex_eval_examples`` eval examples, computed at each eval step."""
+    ex_eval_examples: int = 32
+    """Eval examples generated and executed for ``eval_ex`` (a fixed subset: the first N)."""
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
     """``auto``: bf16 on GPUs that support it, fp16 on other GPUs, fp32 on CPU."""
     gradient_checkpointing: bool = False
@@ -743,6 +746,11 @@ def _check_combinations(config: Config, sources: dict[str, str], problems: _Prob
             add(f"train.{key}", f"must be positive, got {getattr(train, key)}")
     if train.max_steps == 0 or train.max_steps < -1:
         add("train.max_steps", "must be -1 (use epochs) or positive")
+    if train.metric_for_best_model == "eval_ex" and config.data.eval_file is None:
+        add("train.metric_for_best_model", "eval_ex needs an evaluation split, but "
+                                           "data.eval_file is null")
+    if train.ex_eval_examples <= 0:
+        add("train.ex_eval_examples", f"must be positive, got {train.ex_eval_examples}")
     if train.load_best_model_at_end:
         if config.data.eval_file is None:
             add("train.load_best_model_at_end",

@@ -34,6 +34,7 @@ from t2s.data.sft import LengthReport, apply_length_limit, build_records, check_
 from t2s.data.sources import open_dataset
 from t2s.data.spider import Example, SpiderDataset
 from t2s.errors import T2SError
+from t2s.ex_metric import make_callback as make_ex_callback
 from t2s.faults import crash_point
 from t2s.locks import WriterLock
 from t2s.model import (
@@ -300,7 +301,8 @@ def setup(config: Config) -> TrainingRun:
         check_token_boundary(prepared.train_records, tokenizer)
         lengths = _setup_lengths(config, prepared, tokenizer)
         model = _setup_model(config, base_path, precision)
-        trainer = _build_trainer(model, args, prepared, tokenizer, identity_digest(identity))
+        trainer = _build_trainer(model, args, prepared, tokenizer, identity_digest(identity),
+                                 make_ex_callback(config, prepared.dataset, prepared.eval_examples))
     except BaseException:
         if lock is not None:
             lock.release()
@@ -408,7 +410,7 @@ def base_fingerprint(config: Config, base_path: str) -> str:
 
 
 def _build_trainer(model: Any, args: Any, prepared: PreparedData, tokenizer: Any,
-                   run_digest: str) -> Any:
+                   run_digest: str, ex_callback: Any = None) -> Any:
     """TRL's SFTTrainer over the prompt/completion records (completion-only loss)."""
     from datasets import Dataset
     from trl import SFTTrainer
@@ -417,15 +419,19 @@ def _build_trainer(model: Any, args: Any, prepared: PreparedData, tokenizer: Any
         return Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]}
                                   for r in records])
 
-    return SFTTrainer(
+    trainer = SFTTrainer(
         model=model,
         args=args,
         train_dataset=dataset(prepared.train_records),
         eval_dataset=dataset(prepared.eval_records) if prepared.eval_records else None,
         processing_class=tokenizer,
         # Saves a complete checkpoint and stops on Slurm's time-limit signal.
-        callbacks=[*_make_callbacks(run_digest), save_and_stop_callback()],
+        callbacks=[*_make_callbacks(run_digest), save_and_stop_callback(),
+                   *([ex_callback] if ex_callback else [])],
     )
+    if ex_callback:
+        ex_callback.attach(trainer)  # it logs eval_ex through the trainer
+    return trainer
 
 
 def fit(run: TrainingRun) -> Any:
@@ -557,6 +563,7 @@ def plot_loss_curve(history: list[dict[str, Any]], path: Path) -> Path | None:
         train_points = [(h["step"], h["train_loss"]) for h in history
                         if "train_loss" in h and "step" in h]
     eval_points = [(h["step"], h["eval_loss"]) for h in history if "eval_loss" in h]
+    ex_points = [(h["step"], h["eval_ex"]) for h in history if "eval_ex" in h]
     if not train_points and not eval_points:
         return None
     import matplotlib
@@ -572,7 +579,14 @@ def plot_loss_curve(history: list[dict[str, Any]], path: Path) -> Path | None:
         axis.plot(*zip(*eval_points, strict=True), marker="o", label="eval loss")
     axis.set_xlabel("optimizer step")
     axis.set_ylabel("loss")
-    axis.legend()
+    axis.legend(loc="upper left")
+    if ex_points:
+        ex_axis = axis.twinx()
+        ex_axis.plot(*zip(*ex_points, strict=True), marker="s", color="tab:green",
+                     label="eval execution accuracy")
+        ex_axis.set_ylabel("execution accuracy")
+        ex_axis.set_ylim(0, 1)
+        ex_axis.legend(loc="upper right")
     axis.grid(alpha=0.3)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
