@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 
 from t2s.cli import positive_int
+from t2s.model_base import build_base, shape_for
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,8 +46,6 @@ def run(args: argparse.Namespace) -> int:
     Raises:
         InputError: for a missing or unreadable tokenizer file or an impossible shape.
     """
-    from t2s.model_base import build_base, shape_for
-
     shape = shape_for(args.arch, args.full_size, num_hidden_layers=args.layers,
                       hidden_size=args.hidden, num_attention_heads=args.heads,
                       num_key_value_heads=args.kv_heads, intermediate_size=args.intermediate)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 
 from t2s.cli import add_config_arguments, config_path
+from t2s.config import load_config
+from t2s.memory import format_table
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,8 +24,5 @@ def run(args: argparse.Namespace) -> int:
     Raises:
         ConfigError: for an invalid config or a model whose shape is unknown offline.
     """
-    from t2s.config import load_config
-    from t2s.memory import format_table
-
     print(format_table(load_config(config_path(args.config), args.overrides)))
     return 0

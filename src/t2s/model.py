@@ -15,6 +15,7 @@ from typing import Any
 
 from t2s.config import LoraConfig, ModelConfig
 from t2s.errors import ConfigError, T2SError
+from t2s.quantization import bnb_config
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +82,6 @@ def load_base_model(model_config: ModelConfig, name_or_path: str, precision: str
     if model_config.attn_implementation:
         kwargs["attn_implementation"] = model_config.attn_implementation
     if model_config.quantization.load_in_4bit:
-        from t2s.quantization import bnb_config
-
         kwargs["quantization_config"] = bnb_config(model_config.quantization)
     try:
         return AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
