@@ -159,9 +159,11 @@ class QuantizationConfig:
     load_in_4bit: bool = False
     """Load the base in 4 bits (LoRA only; needs a CUDA GPU and ``pip install 't2s[qlora]'``)."""
     quant_type: Literal["nf4", "fp4"] = "nf4"
+    """4-bit data type: ``nf4`` (normal float, for normally distributed weights) or ``fp4``."""
     double_quant: bool = True
     """Quantize the quantization constants too (about 0.4 bit/parameter saved)."""
     compute_dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
+    """Dtype the 4-bit weights are dequantized to for each matmul."""
 
 
 @dataclass

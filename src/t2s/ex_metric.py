@@ -15,13 +15,14 @@ ranks; each rank then agrees on the best checkpoint).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 
 from t2s.config import Config
 from t2s.data.spider import Example, SpiderDataset
 from t2s.evaluation.inputs import gold_from_examples
-from t2s.evaluation.runner import EvalOptions, score_examples
+from t2s.evaluation.runner import score_examples
 from t2s.inference.generate import GenerationOptions, SQLGenerator
 from t2s.inference.pipeline import generate_predictions
 
@@ -39,7 +40,7 @@ def execution_accuracy(model, tokenizer, config: Config, examples: Sequence[Exam
     results = score_examples(
         gold_from_examples(examples), [p.sql for p in predictions],
         db_dir=dataset.database_dir, schemas=dataset.schemas,
-        options=EvalOptions(etype="exec", timeout_s=config.eval.timeout_s), workers=1,
+        options=dataclasses.replace(config.eval, etype="exec"), workers=1,
         progress=False)
     return sum(bool(r.execution_match) for r in results) / max(len(results), 1)
 
