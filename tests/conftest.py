@@ -18,6 +18,11 @@ from t2s.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SPIDER_DIR = Path(os.environ.get("T2S_SPIDER_DIR", ROOT.parent / "shared" / "data" / "spider"))
+TOKENIZERS_DIR = Path(os.environ.get("T2S_TOKENIZERS_DIR",
+                                     ROOT.parent / "shared" / "data" / "tokenizers"))
+# name -> (GGUF file, architecture) of the shrunken real-vocabulary bases.
+REAL_BASES = {"llama-spm": ("ggml-vocab-llama-spm.gguf", "tinyllama"),
+              "qwen2": ("ggml-vocab-qwen2.gguf", "qwen2")}
 
 # Keep test runs single-threaded per process: the machines have 2 cores and
 # pytest plus tokenizers' own threads would oversubscribe them.
@@ -40,6 +45,36 @@ def sample_dir(tmp_path_factory) -> Path:
     from t2s.data.sample import ensure_sample_dataset
 
     return Path(ensure_sample_dataset(tmp_path_factory.mktemp("sample") / "sample"))
+
+
+@pytest.fixture(scope="session")
+def real_base_dirs(tmp_path_factory) -> dict[str, Path]:
+    """Where each shrunken real-vocabulary base is built (lazily, once per session)."""
+    root = tmp_path_factory.mktemp("real_bases")
+    return {name: root / name for name in REAL_BASES}
+
+
+@pytest.fixture(scope="session", params=list(REAL_BASES))
+def real_base(request, real_base_dirs) -> Path:
+    """A shrunken base of a real family with the real tokenizer, built by ``t2s base``.
+
+    Parametrized over the Llama-2 SentencePiece vocabulary (TinyLlama) and the
+    Qwen2 byte-level BPE vocabulary (Qwen2.5-Coder); skipped when the GGUF
+    files in ../shared/data/tokenizers (or $T2S_TOKENIZERS_DIR) are absent.
+    """
+    import subprocess
+    import sys
+
+    gguf, arch = REAL_BASES[request.param]
+    if not (TOKENIZERS_DIR / gguf).is_file():
+        pytest.skip(f"{gguf} not found in {TOKENIZERS_DIR} (set T2S_TOKENIZERS_DIR)")
+    out = real_base_dirs[request.param]
+    if not (out / "config.json").is_file():
+        done = subprocess.run([sys.executable, "-m", "t2s.cli", "base", "--tokenizer-gguf",
+                               str(TOKENIZERS_DIR / gguf), "--arch", arch, "--out", str(out)],
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    return out
 
 
 # A smaller tiny model than configs/tiny.yaml so each test trains in seconds.

@@ -8,6 +8,7 @@ import sqlite3
 
 import pytest
 
+from t2s.config import PromptConfig
 from t2s.data.prompts import SchemaTextCache, build_completion, build_prompt, normalize_sql
 from t2s.data.schema_text import introspect_sqlite, sample_values, serialize_schema, spider_type
 from t2s.data.spider import (
@@ -142,12 +143,14 @@ def test_spider_type_words(declared, word):
     assert spider_type(declared) == word
 
 
-def test_prompt_layout_ends_on_inst_and_completion_starts_with_newline():
+def test_prompt_layout_ends_on_inst_and_completion_starts_with_separator():
     prompt = build_prompt("How many singers?", "TABLE: singer (Name (text))")
     assert prompt.startswith("[INST] Generate a SQLite query")
     assert "\nSchema:\nTABLE: singer (Name (text))\nQuestion: How many singers? [/INST]" in prompt
     assert prompt.endswith("[/INST]")
-    assert build_completion("SELECT  count(*)  FROM singer ;") == "\nSELECT count(*) FROM singer"
+    assert build_completion("SELECT  count(*)  FROM singer ;") == " SELECT count(*) FROM singer"
+    newline = PromptConfig(completion_separator="\n")
+    assert build_completion("SELECT 1", prompt=newline) == "\nSELECT 1"
     chat = build_prompt("q?", "TABLE: t (a (text))", prompt_format="chat_template")
     assert chat[0]["role"] == "user" and "Question: q?" in chat[0]["content"]
 

@@ -30,6 +30,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "infer": ("t2s.inference.command", "generate SQL for one question or a batch file of questions"),
     "repl": ("t2s.inference.repl_command", "interactive question -> SQL loop over a database"),
     "export": ("t2s.inference.export_command", "merge a LoRA adapter into its base model and save it"),
+    "base": ("t2s.base_command", "write a local base model (real tokenizer, random weights)"),
+    "estimate-memory": ("t2s.memory_command", "estimate peak training memory of a config (no weights loaded)"),
     "sample-data": ("t2s.data.sample_command", "write the embedded sample Spider-format dataset"),
     "synth": ("t2s.data.synth_command", "write synthetic question/SQL pairs for your own SQLite databases"),
     "submit": ("t2s.launch.command", "submit a train/evaluate/infer job to Slurm or run it locally"),

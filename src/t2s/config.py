@@ -57,6 +57,9 @@ PROMPT_KEYS = ("data.prompt_format", "data.schema", "data.prompt", "data.evidenc
 EType = Literal["all", "match", "exec"]
 """What ``t2s evaluate`` scores: exact set match and execution accuracy, or one of them."""
 
+DEFAULT_INSTRUCTION = ("Generate a SQLite query that answers the question, "
+                       "given the database schema.")
+
 
 @dataclass
 class SchemaTextConfig:
@@ -66,6 +69,26 @@ class SchemaTextConfig:
     """Append primary/foreign keys after the table lines."""
     sample_values: int = 0
     """Distinct sample values per text column read from the SQLite file (0: none)."""
+    style: Literal["compact", "ddl"] = "compact"
+    """``compact``: one ``TABLE: t (col (type), ...)`` line per table (the seed's);
+    ``ddl``: ``CREATE TABLE`` statements, as OmniSQL/CodeS prompt."""
+
+
+@dataclass
+class PromptConfig:
+    """The prompt's wording and layout: what the model sees before the SQL."""
+
+    system: str | None = None
+    """System text: the chat template's system turn, or the inst prompt's first line; null: none."""
+    instruction: str = DEFAULT_INSTRUCTION
+    """First line of the user turn, before the schema."""
+    completion_separator: str = " "
+    """``inst`` format: text between ``[/INST]`` and the SQL. A space keeps the
+    prompt a token prefix of prompt+completion for SentencePiece and Qwen2
+    vocabularies (Qwen2 merges ``]\\n`` into one token)."""
+    chat_template: Literal["tokenizer", "llama2", "chatml"] = "tokenizer"
+    """``chat_template`` format: the tokenizer's own template, or one t2s ships
+    (``llama2``: ``<s>[INST] ... [/INST] SQL</s>``; ``chatml``: ``<|im_start|>`` turns)."""
 
 
 @dataclass
@@ -162,6 +185,8 @@ class DataConfig:
     """Use only the first N evaluation examples (null: all)."""
     schema: SchemaTextConfig = field(default_factory=SchemaTextConfig)
     """Schema serialisation switches."""
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    """Prompt wording, separator and chat template."""
     prompt_format: Literal["inst", "chat_template"] = "inst"
     """``inst``: ``[INST] ... [/INST]`` layout; ``chat_template``: the tokenizer's chat template."""
     overlength: Literal["drop", "error"] = "drop"
@@ -197,6 +222,20 @@ class TinyModelConfig:
 
 
 @dataclass
+class QuantizationConfig:
+    """bitsandbytes 4-bit loading of the frozen base (QLoRA)."""
+
+    load_in_4bit: bool = False
+    """Load the base in 4 bits (LoRA only; needs a CUDA GPU and ``pip install 't2s[qlora]'``)."""
+    quant_type: Literal["nf4", "fp4"] = "nf4"
+    """4-bit data type: ``nf4`` (normal float, for normally distributed weights) or ``fp4``."""
+    double_quant: bool = True
+    """Quantize the quantization constants too (about 0.4 bit/parameter saved)."""
+    compute_dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
+    """Dtype the 4-bit weights are dequantized to for each matmul."""
+
+
+@dataclass
 class ModelConfig:
     """The base causal language model."""
 
@@ -211,6 +250,8 @@ class ModelConfig:
     attn_implementation: str | None = None
     """e.g. ``sdpa`` or ``flash_attention_2``; null lets transformers choose."""
     tiny: TinyModelConfig = field(default_factory=TinyModelConfig)
+    quantization: QuantizationConfig = field(default_factory=QuantizationConfig)
+    """4-bit loading of the base (QLoRA); needs CUDA and the ``qlora`` extra."""
 
 
 @dataclass
@@ -224,9 +265,16 @@ class LoraConfig:
     dropout: float = 0.05
     """Dropout on the LoRA input, in [0, 1)."""
     target_modules: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
-    """Module names that get LoRA adapters (checked against the model before training)."""
+    """Module names that get LoRA adapters (checked against the model before training),
+    or ``[all-linear]`` for every Linear layer but the LM head."""
     bias: Literal["none", "all", "lora_only"] = "none"
     """Which biases train: none, all, or only those of LoRA layers."""
+    use_dora: bool = False
+    """DoRA: learn a magnitude per output feature besides the LoRA direction."""
+    use_rslora: bool = False
+    """rsLoRA: scale by alpha/sqrt(r) instead of alpha/r (stable at large r)."""
+    modules_to_save: list[str] = field(default_factory=list)
+    """Modules trained in full and saved with the adapter, e.g. ``[lm_head, embed_tokens]``."""
 
 
 @dataclass
@@ -270,7 +318,10 @@ class TrainConfig:
     load_best_model_at_end: bool = True
     """Save the checkpoint with the best ``metric_for_best_model`` as the final model."""
     metric_for_best_model: str = "eval_loss"
-    """Metric that picks the best checkpoint; names ending in ``loss`` are minimised."""
+    """``eval_loss``, or ``eval_ex``: execution accuracy of generated SQL on the
+    first ``ex_eval_examples`` eval examples, computed at each eval step."""
+    ex_eval_examples: int = 32
+    """Eval examples generated and executed for ``eval_ex`` (a fixed subset: the first N)."""
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
     """``auto``: bf16 on GPUs that support it, fp16 on other GPUs, fp32 on CPU."""
     gradient_checkpointing: bool = False
@@ -281,7 +332,15 @@ class TrainConfig:
     """``auto``: resume from the last complete checkpoint in output_dir if any;
     ``never``; or a checkpoint folder."""
     report_to: list[str] = field(default_factory=lambda: ["tensorboard"])
-    """Experiment trackers (``tensorboard``; ``[]`` for none)."""
+    """Trackers: ``tensorboard``, ``wandb`` or ``mlflow`` (extras of the same names)."""
+    run_name: str | None = None
+    """Run name shown by the trackers; null: the output folder's name."""
+    project: str | None = None
+    """Tracker project (W&B project, MLflow experiment); null: the tracker's default."""
+    packing: bool = False
+    """Pack several examples into each row (best-fit), attention kept per example."""
+    padding_free: bool = False
+    """Concatenate a batch into one row without padding (implied by packing)."""
     dataloader_num_workers: int = 0
     """Data-loading worker processes (0: in the training process)."""
 
@@ -780,6 +839,11 @@ def _check_combinations(config: Config, sources: dict[str, str], problems: _Prob
             add(f"train.{key}", f"must be positive, got {getattr(train, key)}")
     if train.max_steps == 0 or train.max_steps < -1:
         add("train.max_steps", "must be -1 (use epochs) or positive")
+    if train.metric_for_best_model == "eval_ex" and config.data.eval_file is None:
+        add("train.metric_for_best_model", "eval_ex needs an evaluation split, but "
+                                           "data.eval_file is null")
+    if train.ex_eval_examples <= 0:
+        add("train.ex_eval_examples", f"must be positive, got {train.ex_eval_examples}")
     if train.load_best_model_at_end:
         if config.data.eval_file is None:
             add("train.load_best_model_at_end",
@@ -802,6 +866,13 @@ def _check_combinations(config: Config, sources: dict[str, str], problems: _Prob
     if train.method == "lora" and not config.lora.target_modules:
         add("lora.target_modules", "is empty; LoRA needs at least one module")
     _check_data(config.data, add)
+    quant = config.model.quantization
+    if quant.load_in_4bit and train.method != "lora":
+        add("model.quantization.load_in_4bit", "4-bit weights cannot be trained: use train.method: lora")
+    if quant.load_in_4bit and config.model.name_or_path == "tiny":
+        add("model.quantization.load_in_4bit", "the tiny model is pretrained here in full precision")
+    if "all-linear" in config.lora.target_modules and len(config.lora.target_modules) > 1:
+        add("lora.target_modules", "all-linear already covers every Linear layer; give it alone")
     if config.data.schema.sample_values < 0:
         add("data.schema.sample_values", "must be >= 0")
     for key, message in eval_problems(config.eval):

@@ -15,9 +15,11 @@ from typing import Any
 
 from t2s.config import LoraConfig, ModelConfig
 from t2s.errors import ConfigError, T2SError
+from t2s.quantization import bnb_config
 
 log = logging.getLogger(__name__)
 
+ALL_LINEAR = "all-linear"  # peft's name for every Linear layer but the output head
 _DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
 _PRECISION_DTYPE = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 
@@ -79,6 +81,8 @@ def load_base_model(model_config: ModelConfig, name_or_path: str, precision: str
         kwargs["revision"] = model_config.revision
     if model_config.attn_implementation:
         kwargs["attn_implementation"] = model_config.attn_implementation
+    if model_config.quantization.load_in_4bit:
+        kwargs["quantization_config"] = bnb_config(model_config.quantization)
     try:
         return AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
     except (OSError, ValueError) as exc:
@@ -138,7 +142,7 @@ def lora_target_problems(config) -> list[tuple[str, str]]:
 
 
 def _missing_targets(target_modules: list[str], available: list[str]) -> str | None:
-    missing = [m for m in target_modules if m not in available]
+    missing = [m for m in target_modules if m not in available and m != ALL_LINEAR]
     if not missing:
         return None
     return f"{missing} not in this model; its Linear layers are: {', '.join(available)}"
@@ -165,9 +169,17 @@ def apply_lora(model, lora: LoraConfig):
     from peft import get_peft_model
 
     check_target_modules(model, lora.target_modules)
+    targets = ALL_LINEAR if ALL_LINEAR in lora.target_modules else list(lora.target_modules)
+    if getattr(model, "is_loaded_in_4bit", False):
+        from peft import prepare_model_for_kbit_training
+
+        # Norms in fp32 and input gradients on, for QLoRA.
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     peft_config = PeftLoraConfig(
         r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-        target_modules=list(lora.target_modules), bias=lora.bias, task_type="CAUSAL_LM")
+        target_modules=targets, bias=lora.bias, task_type="CAUSAL_LM",
+        use_dora=lora.use_dora, use_rslora=lora.use_rslora,
+        modules_to_save=list(lora.modules_to_save) or None)
     return get_peft_model(model, peft_config)
 
 

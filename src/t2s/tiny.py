@@ -127,7 +127,9 @@ QUESTION_WEIGHT = 0.3
 SWAP_PROBABILITY = 1.0
 
 _QUESTION_MARK = "\n" + QUESTION_LABEL
-_ANSWER_MARK = f" {INST_CLOSE}\n"  # the inst completion starts with a newline
+# The inst completion starts with data.prompt.completion_separator (the tiny
+# preset's: a newline; the default: a space), which the split keeps with it.
+_ANSWER_MARK = f" {INST_CLOSE}"
 _LITERAL = re.compile(r'"[^"]*"|\'[^\']*\'|(?<![\w.])\d+(?:\.\d+)?(?![\w.])')
 _SYLLABLES = ("ka", "lo", "mi", "ren", "do", "va", "ste", "or", "bel", "tu", "an", "gri", "po", "sel", "mar", "ix")
 
@@ -138,6 +140,7 @@ def _split_example(text: str) -> tuple[str, str, str, str] | None:
     if q_at < 0 or a_at < q_at:
         return None
     q0, s0 = q_at + len(_QUESTION_MARK), a_at + len(_ANSWER_MARK)
+    s0 += len(text[s0:]) - len(text[s0:].lstrip(" \n"))
     return text[:q0], text[q0:a_at], text[a_at:s0], text[s0:]
 
 
@@ -199,7 +202,7 @@ def _encode(tokenizer, text: str, tail: bool, max_length: int) -> tuple[list[int
             head = head[head.rfind(_QUESTION_MARK) + 1:]  # "Question: "
         ids = encode(head + question + separator + sql)
         n_head = len(encode(head))
-        n_prompt = len(encode(head + question + separator.rstrip("\n")))
+        n_prompt = len(encode(head + question + separator.rstrip(" \n")))
         weights = ([QUESTION_WEIGHT if tail else SCHEMA_WEIGHT] * n_head
                    + [QUESTION_WEIGHT] * (n_prompt - n_head) + [1.0] * (len(ids) - n_prompt))
     ids = [tokenizer.bos_token_id] + ids + [tokenizer.eos_token_id]

@@ -28,11 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from t2s.config import Config, dump_yaml, precision_problem, resolve_precision, to_dict
+from t2s.data.chat_templates import setup_chat_template
 from t2s.data.prompts import SchemaTextCache
-from t2s.data.sft import LengthReport, apply_length_limit, build_records
+from t2s.data.sft import LengthReport, apply_length_limit, build_records, check_token_boundary
 from t2s.data.sources import data_report, open_dataset
 from t2s.data.spider import Example, SpiderDataset
 from t2s.errors import T2SError
+from t2s.ex_metric import make_callback as make_ex_callback
 from t2s.faults import crash_point
 from t2s.locks import WriterLock
 from t2s.model import (
@@ -42,6 +44,7 @@ from t2s.model import (
     load_tokenizer,
     lora_target_problems,
 )
+from t2s.packing import packing_arguments
 from t2s.preemption import raise_if_stopped, save_and_stop_callback
 from t2s.provenance import (
     check_output_dir,
@@ -50,8 +53,10 @@ from t2s.provenance import (
     file_sha256,
     write_json_atomic,
 )
+from t2s.quantization import quantization_problems
 from t2s.runs import identity_digest, mark_complete, prepare_run_folder, run_identity
 from t2s.tiny import ensure_tiny_base
+from t2s.tracking import set_tracking_environment, tracking_problems
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +87,8 @@ def prepare_data(config: Config) -> PreparedData:
     eval_examples = (dataset.examples(data.eval_file)[: data.max_eval_examples]
                      if data.eval_file else [])
     schema_texts = SchemaTextCache(dataset.schemas, dataset.database_dir,
-                                   data.schema.include_keys, data.schema.sample_values)
+                                   data.schema.include_keys, data.schema.sample_values,
+                                   data.schema.style)
     fingerprints = {data.tables_file: file_sha256(dataset.tables_path),
                     data.train_file: file_sha256(dataset.split_path(data.train_file))}
     if data.eval_file:
@@ -92,9 +98,9 @@ def prepare_data(config: Config) -> PreparedData:
         train_examples=train_examples,
         eval_examples=eval_examples,
         train_records=build_records(train_examples, schema_texts, data.prompt_format,
-                                    data.evidence),
+                                    data.evidence, data.prompt),
         eval_records=build_records(eval_examples, schema_texts, data.prompt_format,
-                                   data.evidence),
+                                   data.evidence, data.prompt),
         fingerprints=fingerprints,
         report=data_report(data, dataset, train_examples, eval_examples),
     )
@@ -154,11 +160,11 @@ def sft_config(config: Config, precision: str, has_eval: bool, use_cpu: bool):
                      else "gradient_checkpointing")
     deepspeed_cpu = use_cpu and _deepspeed_launch()
     os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(Path(train.output_dir) / "logs"))
+    set_tracking_environment(train)
     return SFTConfig(
         output_dir=train.output_dir,
-        max_length=train.max_seq_length,
         completion_only_loss=True,
-        packing=False,
+        **packing_arguments(train),
         num_train_epochs=train.num_train_epochs,
         max_steps=train.max_steps,
         per_device_train_batch_size=train.per_device_train_batch_size,
@@ -186,6 +192,7 @@ def sft_config(config: Config, precision: str, has_eval: bool, use_cpu: bool):
         seed=train.seed,
         data_seed=train.seed,
         report_to=list(train.report_to),
+        run_name=train.run_name or Path(train.output_dir).name,
         dataloader_num_workers=train.dataloader_num_workers,
         remove_unused_columns=True,
         # Real tokens (not padding) for the tokens/s figure in run_info.json.
@@ -208,9 +215,10 @@ class TrainResult:
 
 
 def preflight_checks() -> list:
-    """Checks ``t2s train`` adds to config validation: precision and LoRA targets."""
+    """Checks ``t2s train`` adds to config validation: precision, LoRA targets,
+    4-bit loading and trackers."""
 
-    return [_precision_problems, lora_target_problems]
+    return [_precision_problems, lora_target_problems, quantization_problems, tracking_problems]
 
 
 def _precision_problems(config: Config) -> list[tuple[str, str]]:
@@ -293,9 +301,12 @@ def setup(config: Config) -> TrainingRun:
             resume_from = _setup_run_folder(config, identity, main)
         tokenizer = load_tokenizer(base_path, config.model.revision,
                                    config.model.trust_remote_code)
+        setup_chat_template(tokenizer, config.data.prompt_format, config.data.prompt, base_path)
+        check_token_boundary(prepared.train_records, tokenizer)
         lengths = _setup_lengths(config, prepared, tokenizer)
         model = _setup_model(config, base_path, precision)
-        trainer = _build_trainer(model, args, prepared, tokenizer, identity_digest(identity))
+        trainer = _build_trainer(model, args, prepared, tokenizer, identity_digest(identity),
+                                 make_ex_callback(config, prepared.dataset, prepared.eval_examples))
     except BaseException:
         if lock is not None:
             lock.release()
@@ -403,7 +414,7 @@ def base_fingerprint(config: Config, base_path: str) -> str:
 
 
 def _build_trainer(model: Any, args: Any, prepared: PreparedData, tokenizer: Any,
-                   run_digest: str) -> Any:
+                   run_digest: str, ex_callback: Any = None) -> Any:
     """TRL's SFTTrainer over the prompt/completion records (completion-only loss)."""
     from datasets import Dataset
     from trl import SFTTrainer
@@ -412,15 +423,19 @@ def _build_trainer(model: Any, args: Any, prepared: PreparedData, tokenizer: Any
         return Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]}
                                   for r in records])
 
-    return SFTTrainer(
+    trainer = SFTTrainer(
         model=model,
         args=args,
         train_dataset=dataset(prepared.train_records),
         eval_dataset=dataset(prepared.eval_records) if prepared.eval_records else None,
         processing_class=tokenizer,
         # Saves a complete checkpoint and stops on Slurm's time-limit signal.
-        callbacks=[*_make_callbacks(run_digest), save_and_stop_callback()],
+        callbacks=[*_make_callbacks(run_digest), save_and_stop_callback(),
+                   *([ex_callback] if ex_callback else [])],
     )
+    if ex_callback:
+        ex_callback.attach(trainer)  # it logs eval_ex through the trainer
+    return trainer
 
 
 def fit(run: TrainingRun) -> Any:
@@ -553,6 +568,7 @@ def plot_loss_curve(history: list[dict[str, Any]], path: Path) -> Path | None:
         train_points = [(h["step"], h["train_loss"]) for h in history
                         if "train_loss" in h and "step" in h]
     eval_points = [(h["step"], h["eval_loss"]) for h in history if "eval_loss" in h]
+    ex_points = [(h["step"], h["eval_ex"]) for h in history if "eval_ex" in h]
     if not train_points and not eval_points:
         return None
     import matplotlib
@@ -568,7 +584,14 @@ def plot_loss_curve(history: list[dict[str, Any]], path: Path) -> Path | None:
         axis.plot(*zip(*eval_points, strict=True), marker="o", label="eval loss")
     axis.set_xlabel("optimizer step")
     axis.set_ylabel("loss")
-    axis.legend()
+    axis.legend(loc="upper left")
+    if ex_points:
+        ex_axis = axis.twinx()
+        ex_axis.plot(*zip(*ex_points, strict=True), marker="s", color="tab:green",
+                     label="eval execution accuracy")
+        ex_axis.set_ylabel("execution accuracy")
+        ex_axis.set_ylim(0, 1)
+        ex_axis.legend(loc="upper right")
     axis.grid(alpha=0.3)
     figure.tight_layout()
     figure.savefig(path, dpi=100)

@@ -1,16 +1,18 @@
 """Prompt and completion text, shared by training, evaluation and inference.
 
-The seed's layout (``data.prompt_format: inst``)::
+The seed's layout (``data.prompt_format: inst``), worded by ``data.prompt``::
 
     [INST] Generate a SQLite query that answers the question, given the database schema.
     Schema:
     TABLE: singer (Singer_ID (number), Name (text), ...)
     Question: How many singers are there? [/INST]
 
-and the completion ``"\\nSELECT count(*) FROM singer"`` + EOS. The prompt ends on
-``[/INST]`` and the completion starts with the newline, so the tokenized prompt
-is a prefix of the tokenized prompt+completion and TRL's completion mask starts
-exactly at the SQL.
+and the completion ``data.prompt.completion_separator`` + ``"SELECT count(*)
+FROM singer"`` + EOS. The prompt ends on ``[/INST]`` and the completion starts
+with the separator, so the tokenized prompt is a prefix of the tokenized
+prompt+completion and TRL's completion mask starts exactly at the SQL; a
+separator that merges with ``]`` (Qwen2's byte-level BPE makes ``]\\n`` one
+token) is caught by :func:`t2s.data.sft.check_token_boundary`.
 """
 
 from __future__ import annotations
@@ -18,16 +20,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from t2s.config import PromptConfig
 from t2s.data.schema_text import sample_values, serialize_schema
 from t2s.data.spider import DatabaseSchema, database_path
 
-INSTRUCTION = "Generate a SQLite query that answers the question, given the database schema."
 # The markers of the seed's ``inst`` layout; the tiny base's pretraining splits on them too.
 INST_OPEN, INST_CLOSE = "[INST]", "[/INST]"
 QUESTION_LABEL = "Question: "
-COMPLETION_SEPARATOR = "\n"
+_DEFAULT_PROMPT = PromptConfig()
 
 # Single- or double-quoted literals (with doubled-quote escapes) stay untouched
 # when whitespace is normalised.
@@ -47,17 +48,19 @@ def normalize_sql(sql: str) -> str:
     return collapsed.rstrip("; ").strip()
 
 
-def user_message(question: str, schema_text: str, evidence: str | None = None) -> str:
+def user_message(question: str, schema_text: str, prompt: PromptConfig = _DEFAULT_PROMPT,
+                 evidence: str | None = None) -> str:
     """The instruction, schema, evidence (when given) and question: the user turn of the prompt.
 
-    >>> print(user_message("Ratio of EUR to CZK?", "TABLE: c (Currency (text))", "EUR = Currency = 'EUR'"))
+    >>> print(user_message("Ratio of EUR to CZK?", "TABLE: c (Currency (text))",
+    ...                    evidence="EUR = Currency = 'EUR'"))
     Generate a SQLite query that answers the question, given the database schema.
     Schema:
     TABLE: c (Currency (text))
     Evidence: EUR = Currency = 'EUR'
     Question: Ratio of EUR to CZK?
     """
-    lines = [INSTRUCTION, "Schema:", schema_text]
+    lines = [prompt.instruction, "Schema:", schema_text]
     if evidence and evidence.strip():
         lines.append(f"Evidence: {' '.join(evidence.split())}")
     lines.append(f"{QUESTION_LABEL}{question.strip()}")
@@ -75,7 +78,8 @@ def prompt_evidence(evidence: str | None, enabled: bool) -> str | None:
 
 
 def build_prompt(question: str, schema_text: str, prompt_format: str = "inst",
-                 tokenizer: Any = None, evidence: str | None = None) -> str | list[dict[str, str]]:
+                 prompt: PromptConfig = _DEFAULT_PROMPT,
+                 evidence: str | None = None) -> str | list[dict[str, str]]:
     """The prompt for one question: a string (``inst``) or chat messages.
 
     For ``chat_template`` the messages are returned; the tokenizer renders them
@@ -85,19 +89,22 @@ def build_prompt(question: str, schema_text: str, prompt_format: str = "inst",
     Raises:
         ValueError: for an unknown ``prompt_format``.
     """
-    message = user_message(question, schema_text, evidence)
+    message = user_message(question, schema_text, prompt, evidence)
     if prompt_format == "inst":
-        return f"{INST_OPEN} {message} {INST_CLOSE}"
+        system = f"{prompt.system.strip()}\n" if prompt.system else ""
+        return f"{INST_OPEN} {system}{message} {INST_CLOSE}"
     if prompt_format == "chat_template":
-        return [{"role": "user", "content": message}]
+        turns = [{"role": "system", "content": prompt.system}] if prompt.system else []
+        return [*turns, {"role": "user", "content": message}]
     raise ValueError(f"unknown prompt format {prompt_format!r}")
 
 
-def build_completion(sql: str, prompt_format: str = "inst") -> str | list[dict[str, str]]:
+def build_completion(sql: str, prompt_format: str = "inst",
+                     prompt: PromptConfig = _DEFAULT_PROMPT) -> str | list[dict[str, str]]:
     """The training target for ``sql`` (EOS is appended by the trainer)."""
     if prompt_format == "chat_template":
         return [{"role": "assistant", "content": normalize_sql(sql)}]
-    return COMPLETION_SEPARATOR + normalize_sql(sql)
+    return prompt.completion_separator + normalize_sql(sql)
 
 
 @dataclass
@@ -109,12 +116,14 @@ class SchemaTextCache:
         database_dir: Folder of ``<db_id>/<db_id>.sqlite`` (needed for sample values).
         include_keys: See :class:`t2s.config.SchemaTextConfig`.
         sample_values: See :class:`t2s.config.SchemaTextConfig`.
+        style: See :class:`t2s.config.SchemaTextConfig`.
     """
 
     schemas: dict[str, DatabaseSchema]
     database_dir: Path | None = None
     include_keys: bool = False
     sample_values: int = 0
+    style: str = "compact"
 
     def __post_init__(self) -> None:
         self._texts: dict[str, str] = {}
@@ -132,5 +141,6 @@ class SchemaTextCache:
             if self.sample_values > 0 and self.database_dir is not None:
                 samples = sample_values(database_path(self.database_dir, db_id), schema,
                                         self.sample_values)
-            self._texts[db_id] = serialize_schema(schema, self.include_keys, samples)
+            self._texts[db_id] = serialize_schema(schema, self.include_keys, samples,
+                                                  self.style)
         return self._texts[db_id]

@@ -137,15 +137,19 @@ def sample_values(path: str | Path, schema: DatabaseSchema, per_column: int) -> 
 
 
 def serialize_schema(schema: DatabaseSchema, include_keys: bool = False,
-                     samples: dict[tuple[str, str], list[str]] | None = None) -> str:
-    """Render a schema as prompt text, one ``TABLE:`` line per table.
+                     samples: dict[tuple[str, str], list[str]] | None = None,
+                     style: str = "compact") -> str:
+    """Render a schema as prompt text, one ``TABLE:`` line per table (or DDL).
 
     Args:
         schema: The schema to render.
-        include_keys: Add ``PRIMARY KEY``/``FOREIGN KEY`` lines.
+        include_keys: Add ``PRIMARY KEY``/``FOREIGN KEY`` lines (clauses in DDL).
         samples: Sample values per ``(table, column)``, from :func:`sample_values`.
+        style: ``compact`` or ``ddl`` (see :class:`t2s.config.SchemaTextConfig`).
     """
     samples = samples or {}
+    if style == "ddl":
+        return serialize_ddl(schema, include_keys, samples)
     lines = []
     for table in schema.tables:
         parts = []
@@ -163,3 +167,37 @@ def serialize_schema(schema: DatabaseSchema, include_keys: bool = False,
         for fk in schema.foreign_keys:
             lines.append(f"FOREIGN KEY: {fk.table}.{fk.column} -> {fk.ref_table}.{fk.ref_column}")
     return "\n".join(lines)
+
+
+def serialize_ddl(schema: DatabaseSchema, include_keys: bool = False,
+                  samples: dict[tuple[str, str], list[str]] | None = None) -> str:
+    """Render a schema as ``CREATE TABLE`` statements, sample values as comments.
+
+    >>> from t2s.data.spider import Column, Table
+    >>> s = DatabaseSchema("d", (Table("t", (Column("id", "number"),), ("id",)),), ())
+    >>> print(serialize_ddl(s, include_keys=True))
+    CREATE TABLE t (
+      id number,
+      PRIMARY KEY (id)
+    );
+    """
+    samples = samples or {}
+    statements = []
+    for table in schema.tables:
+        lines = []
+        for column in table.columns:
+            values = samples.get((table.name, column.name))
+            comment = f"  -- e.g. {', '.join(repr(v) for v in values)}" if values else ""
+            lines.append((f"  {column.name} {column.type}", comment))
+        if include_keys:
+            if table.primary_keys:
+                lines.append((f"  PRIMARY KEY ({', '.join(table.primary_keys)})", ""))
+            for fk in schema.foreign_keys:
+                if fk.table == table.name:
+                    lines.append((f"  FOREIGN KEY ({fk.column}) REFERENCES "
+                                  f"{fk.ref_table}({fk.ref_column})", ""))
+        last = len(lines) - 1
+        body = "\n".join(f"{text}{'' if i == last else ','}{comment}"
+                         for i, (text, comment) in enumerate(lines))
+        statements.append(f"CREATE TABLE {table.name} (\n{body}\n);")
+    return "\n".join(statements)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from t2s.config import PromptConfig
 from t2s.data.prompts import SchemaTextCache, build_completion, build_prompt, prompt_evidence
 from t2s.data.spider import Example
 from t2s.errors import DataError
@@ -22,16 +23,18 @@ log = logging.getLogger(__name__)
 
 
 def build_records(examples: Sequence[Example], schema_texts: SchemaTextCache,
-                  prompt_format: str = "inst", evidence: bool = False) -> list[dict[str, Any]]:
+                  prompt_format: str = "inst", evidence: bool = False,
+                  prompt: PromptConfig | None = None) -> list[dict[str, Any]]:
     """Prompt/completion records for ``examples`` (plus ``db_id`` and ``index``).
 
     ``evidence`` is ``data.evidence``: put each example's evidence in its prompt.
     """
+    prompt = prompt or PromptConfig()
     return [
         {
             "prompt": build_prompt(e.question, schema_texts.text(e.db_id), prompt_format,
-                                   evidence=prompt_evidence(e.evidence, evidence)),
-            "completion": build_completion(e.query, prompt_format),
+                                   prompt, prompt_evidence(e.evidence, evidence)),
+            "completion": build_completion(e.query, prompt_format, prompt),
             "db_id": e.db_id,
             "index": e.index,
         }
@@ -99,3 +102,41 @@ def apply_length_limit(records: list[dict[str, Any]], tokenizer: Any, max_length
     if report.dropped:
         log.warning("%s", report.summary())
     return kept, report
+
+
+def _ids(tokenizer: Any, prompt: Any, **chat: Any) -> list[int]:
+    if isinstance(prompt, list):
+        ids = tokenizer.apply_chat_template(prompt, tokenize=True, **chat)
+        return list(ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids)
+    return list(tokenizer(prompt)["input_ids"])
+
+
+def check_token_boundary(records: Sequence[dict[str, Any]], tokenizer: Any,
+                         sample: int = 32) -> None:
+    """Check that each tokenized prompt is a prefix of its tokenized prompt+completion.
+
+    TRL starts the completion mask where the two diverge; when tokens merge across
+    the boundary (Qwen2's byte-level BPE makes ``]\\n`` one token), the end of the
+    prompt is trained as completion and the model is trained on a context it
+    never sees at inference. The boundary text is the same for every record, so
+    the first ``sample`` records show it.
+
+    Raises:
+        DataError: naming the merged tokens and the setting that avoids them.
+    """
+    for record in records[:sample]:
+        prompt, completion = record["prompt"], record["completion"]
+        if isinstance(prompt, list):
+            alone = _ids(tokenizer, prompt, add_generation_prompt=True)
+            whole = _ids(tokenizer, prompt + completion)
+        else:
+            alone, whole = _ids(tokenizer, prompt), _ids(tokenizer, prompt + completion)
+        if whole[:len(alone)] != alone:
+            shared = next((i for i, (a, b) in enumerate(zip(alone, whole, strict=False))
+                           if a != b), min(len(alone), len(whole)))
+            raise DataError(
+                f"record {record['index']}: the tokenized prompt is not a prefix of prompt + "
+                f"completion: the prompt ends {tokenizer.decode(alone[shared:])!r} alone but "
+                f"{tokenizer.decode(whole[shared:shared + 2])!r} with the completion (tokens merge "
+                "across the boundary). Set data.prompt.completion_separator to ' ' (inst) or use "
+                "a chat template that renders the prompt the same way alone")

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from t2s.config import InferConfig, ModelConfig
+from t2s.config import DataConfig, InferConfig, ModelConfig
 from t2s.errors import T2SError
 from t2s.inference.generate import (
     Generation,
@@ -55,7 +55,8 @@ class Backend(Protocol):
         """One :class:`Generation` per prompt, in order."""
 
 
-def load_backend(infer: InferConfig, model_config: ModelConfig) -> Backend:
+def load_backend(infer: InferConfig, model_config: ModelConfig,
+                 data: DataConfig | None = None) -> Backend:
     """Load the backend named by ``infer.backend`` with the model at ``infer.adapter_path``.
 
     Raises:
@@ -64,7 +65,7 @@ def load_backend(infer: InferConfig, model_config: ModelConfig) -> Backend:
     if infer.backend == "vllm":
         return VLLMGenerator.from_config(infer, model_config)
 
-    return SQLGenerator.from_config(infer, model_config)
+    return SQLGenerator.from_config(infer, model_config, data)
 
 
 # ---------------------------------------------------------------------------- vLLM

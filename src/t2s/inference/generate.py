@@ -21,7 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from t2s.config import InferConfig, ModelConfig, resolve_precision
+from t2s.config import DataConfig, InferConfig, ModelConfig, resolve_precision
+from t2s.data.chat_templates import END_OF_TURN, setup_chat_template
 from t2s.errors import InputError
 from t2s.inference.postprocess import extract_sql
 from t2s.model import load_trained
@@ -155,12 +156,16 @@ class SQLGenerator:
         self.eos_ids = self._eos_ids()
 
     @classmethod
-    def from_config(cls, infer: InferConfig, model_config: ModelConfig) -> SQLGenerator:
+    def from_config(cls, infer: InferConfig, model_config: ModelConfig,
+                    data: DataConfig | None = None) -> SQLGenerator:
         """Load ``infer.adapter_path`` (adapter over its base, or a merged model).
+
+        ``data`` gives the prompt format and chat-template choice (default: inst).
 
         Raises:
             T2SError: if the model folder is missing or cannot be loaded.
-            ConfigError: if the requested precision does not fit the hardware.
+            ConfigError: if the requested precision does not fit the hardware, or
+                the chat format meets a tokenizer without a usable template.
         """
         import torch
 
@@ -168,6 +173,10 @@ class SQLGenerator:
         precision = resolve_precision(infer.precision, cuda,
                                       cuda and torch.cuda.is_bf16_supported(), key="infer.precision")
         model, tokenizer = load_trained(infer.adapter_path, model_config, precision=precision)
+        # A clear error, not transformers' ValueError at the first prompt, when
+        # the chat format meets a tokenizer without a template.
+        data = data or DataConfig()
+        setup_chat_template(tokenizer, data.prompt_format, data.prompt, infer.adapter_path)
         if cuda:
             model = model.to("cuda")
         return cls(model, tokenizer, GenerationOptions.from_config(infer))
@@ -179,6 +188,9 @@ class SQLGenerator:
             ids.add(configured)
         elif isinstance(configured, list | tuple):
             ids.update(configured)
+        if END_OF_TURN in (getattr(self.tokenizer, "chat_template", None) or ""):
+            # ChatML turns end on <|im_end|>, which is not the tokenizer's EOS (Qwen2: <|endoftext|>).
+            ids.add(self.tokenizer.convert_tokens_to_ids(END_OF_TURN))
         return sorted(i for i in ids if i is not None)
 
     # ------------------------------------------------------------------ prompts

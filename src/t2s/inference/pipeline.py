@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from t2s.config import Config, InferConfig, SchemaTextConfig
+from t2s.config import Config, InferConfig, PromptConfig, SchemaTextConfig
 from t2s.data.prompts import SchemaTextCache, build_prompt, prompt_evidence
 from t2s.data.schema_text import introspect_sqlite, sample_values, serialize_schema
 from t2s.data.spider import Example, SpiderDataset
@@ -107,7 +107,8 @@ class SchemaResolver:
         self.schema = schema
         self.dataset = dataset
         self._spider = (SchemaTextCache(dataset.schemas, dataset.database_dir, schema.include_keys,
-                                        schema.sample_values) if dataset is not None else None)
+                                        schema.sample_values, schema.style)
+                        if dataset is not None else None)
         self._live: dict[Path, str] = {}
 
     def resolve(self, question: Question) -> tuple[str, Path | None]:
@@ -137,7 +138,8 @@ class SchemaResolver:
         if key not in self._live:
             schema = introspect_sqlite(path)
             samples = sample_values(path, schema, self.schema.sample_values)
-            self._live[key] = serialize_schema(schema, self.schema.include_keys, samples)
+            self._live[key] = serialize_schema(schema, self.schema.include_keys, samples,
+                                               self.schema.style)
         return self._live[key]
 
     def spider_schema_text(self, db_id: str) -> tuple[str, Path | None]:
@@ -166,16 +168,18 @@ class Predictor:
         prompt_format: ``data.prompt_format`` used in training.
         strategy: Execution-guided selection strategy.
         evidence: ``data.evidence`` used in training (questions' evidence in the prompt).
+        prompt: ``data.prompt`` used in training (default wording if None).
     """
 
     def __init__(self, backend: Backend, resolver: SchemaResolver, infer: InferConfig,
                  prompt_format: str = "inst", strategy: Strategy = "first_ok",
-                 evidence: bool = False) -> None:
+                 evidence: bool = False, prompt: PromptConfig | None = None) -> None:
         self.backend = backend
         self.resolver = resolver
         self.infer = infer
         self.prompt_format = prompt_format
         self.evidence = evidence
+        self.prompt = prompt or PromptConfig()
         self.strategy = strategy
         self.stats = GuidedStats()
         self.last_prompt: str | None = None
@@ -187,7 +191,7 @@ class Predictor:
             DataError: if the database cannot be resolved.
         """
         schema_text, path = self.resolver.resolve(question)
-        return build_prompt(question.question, schema_text, self.prompt_format,
+        return build_prompt(question.question, schema_text, self.prompt_format, self.prompt,
                             evidence=prompt_evidence(question.evidence, self.evidence)), path
 
     def predict(self, questions: Sequence[Question],
@@ -258,10 +262,10 @@ def build_predictor(config: Config, dataset: SpiderDataset | None = None,
         T2SError: if the model cannot be loaded.
     """
     if backend is None:
-        backend = load_backend(config.infer, config.model)
+        backend = load_backend(config.infer, config.model, config.data)
     return Predictor(backend, SchemaResolver(config.data.schema, dataset), config.infer,
                      config.data.prompt_format, strategy=config.infer.guided_strategy,
-                     evidence=config.data.evidence)
+                     evidence=config.data.evidence, prompt=config.data.prompt)
 
 
 def generate_predictions(config: Config, examples: Sequence[Example], dataset: SpiderDataset,
