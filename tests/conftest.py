@@ -8,9 +8,11 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -312,3 +314,89 @@ def state_history(job_id: str) -> list[str]:
     wait_state(job_id, lambda s: s in TERMINAL)
     out = run_slurm("sacct", "-n", "-X", "-D", "-P", "-o", "State", "-j", job_id)
     return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
+# ---------------------------------------------------------------------------
+# ``t2s submit`` jobs on the local Slurm (test_launch_slurm, test_slurm_preemption).
+
+TINY_YAML = ROOT / "configs" / "tiny.yaml"
+
+
+def train_overrides(sample_dir: Path, base_dir: Path, work: Path, *extra: str) -> list[str]:
+    """Overrides for a fast tiny training job in ``work``."""
+    return [
+        f"data.root={sample_dir}", f"model.tiny.base_dir={base_dir}",
+        f"train.output_dir={work / 'run'}", f"slurm.jobs_dir={work / 'jobs'}",
+        "train.report_to=[]", "train.max_seq_length=512", *TEST_TINY,
+        # Evaluation on 2 dev questions: `data.eval_file=null` would be cheaper,
+        # but a dumped config with it does not load back yet (see the report).
+        "data.max_eval_examples=2", "train.load_best_model_at_end=false",
+        # 2 sequences per step, no accumulation: ~1 s/step here on an idle box.
+        "train.per_device_train_batch_size=2", "train.gradient_accumulation_steps=1",
+        "train.logging_steps=1",
+        "slurm.cpus_per_task=1", "slurm.mem_gb=2", "slurm.time_min=10",
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def prebuilt_base(sample_dir, tiny_base_dir) -> Path:
+    """Build the shared tiny base once here, so no job spends its time limit on it."""
+    from t2s.config import load_config
+    from t2s.train import base_model_path, prepare_data
+
+    config = load_config(TINY_YAML, train_overrides(sample_dir, tiny_base_dir, Path("/unused")))
+    base_model_path(config, prepare_data(config))
+    return tiny_base_dir
+
+
+def submit_cli(work: Path, stage: str, *args: str) -> tuple[int, str]:
+    """``t2s submit STAGE --config tiny.yaml ARGS`` run in ``work``; (exit code, output)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "t2s.cli", "submit", stage,
+         "--config", str(TINY_YAML), *args],
+        cwd=work, capture_output=True, text=True, timeout=900, check=False)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def only_job_dir(work: Path) -> Path:
+    folders = sorted((work / "jobs").iterdir())
+    assert len(folders) == 1, folders
+    return folders[0]
+
+
+@pytest.fixture(scope="module")
+def trained(cluster, prebuilt_base, sample_dir, tmp_path_factory):
+    """One tiny training job submitted with ``t2s submit train --wait``."""
+    work = tmp_path_factory.mktemp("submit_train")
+    started = time.monotonic()
+    code, output = submit_cli(work, "train", "--wait", *train_overrides(
+        sample_dir, prebuilt_base, work, "train.max_steps=4", "train.save_steps=2", "train.eval_steps=2"))
+    return work, code, output, time.monotonic() - started
+
+
+# Slurm time-limit tests must train longer than a limit whatever the machine's
+# speed: every step of their jobs lasts at least this long (t2s.faults), so N
+# steps take at least N x this, on an idle CI machine as on a loaded one.
+MIN_STEP_S = 2.0
+
+
+# ---------------------------------------------------------------------------
+# Evaluation reports for compare tests (test_compare, test_cli).
+
+
+def make_report(verdicts: list[bool], **flags: Any) -> dict[str, Any]:
+    """A minimal REPORT.json with one example per verdict."""
+    examples = [{"index": i, "db_id": "shop", "question": f"q{i}", "gold": f"SELECT {i}",
+                 "pred": f"SELECT {i if ok else -i}", "exact_match": ok,
+                 "execution_match": ok, "error": None if ok else "wrong_result"}
+                for i, ok in enumerate(verdicts)]
+    manifest = {
+        "evaluator": {"name": "t2s", "version": "1"},
+        "flags": {"etype": "all", "keep_distinct": False, "timeout_s": 10.0,
+                  "max_rows": 100_000, **flags},
+        "data": {"gold": {"path": "g", "sha256": "a" * 64},
+                 "tables": {"path": "t", "sha256": "b" * 64},
+                 "databases": {"shop": "c" * 64}},
+    }
+    return {"summary": {}, "examples": examples, "manifest": manifest}

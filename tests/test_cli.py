@@ -59,7 +59,7 @@ def _run_into_closed_pipe(argv: list[str]) -> subprocess.CompletedProcess:
 def test_a_closed_stdout_ends_quietly_with_status_141(tmp_path):
     import json
 
-    from test_compare import make_report
+    from conftest import make_report
 
     reports = []
     for name, verdicts in (("a", [True, False] * 50), ("b", [False, True] * 50)):

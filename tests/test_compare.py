@@ -10,25 +10,10 @@ from typing import Any
 
 import pytest
 
+from conftest import make_report
 from t2s.cli import main
 from t2s.errors import InputError
 from t2s.evaluation.compare import check_comparable, compare_reports, load_report, mcnemar
-
-
-def make_report(verdicts: list[bool], **flags: Any) -> dict[str, Any]:
-    examples = [{"index": i, "db_id": "shop", "question": f"q{i}", "gold": f"SELECT {i}",
-                 "pred": f"SELECT {i if ok else -i}", "exact_match": ok,
-                 "execution_match": ok, "error": None if ok else "wrong_result"}
-                for i, ok in enumerate(verdicts)]
-    manifest = {
-        "evaluator": {"name": "t2s", "version": "1"},
-        "flags": {"etype": "all", "keep_distinct": False, "timeout_s": 10.0,
-                  "max_rows": 100_000, **flags},
-        "data": {"gold": {"path": "g", "sha256": "a" * 64},
-                 "tables": {"path": "t", "sha256": "b" * 64},
-                 "databases": {"shop": "c" * 64}},
-    }
-    return {"summary": {}, "examples": examples, "manifest": manifest}
 
 
 def test_mcnemar_exact_binomial_for_few_flips() -> None:

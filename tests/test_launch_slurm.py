@@ -13,76 +13,22 @@ import json
 import math
 import re
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import TEST_TINY, state_history, wait_state
+from conftest import (
+    MIN_STEP_S,
+    only_job_dir,
+    state_history,
+    submit_cli,
+    train_overrides,
+    wait_state,
+)
 
 pytestmark = pytest.mark.slurm
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY_YAML = ROOT / "configs" / "tiny.yaml"
-
-
-def train_overrides(sample_dir: Path, base_dir: Path, work: Path, *extra: str) -> list[str]:
-    """Overrides for a fast tiny training job in ``work``."""
-    return [
-        f"data.root={sample_dir}", f"model.tiny.base_dir={base_dir}",
-        f"train.output_dir={work / 'run'}", f"slurm.jobs_dir={work / 'jobs'}",
-        "train.report_to=[]", "train.max_seq_length=512", *TEST_TINY,
-        # Evaluation on 2 dev questions: `data.eval_file=null` would be cheaper,
-        # but a dumped config with it does not load back yet (see the report).
-        "data.max_eval_examples=2", "train.load_best_model_at_end=false",
-        # 2 sequences per step, no accumulation: ~1 s/step here on an idle box.
-        "train.per_device_train_batch_size=2", "train.gradient_accumulation_steps=1",
-        "train.logging_steps=1",
-        "slurm.cpus_per_task=1", "slurm.mem_gb=2", "slurm.time_min=10",
-        *extra,
-    ]
-
-
-@pytest.fixture(scope="module")
-def prebuilt_base(sample_dir, tiny_base_dir) -> Path:
-    """Build the shared tiny base once here, so no job spends its time limit on it."""
-    from t2s.config import load_config
-    from t2s.train import base_model_path, prepare_data
-
-    config = load_config(TINY_YAML, train_overrides(sample_dir, tiny_base_dir, Path("/unused")))
-    base_model_path(config, prepare_data(config))
-    return tiny_base_dir
-
-
-def submit_cli(work: Path, stage: str, *args: str) -> tuple[int, str]:
-    """``t2s submit STAGE --config tiny.yaml ARGS`` run in ``work``; (exit code, output)."""
-    proc = subprocess.run(
-        [str(Path(__import__("sys").executable)), "-m", "t2s.cli", "submit", stage,
-         "--config", str(TINY_YAML), *args],
-        cwd=work, capture_output=True, text=True, timeout=900, check=False)
-    return proc.returncode, proc.stdout + proc.stderr
-
-
-def only_job_dir(work: Path) -> Path:
-    folders = sorted((work / "jobs").iterdir())
-    assert len(folders) == 1, folders
-    return folders[0]
-
-
-@pytest.fixture(scope="module")
-def trained(cluster, prebuilt_base, sample_dir, tmp_path_factory):  # noqa: F811 - fixture
-    """One tiny training job submitted with ``t2s submit train --wait``."""
-    work = tmp_path_factory.mktemp("submit_train")
-    started = time.monotonic()
-    code, output = submit_cli(work, "train", "--wait", *train_overrides(
-        sample_dir, prebuilt_base, work, "train.max_steps=4", "train.save_steps=2", "train.eval_steps=2"))
-    return work, code, output, time.monotonic() - started
-
-
-def seconds_per_step(log_text: str) -> float:
-    """Training seconds per optimizer step, from the trainer's final log line."""
-    runtime = float(re.findall(r"'train_runtime': '([\d.]+)'", log_text)[-1])
-    return runtime / 4
 
 
 def test_submitted_training_finishes_and_its_adapter_loads(trained):
@@ -113,20 +59,18 @@ def test_submitted_training_finishes_and_its_adapter_loads(trained):
 
 
 @pytest.mark.slow
-def test_one_minute_limit_requeues_and_resumes_from_checkpoint(trained, prebuilt_base,
-                                                                sample_dir, tmp_path):
-    work_done, code, output, _ = trained
-    assert code == 0, output
-    record = json.loads((only_job_dir(work_done) / "job.json").read_text())
-    step_s = seconds_per_step((only_job_dir(work_done) / f"{record['job_ids'][0]}_0_log.out")
-                              .read_text())
+def test_one_minute_limit_requeues_and_resumes_from_checkpoint(cluster, prebuilt_base,
+                                                                sample_dir, tmp_path,
+                                                                monkeypatch):
     # Slurm checks time limits every 30 s and sends the warning at the last
     # check before (limit - delay): with a 1-minute limit and a 5 s delay it
-    # comes 25-55 s after the start, ~15 s of which is startup. So 60 s of
-    # training cannot fit in one allocation, whatever the timing, and each
-    # later allocation adds 10-40 s. A checkpoint every step keeps each
-    # allocation's progress; 10 requeues cover a slow machine.
-    steps = max(10, math.ceil(60 / step_s))
+    # comes 25-55 s after the start, ~15 s of which is startup. Every step
+    # lasts at least MIN_STEP_S (t2s.faults), so 30 steps are at least 60 s of
+    # training, which cannot fit in one allocation however fast the machine,
+    # and each later allocation adds 10-40 s. A checkpoint every step keeps
+    # each allocation's progress; 10 requeues cover a slow machine.
+    monkeypatch.setenv("T2S_MIN_STEP_S", str(MIN_STEP_S))
+    steps = math.ceil(60 / MIN_STEP_S)
     overrides = train_overrides(sample_dir, prebuilt_base, tmp_path, f"train.max_steps={steps}",
                                 "train.save_steps=1", "train.eval_steps=1000",
                                 "train.save_total_limit=2", "slurm.time_min=1",

@@ -17,16 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from conftest import state_history, wait_state
-from t2s.runs import COMPLETE_MARKER, verify_checkpoint
-from test_launch_slurm import (  # noqa: F401 - fixtures
+from conftest import (
+    MIN_STEP_S,
     only_job_dir,
-    prebuilt_base,
-    seconds_per_step,
+    state_history,
     submit_cli,
     train_overrides,
-    trained,
+    wait_state,
 )
+from t2s.runs import COMPLETE_MARKER, verify_checkpoint
 
 pytestmark = pytest.mark.slurm
 
@@ -43,22 +42,22 @@ def tensor_shapes(folder: Path) -> dict[str, tuple[int, ...]]:
 
 
 @pytest.mark.slow
-def test_each_time_limit_warning_saves_and_the_run_resumes_from_it(trained, prebuilt_base,  # noqa: F811
-                                                                   sample_dir, tmp_path):
-    work_done, code, output, _ = trained
+def test_each_time_limit_warning_saves_and_the_run_resumes_from_it(trained, prebuilt_base,
+                                                                   sample_dir, tmp_path,
+                                                                   monkeypatch):
+    work_done, code, output, _ = trained  # an uninterrupted run, for the final tensors
     assert code == 0, output
-    record = json.loads((only_job_dir(work_done) / "job.json").read_text())
-    step_s = seconds_per_step((only_job_dir(work_done) / f"{record['job_ids'][0]}_0_log.out")
-                              .read_text())
     # slurmctld checks limits every 30 s and signals at the last check before
     # (limit - delay): with --time=2 and a 10 s delay the warning comes 80-110 s
     # after the start. Startup took ~35 s on the loaded 2-core test machine
     # (measured), so an allocation trains 45-75 s; with --time=1 it trained
     # 0-15 s, often a single step, and needed a requeue per step or two.
-    # 160 s of steps cannot fit in two allocations (2 x 75 s): at least 2
-    # warnings, and at most 4 allocations of ~2.3 min. save_steps is past the
-    # end, so every checkpoint before the last step is a warning's.
-    steps = max(40, math.ceil(160 / step_s))
+    # Every step lasts at least MIN_STEP_S (2 s, t2s.faults), so 80 steps are
+    # at least 160 s of training, which cannot fit in two allocations
+    # (2 x 75 s): at least 2 warnings, however fast the machine. save_steps is
+    # past the end, so every checkpoint before the last step is a warning's.
+    monkeypatch.setenv("T2S_MIN_STEP_S", str(MIN_STEP_S))
+    steps = math.ceil(160 / MIN_STEP_S)
     overrides = train_overrides(sample_dir, prebuilt_base, tmp_path, f"train.max_steps={steps}",
                                 "train.save_steps=100000", "train.eval_steps=100000",
                                 "train.save_total_limit=null", "slurm.time_min=2",
@@ -95,7 +94,7 @@ def test_each_time_limit_warning_saves_and_the_run_resumes_from_it(trained, preb
     assert tensor_shapes(final) == tensor_shapes(work_done / "run" / "final_model")
 
 
-def test_dependent_job_of_a_failed_parent_is_cancelled(cluster, prebuilt_base, sample_dir,  # noqa: F811
+def test_dependent_job_of_a_failed_parent_is_cancelled(cluster, prebuilt_base, sample_dir,
                                                        tmp_path):
     # A training that fails at once (no such data folder), with evaluation after it.
     overrides = train_overrides(sample_dir, prebuilt_base, tmp_path, "train.max_steps=2")

@@ -35,7 +35,7 @@ from t2s.data.sources import data_report, open_dataset
 from t2s.data.spider import Example, SpiderDataset
 from t2s.errors import T2SError
 from t2s.ex_metric import make_callback as make_ex_callback
-from t2s.faults import crash_point
+from t2s.faults import crash_point, min_step_callbacks
 from t2s.locks import WriterLock
 from t2s.model import (
     apply_lora,
@@ -431,7 +431,7 @@ def _build_trainer(model: Any, args: Any, prepared: PreparedData, tokenizer: Any
         processing_class=tokenizer,
         # Saves a complete checkpoint and stops on Slurm's time-limit signal.
         callbacks=[*_make_callbacks(run_digest), save_and_stop_callback(),
-                   *([ex_callback] if ex_callback else [])],
+                   *([ex_callback] if ex_callback else []), *min_step_callbacks()],
     )
     if ex_callback:
         ex_callback.attach(trainer)  # it logs eval_ex through the trainer
