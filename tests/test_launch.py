@@ -457,3 +457,23 @@ def test_valid_stage_arguments_pass_the_submit_time_check(tmp_path, monkeypatch,
     out = capsys.readouterr().out
     assert code == 0
     assert "--input 'my q.jsonl' --output a.jsonl --overwrite --shard 0 --num-shards 2" in out
+
+
+def test_submit_serve_dry_run_runs_t2s_serve_with_the_frozen_config(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("submitit")
+    from t2s.cli import main
+
+    monkeypatch.chdir(ROOT)
+    jobs_dir = tmp_path / "jobs"
+    assert main(["submit", "serve", "--config", "configs/tiny.yaml", "--dry-run",
+                 f"slurm.jobs_dir={jobs_dir}", "--args", "--host 0.0.0.0 --port 8000"]) == 0
+    capsys.readouterr()
+    (job_dir,) = jobs_dir.iterdir()
+    record = json.loads((job_dir / "job.json").read_text())
+    assert record["stage"] == "serve"
+    assert f"-m t2s.cli serve --config {job_dir}/config.yaml --host 0.0.0.0 --port 8000" \
+        in record["command"]
+    # The serve command's own parser checks --args before anything is submitted.
+    assert main(["submit", "serve", "--config", "configs/tiny.yaml", "--dry-run",
+                 f"slurm.jobs_dir={jobs_dir}", "--args", "--prot 8000"]) == 2
+    assert "--prot" in capsys.readouterr().err

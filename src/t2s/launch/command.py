@@ -20,11 +20,14 @@ examples:
   t2s submit evaluate --config configs/config.yaml --begin 02:00
   t2s submit train --config configs/tiny.yaml --cluster local
   t2s submit train --config configs/config.yaml --dry-run   # print the sbatch script
+  T2S_API_KEY=... t2s submit serve --config configs/config.yaml --args "--host 0.0.0.0 --port 8000"
 """
 STAGE_HELP = {
     "train": "fine-tune (jobs/train.py; accelerate launch when slurm.accelerate_config is set)",
     "evaluate": "generate predictions with the trained model and score them (t2s evaluate)",
     "infer": "batch inference (t2s infer), optionally as an array of shards",
+    "serve": "serve the trained model over HTTP (t2s serve); the job log's first "
+             "{\"listening\": ...} line says where (e.g. --args \"--host 0.0.0.0 --port 8000\")",
 }
 
 

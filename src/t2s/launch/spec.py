@@ -17,7 +17,7 @@ from pathlib import Path
 
 from t2s.errors import ConfigError
 
-STAGES = ("train", "evaluate", "infer")
+STAGES = ("train", "evaluate", "infer", "serve")
 # Rendezvous port of multi-node jobs. Two multi-node jobs whose first node is
 # the same host must not both bind 29500 (and emulated nodes of the local test
 # cluster share one host), so the port moves with the job id: 20000 + id % 10000
@@ -32,7 +32,7 @@ class LaunchSpec:
     """Everything needed to build a node's command line once the job runs."""
 
     stage: str
-    """``train``, ``evaluate`` or ``infer``."""
+    """``train``, ``evaluate``, ``infer`` or ``serve``."""
     entry: tuple[str, ...]
     """What python runs: ``("/repo/jobs/train.py",)`` or ``("-m", "t2s.cli", "train")``
     (see :func:`entry_point`)."""

@@ -127,7 +127,10 @@ def run(args: argparse.Namespace) -> int:
     server = uvicorn.Server(uvicorn.Config(
         app, log_level="warning", access_log=False, lifespan="on",
         timeout_graceful_shutdown=int(serve.graceful_timeout_s) or None))
-    shown = f"[{host}]" if family == socket.AF_INET6 else host
+    # Bound to every interface (a Slurm job): name the node, so the job log says
+    # where to connect from elsewhere.
+    shown = socket.getfqdn() if host in ("0.0.0.0", "::") else host
+    shown = f"[{shown}]" if ":" in shown else shown
     print(json.dumps({"listening": f"http://{shown}:{port}",
                       "adapters": [n for n, _ in adapters], "databases": sorted(databases),
                       "auth": bool(api_keys(config)), "request_log": serve.request_log}),
