@@ -32,5 +32,5 @@ def test_eval_ex_is_logged_and_chooses_the_best_checkpoint(make_config):
     assert all(0.0 <= v <= 1.0 for v in ex.values())
     assert any("eval_loss" in h for h in history)
     # The Trainer kept the best by eval_ex (greater is better; the first of ties).
-    assert result.best_eval_loss == max(ex.values())
+    assert result.best_metric == max(ex.values()) and result.best_metric_name == "eval_ex"
     assert (result.output_dir / "loss_curve.png").is_file()

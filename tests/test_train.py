@@ -24,7 +24,8 @@ def test_short_run_writes_a_reproducible_run_folder(make_config, tmp_path):
                                "train.logging_steps=1", output_dir=out))
     assert result.global_step == 4
     assert result.train_loss is not None and math.isfinite(result.train_loss)
-    assert result.best_eval_loss is not None and math.isfinite(result.best_eval_loss)
+    assert result.best_metric is not None and math.isfinite(result.best_metric)
+    assert result.best_metric_name == "eval_loss"
     final = out / "final_model"
     for name in ("adapter_model.safetensors", "adapter_config.json", "tokenizer.json", "config.yaml"):
         assert (final / name).is_file(), name

@@ -208,10 +208,12 @@ class TrainResult:
     final_model_dir: Path
     global_step: int
     train_loss: float | None
-    best_eval_loss: float | None
+    best_metric: float | None
+    """Best value of ``train.metric_for_best_model`` (eval_loss, or eval_ex); None without eval."""
     lengths: list[LengthReport]
     seconds: float
     train_tokens: int
+    best_metric_name: str = "eval_loss"
 
 
 def preflight_checks() -> list:
@@ -459,7 +461,8 @@ def finalize(run: TrainingRun, train_output: Any) -> TrainResult:
     result = TrainResult(
         output_dir=run.output_dir, final_model_dir=final_dir, global_step=trainer.state.global_step,
         train_loss=loss if math.isfinite(loss) else None,
-        best_eval_loss=trainer.state.best_metric if run.prepared.eval_records else None,
+        best_metric=trainer.state.best_metric if run.prepared.eval_records else None,
+        best_metric_name=run.config.train.metric_for_best_model,
         lengths=run.lengths, seconds=time.time() - run.started,
         train_tokens=int(trainer.state.num_input_tokens_seen or 0),
     )
@@ -553,7 +556,7 @@ def _write_run_info(config: Config, prepared: PreparedData, base_path: str, prec
         "lengths": [vars(r) | {"dropped": r.dropped} for r in result.lengths],
         "result": {
             "global_step": result.global_step, "train_loss": result.train_loss,
-            "best_eval_loss": result.best_eval_loss, "seconds": round(result.seconds, 1),
+            "best_metric": {result.best_metric_name: result.best_metric}, "seconds": round(result.seconds, 1),
             "train_tokens": result.train_tokens,
         },
         "log_history": history,
@@ -604,8 +607,8 @@ def summarize(result: TrainResult) -> str:
     parts = [f"steps={result.global_step}"]
     if result.train_loss is not None:
         parts.append(f"train_loss={result.train_loss:.4f}")
-    if result.best_eval_loss is not None:
-        parts.append(f"best_eval_loss={result.best_eval_loss:.4f}")
+    if result.best_metric is not None:
+        parts.append(f"best_{result.best_metric_name}={result.best_metric:.4f}")
     parts.append(f"time={result.seconds:.0f}s")
     parts.append(f"tokens/s={result.train_tokens / max(result.seconds, 1e-9):.0f}")
     return "[t2s] training done: " + " ".join(parts) + f" -> {result.final_model_dir}"
