@@ -40,7 +40,7 @@ def test_a_conflicting_given_setting_is_refused_unless_overridden(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_inference_config(TINY, given)
     message = str(info.value)
-    assert "data.schema: {'include_keys': True" in message and "(given in command line)" in message
+    assert "data.schema.include_keys: True (model) -> False (given in command line)" in message
     assert "infer.prompt_override=true" in message
     config = load_inference_config(TINY, [*given, "infer.prompt_override=true"])
     assert config.data.schema.include_keys is False
@@ -83,3 +83,15 @@ def test_show_prompt_follows_each_adapter(make_config, tmp_path, sample_dir, cap
                    f"infer.adapter_path={adapters['true']}", "data.schema.include_keys=false"])
     assert status == 2
     assert "trained with other prompt settings" in capsys.readouterr().err
+
+
+def test_a_model_saved_before_a_setting_existed_is_compared_on_what_it_recorded(tmp_path):
+    import yaml
+
+    folder = _model_folder(tmp_path, "data.schema.include_keys=true")
+    saved = yaml.safe_load((folder / "config.yaml").read_text())
+    del saved["data"]["schema"]["style"]  # as written by an older t2s
+    (folder / "config.yaml").write_text(yaml.safe_dump(saved))
+    config = load_inference_config(TINY, [f"infer.adapter_path={folder}",
+                                          "data.schema.include_keys=true"])
+    assert config.data.schema.include_keys is True and config.data.schema.style == "compact"

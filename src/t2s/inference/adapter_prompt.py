@@ -82,7 +82,7 @@ def apply_model_prompt(config: Config, sources: Mapping[str, str]) -> Config:
     current = to_dict(config)
     taken: dict[str, Any] = {}
     conflicts: list[str] = []
-    for key in PROMPT_KEYS:
+    for key in _leaves(saved, PROMPT_KEYS):
         theirs, ours = get_value(saved, key, _MISSING), get_value(current, key, _MISSING)
         if theirs is _MISSING or ours is _MISSING or theirs == ours:
             continue
@@ -103,6 +103,19 @@ def apply_model_prompt(config: Config, sources: Mapping[str, str]) -> Config:
                  ", ".join(f"{k}={_short(v)}" for k, v in taken.items()))
         config = with_values(config, taken, str(model_dir / SAVED_CONFIG))
     return config
+
+
+def _leaves(tree: dict[str, Any], keys: Sequence[str]) -> list[str]:
+    """The leaf keys under ``keys`` that ``tree`` holds: a model saved before a
+    setting existed (say ``data.schema.style``) is compared on what it recorded."""
+    found: list[str] = []
+    for key in keys:
+        value = get_value(tree, key, _MISSING)
+        if isinstance(value, dict):
+            found += _leaves(tree, [f"{key}.{sub}" for sub in value])
+        elif value is not _MISSING:
+            found.append(key)
+    return found
 
 
 def prompt_record(config: Config) -> dict[str, Any]:
