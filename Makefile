@@ -33,7 +33,7 @@ demo: setup  ## offline end-to-end: sample data, train, evaluate, infer (tiny pr
 	$(T2S) infer --config $(CONFIG) --db-id $(DEMO_DB) --data-dir outputs/data/sample --execute "$(QUESTION)"
 
 test: setup  ## the full test suite (what CI runs)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=30
 
 test-fast: setup  ## tests without the slow marker
 	$(BIN)/python -m pytest -q -m "not slow"

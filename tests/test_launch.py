@@ -114,7 +114,7 @@ def test_overrides_extra_args_and_shard_follow_the_config():
 
 
 @pytest.mark.parametrize(("changes", "message"), [
-    ({"stage": "serve"}, "stage must be one of"),
+    ({"stage": "export"}, "stage must be one of"),
     ({"nodes": 2}, "needs slurm.accelerate_config"),
     ({"stage": "evaluate", "nodes": 2, "accelerate_config": "a.yaml"}, "only training"),
     ({"shard": (8, 8)}, "out of range"),

@@ -47,17 +47,17 @@ def test_each_time_limit_warning_saves_and_the_run_resumes_from_it(trained, preb
                                                                    monkeypatch):
     work_done, code, output, _ = trained  # an uninterrupted run, for the final tensors
     assert code == 0, output
-    # slurmctld checks limits every 30 s and signals at the last check before
-    # (limit - delay): with --time=2 and a 10 s delay the warning comes 80-110 s
-    # after the start. Startup took ~35 s on the loaded 2-core test machine
-    # (measured), so an allocation trains 45-75 s; with --time=1 it trained
-    # 0-15 s, often a single step, and needed a requeue per step or two.
-    # Every step lasts at least MIN_STEP_S (2 s, t2s.faults), so 80 steps are
-    # at least 160 s of training, which cannot fit in two allocations
-    # (2 x 75 s): at least 2 warnings, however fast the machine. save_steps is
-    # past the end, so every checkpoint before the last step is a warning's.
+    # sbatch --signal: "the signal may be sent up to 60 seconds earlier than
+    # specified" (slurmctld checks limits every 30 s), so with --time=2 and a 10 s
+    # delay the warning comes 50-110 s after the job starts, startup included.
+    # How long an allocation trains before it therefore depends on how fast the
+    # machine starts a job (35 s loaded, a few seconds idle): a CI run on an idle
+    # machine fitted 160 s of training into two allocations. What no machine can
+    # do is train 130 s in one allocation: every step lasts at least MIN_STEP_S
+    # (t2s.faults), so at least one warning comes before the last step. save_steps
+    # is past the end, so every checkpoint before the last step is a warning's.
     monkeypatch.setenv("T2S_MIN_STEP_S", str(MIN_STEP_S))
-    steps = math.ceil(160 / MIN_STEP_S)
+    steps = math.ceil(130 / MIN_STEP_S)
     overrides = train_overrides(sample_dir, prebuilt_base, tmp_path, f"train.max_steps={steps}",
                                 "train.save_steps=100000", "train.eval_steps=100000",
                                 "train.save_total_limit=null", "slurm.time_min=2",
@@ -70,7 +70,7 @@ def test_each_time_limit_warning_saves_and_the_run_resumes_from_it(trained, preb
     history = state_history(job_id)
     assert history[-1] == "COMPLETED", history
     requeues = history.count("REQUEUED")
-    assert requeues >= 2, f"signalled {requeues} times; make the training longer: {history}"
+    assert requeues >= 1, f"never signalled; make the training longer: {history}"
 
     # Each warning produced a complete checkpoint, and the next run resumed from it.
     stops = [int(s) for s in STOPPED.findall(log)]
