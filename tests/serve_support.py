@@ -10,7 +10,7 @@ from pathlib import Path
 from conftest import TEST_TINY
 from t2s.config import Config, load_config
 from t2s.inference.generate import Generation, GenerationOptions
-from t2s.inference.pipeline import Predictor, SchemaResolver
+from t2s.inference.pipeline import Predictor, build_predictor
 from t2s.serve.adapters import AdapterRegistry
 from t2s.serve.embedded import EmbeddedServer
 from t2s.serve.requestlog import RequestLog
@@ -36,6 +36,7 @@ class ScriptedBackend:
         self.options = GenerationOptions(max_new_tokens=32)
         self.tag = tag
         self.calls: list[int] = []
+        self.prompts: list = []  # every prompt generated for, in order
 
     def encode(self, prompt) -> list[int]:
         return list(range(len(str(prompt).split())))
@@ -46,6 +47,7 @@ class ScriptedBackend:
     def generate(self, prompts: Sequence, num_candidates: int = 1,
                  on_batch: Callable[[int], None] | None = None) -> list[Generation]:
         self.calls.append(len(prompts))
+        self.prompts.extend(prompts)
         out = []
         for prompt in prompts:
             question = _ASKED.search(prompt).group(1)
@@ -66,8 +68,7 @@ def scripted_loader(config: Config, dataset) -> Predictor:
     """
     tag_file = Path(config.infer.adapter_path) / "tag.txt"
     tag = tag_file.read_text().strip() if tag_file.is_file() else ""
-    return Predictor(ScriptedBackend(tag), SchemaResolver(config.data.schema, dataset),
-                     config.infer, config.data.prompt_format)
+    return build_predictor(config, dataset, ScriptedBackend(tag))
 
 
 def scripted_adapter(folder: Path, tag: str = "") -> Path:

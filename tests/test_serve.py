@@ -36,6 +36,7 @@ from serve_support import (
 )
 from t2s.config import load_config
 from t2s.errors import ConfigError, DataError
+from t2s.inference.pipeline import Question
 from t2s.provenance import file_sha256
 from t2s.serve.cache import ResponseCache, cache_key
 from t2s.serve.command import resolve_settings
@@ -158,7 +159,6 @@ def test_models_databases_and_schemas(tiny, adapter_dir):
 def test_generate_builds_the_training_prompt_and_caches(tiny, sample_dir):
     server, client, tmp = tiny
     from t2s.data.sources import open_dataset_if_any
-    from t2s.inference.pipeline import Question
 
     body = {"question": "How many concerts are there?", "db_id": "concert_hall"}
     first = client.post("/generate", json=body)
@@ -551,6 +551,54 @@ def test_cors_when_configured(sample_dir, tmp_path):
         other = httpx.options(server.url + "/generate", headers={
             "Origin": "http://evil.example", "Access-Control-Request-Method": "POST"})
         assert "access-control-allow-origin" not in other.headers
+    finally:
+        server.stop()
+
+
+def test_prompt_settings_and_evidence_reach_every_schema_source(sample_dir, tmp_path):
+    # An adapter trained with DDL schemas, its own instruction and BIRD evidence:
+    # the server must build that prompt for a database by name and for an inline
+    # schema alike (it once wrote inline schemas in the default compact style).
+    config = serve_config(sample_dir, tmp_path, f"infer.adapter_path={scripted_adapter(tmp_path / 'a')}",
+                          "data.schema.style=ddl", "data.evidence=true",
+                          "data.prompt.instruction=Write one SQLite query.")
+    server = start_server(config, [("default", str(tmp_path / "a"))], loader=scripted_loader)
+    try:
+        client = httpx.Client(base_url=server.url, headers=AUTH, timeout=60)
+        predictor = server.service.registry.get("default").predictor
+        evidence = "a headliner is the artist with the most concerts"
+        named = client.post("/generate", json={"question": "Who is the headliner?",
+                                               "db_id": "concert_hall", "evidence": evidence})
+        assert named.status_code == 200, named.text
+        expected, _ = predictor.prompt_for(Question(id="0", question="Who is the headliner?",
+                                                    db_id="concert_hall", evidence=evidence))
+        assert predictor.backend.prompts[-1] == expected
+        assert "CREATE TABLE" in expected and evidence in expected
+        assert expected.count("Write one SQLite query.") == 1
+
+        entry = next(t for t in json.loads((sample_dir / "tables.json").read_text())
+                     if t["db_id"] == "concert_hall")
+        inline = client.post("/generate", json={"question": "Who is the headliner?",
+                                                "schema": entry, "evidence": evidence})
+        assert inline.status_code == 200, inline.text
+        # Same schema, same settings: the inline prompt is the by-name prompt, so
+        # the response cache (keyed by the prompt) answers it.
+        assert inline.json()["cached"] is True
+        ddl = "CREATE TABLE stage (stage_id int, name text)"
+        client.post("/generate", json={"question": "Name every stage.", "schema": ddl,
+                                       "evidence": evidence}).raise_for_status()
+        prompt = predictor.backend.prompts[-1]
+        assert "CREATE TABLE stage" in prompt and evidence in prompt
+        assert prompt.count("Write one SQLite query.") == 1
+
+        without = client.post("/generate", json={"question": "Who is the headliner?",
+                                                 "db_id": "concert_hall"})
+        assert without.status_code == 200 and without.json()["cached"] is False
+        assert evidence not in predictor.backend.prompts[-1]
+
+        schema = client.get("/schemas/concert_hall").json()
+        assert "artist" in schema["tables"] and schema["schema_text"].startswith("CREATE TABLE")
+        client.close()
     finally:
         server.stop()
 

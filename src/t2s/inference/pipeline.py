@@ -28,7 +28,7 @@ from typing import Any
 from t2s.config import Config, InferConfig, PromptConfig, SchemaTextConfig
 from t2s.data.prompts import SchemaTextCache, build_prompt, prompt_evidence
 from t2s.data.schema_text import introspect_sqlite, sample_values, serialize_schema
-from t2s.data.spider import Example, SpiderDataset
+from t2s.data.spider import DatabaseSchema, Example, SpiderDataset
 from t2s.errors import DataError, T2SError
 from t2s.inference.adapter_prompt import prompt_record
 from t2s.inference.backends import Backend, load_backend
@@ -193,6 +193,18 @@ class Predictor:
         schema_text, path = self.resolver.resolve(question)
         return build_prompt(question.question, schema_text, self.prompt_format, self.prompt,
                             evidence=prompt_evidence(question.evidence, self.evidence)), path
+
+    def prompt_for_schema(self, question: Question, schema: DatabaseSchema) -> Prompt:
+        """The training-format prompt of ``question`` over a schema given inline.
+
+        Written as training wrote schemas (``data.schema`` style and keys,
+        ``data.prompt`` wording, evidence when ``data.evidence`` is on); there is
+        no database file, so no sample values.
+        """
+        switches = self.resolver.schema
+        text = serialize_schema(schema, switches.include_keys, None, switches.style)
+        return build_prompt(question.question, text, self.prompt_format, self.prompt,
+                            evidence=prompt_evidence(question.evidence, self.evidence))
 
     def predict(self, questions: Sequence[Question],
                 on_progress: Callable[[int], None] | None = None) -> list[Prediction]:

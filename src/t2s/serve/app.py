@@ -67,6 +67,8 @@ class GenerateBody(Strict):
     schema_: dict[str, Any] | str | None = Field(
         None, alias="schema", description="An inline tables.json entry, or CREATE TABLE statements.")
     adapter: str | None = Field(None, pattern=_NAME, description="Adapter name (default: serve.default_adapter).")
+    evidence: str | None = Field(None, description="External knowledge (BIRD); in the prompt "
+                                                   "when the adapter was trained with data.evidence.")
     execute: bool = Field(False, description="Run the SQL read-only and return its rows.")
     max_rows: int | None = Field(None, ge=1, description="Rows returned at most (<= infer.max_rows).")
     max_new_tokens: int | None = Field(None, ge=1, description="Decoding limit (<= serve.max_new_tokens).")
@@ -434,7 +436,7 @@ def create_app(service: Service, adapters: list[tuple[str, str]], api_keys: list
         response = await run_generate(request, GenerateInput(
             question=body.question, db_id=body.db_id, schema=body.schema_,
             adapter=body.adapter, execute=body.execute, max_rows=body.max_rows,
-            max_new_tokens=body.max_new_tokens), "/generate")
+            max_new_tokens=body.max_new_tokens, evidence=body.evidence), "/generate")
         return {"request_id": _request_id(request), **response}
 
     @app.post("/v1/chat/completions", dependencies=auth)

@@ -1,9 +1,11 @@
 """What the server does for a request, without the web framework.
 
 ``POST /generate``: pick the adapter, build the prompt exactly as training did
-(:meth:`~t2s.inference.pipeline.Predictor.prompt_for` for a database by name;
-the same :func:`~t2s.data.prompts.build_prompt` over an inline schema, a
-tables.json entry or ``CREATE TABLE`` statements), look it up in the response cache, else queue it for a micro-batch;
+(:meth:`~t2s.inference.pipeline.Predictor.prompt_for` for a database by name,
+:meth:`~t2s.inference.pipeline.Predictor.prompt_for_schema` for an inline
+tables.json entry or ``CREATE TABLE`` statements; the request's ``evidence``
+when the adapter was trained with it), look it up in the response cache, else
+queue it for a micro-batch;
 then check the SQL against the database and, when asked, run it through the one
 read-only guard (:func:`t2s.sqlexec.run_query`). Every request leaves one line
 in the request log.
@@ -21,13 +23,12 @@ import re
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from t2s.config import Config
-from t2s.data.prompts import build_prompt
-from t2s.data.schema_text import serialize_schema
+from t2s.data.schema_text import introspect_sqlite
 from t2s.data.spider import SpiderDataset, check_db_id, schema_from_tables_entry
 from t2s.errors import DataError, InputError, T2SError
 from t2s.inference.generate import Prompt
@@ -83,6 +84,7 @@ class GenerateInput:
     execute: bool = False
     max_rows: int | None = None
     max_new_tokens: int | None = None
+    evidence: str | None = None
 
 
 @dataclass
@@ -148,7 +150,8 @@ class Service:
 
     async def warm_up(self, adapter: Adapter) -> None:
         """One short generation, so the first request does not pay for lazy setup."""
-        prompt = build_prompt("warm-up", "TABLE: t (a (number))", adapter.predictor.prompt_format)
+        prompt = adapter.predictor.prompt_for_schema(
+            Question(id="warm-up", question="warm-up"), schema_from_ddl("CREATE TABLE t (a number)"))
         await self.batcher.submit(adapter, prompt, "warm-up", 1)
 
     async def stop(self) -> None:
@@ -209,10 +212,10 @@ class Service:
             text, path = adapter.predictor.resolver.resolve(question)
         except DataError as exc:
             raise RequestError(NOT_FOUND, 404, str(exc)) from None
-        tables = []
-        for line in text.splitlines():
-            if line.startswith("TABLE: "):
-                tables.append(line[len("TABLE: "):].split(" (", 1)[0])
+        # From the schema itself: the text's layout depends on data.schema.style.
+        schema = (self.dataset.schemas[db_id] if source == "dataset"
+                  else introspect_sqlite(self.databases[db_id]))
+        tables = [table.name for table in schema.tables]
         return {"db_id": db_id, "source": source, "executable": path is not None,
                 "tables": tables, "schema_text": text}
 
@@ -230,12 +233,11 @@ class Service:
                 raise RequestError(VALIDATION, 422, f"schema: not a tables.json entry: {exc}") \
                     from None
         if request.schema is not None:
-            text = serialize_schema(schema, predictor.resolver.schema.include_keys)
-            return _Target(build_prompt(request.question, text, predictor.prompt_format), None,
-                           "inline")
+            question = Question(id="inline", question=request.question, evidence=request.evidence)
+            return _Target(predictor.prompt_for_schema(question, schema), None, "inline")
         question, source = self.question(request.question, request.db_id or "")
         try:
-            prompt, path = predictor.prompt_for(question)
+            prompt, path = predictor.prompt_for(replace(question, evidence=request.evidence))
         except DataError as exc:
             raise RequestError(NOT_FOUND, 404, str(exc)) from None
         return _Target(prompt, path, source)
