@@ -165,6 +165,32 @@ def infer_config(sample_dir, adapter_dir):
     return load_config(ROOT / "configs" / "tiny.yaml", inference_overrides(sample_dir, adapter_dir))
 
 
+def sft_trainer(config, examples: int):
+    """An SFTTrainer on the first ``examples`` training records of ``config`` (fp32, CPU).
+
+    Returns:
+        ``(trainer, tokenizer, records)``: the records hold each example's prompt
+        and completion text, in the trainer's dataset order.
+    """
+    from datasets import Dataset
+    from trl import SFTTrainer
+
+    from t2s.model import apply_lora, load_base_model, load_tokenizer
+    from t2s.train import base_model_path, prepare_data, sft_config
+
+    prepared = prepare_data(config)
+    base = base_model_path(config, prepared)
+    tokenizer = load_tokenizer(base)
+    records = prepared.train_records[:examples]
+    trainer = SFTTrainer(
+        model=apply_lora(load_base_model(config.model, base), config.lora),
+        args=sft_config(config, "fp32", has_eval=False, use_cpu=True),
+        train_dataset=Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]}
+                                         for r in records]),
+        processing_class=tokenizer)
+    return trainer, tokenizer, records
+
+
 def sample_prompts(sample_dir: Path, count: int) -> list[str]:
     from t2s.data.prompts import SchemaTextCache, build_prompt
     from t2s.data.spider import SpiderDataset

@@ -4,29 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import sft_trainer
 from t2s.packing import packing_arguments, segments
 
 
 def _trainer(make_config, *overrides):
-    from datasets import Dataset
-    from trl import SFTTrainer
-
-    from t2s.model import apply_lora, load_base_model, load_tokenizer
-    from t2s.train import base_model_path, prepare_data, sft_config
-
     config = make_config("data.eval_file=null", "train.load_best_model_at_end=false",
                          "train.per_device_train_batch_size=2", *overrides)
-    prepared = prepare_data(config)
-    base = base_model_path(config, prepared)
-    tokenizer = load_tokenizer(base)
-    records = prepared.train_records[:12]
-    trainer = SFTTrainer(
-        model=apply_lora(load_base_model(config.model, base), config.lora),
-        args=sft_config(config, "fp32", has_eval=False, use_cpu=True),
-        train_dataset=Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]}
-                                         for r in records]),
-        processing_class=tokenizer)
-    return trainer, tokenizer, records
+    return sft_trainer(config, 12)
 
 
 @pytest.mark.parametrize("switch", ["train.packing=true", "train.padding_free=true"])

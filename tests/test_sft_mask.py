@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
+from conftest import sft_trainer
 from t2s.data.sft import apply_length_limit, token_lengths
 
 
 def test_loss_mask_covers_exactly_the_completion(make_config):
-    from datasets import Dataset
-    from trl import SFTTrainer
-
-    from t2s.model import apply_lora, load_base_model, load_tokenizer
-    from t2s.train import base_model_path, prepare_data, sft_config
-
     config = make_config("data.eval_file=null", "train.load_best_model_at_end=false")
-    prepared = prepare_data(config)
-    base = base_model_path(config, prepared)
-    tokenizer = load_tokenizer(base)
-    records = prepared.train_records[:4]
-    trainer = SFTTrainer(
-        model=apply_lora(load_base_model(config.model, base), config.lora),
-        args=sft_config(config, "fp32", has_eval=False, use_cpu=True),
-        train_dataset=Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]}
-                                         for r in records]),
-        processing_class=tokenizer)
+    trainer, tokenizer, records = sft_trainer(config, 4)
     collator = trainer.data_collator
     for record, row in zip(records, trainer.train_dataset, strict=True):
         batch = collator([row])
