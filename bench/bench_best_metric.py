@@ -61,7 +61,8 @@ def train_run(overrides: list[str]) -> Path:
     from t2s.config import load_config
     from t2s.train import train
 
-    result = train(load_config(PRESET, overrides))
+    with contextlib.redirect_stdout(sys.stderr):  # the Trainer's log dicts; our table: stdout
+        result = train(load_config(PRESET, overrides))
     return result.output_dir
 
 
