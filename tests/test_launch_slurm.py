@@ -1,7 +1,8 @@
-"""``t2s submit`` on the real local Slurm (scripts/slurm-local/): training, requeue, cancel, 2 nodes.
+"""``t2s submit`` on the real local Slurm (scripts/slurm-local/): training, cancel, dependencies, 2 nodes.
 
 Needs ``scripts/slurm-local/install.sh && scripts/slurm-local/start.sh`` (as
-root); skips otherwise. Every job trains the tiny preset on the embedded sample
+root); skips otherwise. (Time limits and requeue: tests/test_slurm_preemption.py.)
+Every job trains the tiny preset on the embedded sample
 data, shrunk so a step takes about a second on 2 CPU cores::
 
     PYTHONPATH=src .venv/bin/python -m pytest tests/test_launch_slurm.py -q
@@ -18,9 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import (
-    MIN_STEP_S,
     only_job_dir,
-    state_history,
     submit_cli,
     train_overrides,
     wait_state,
@@ -56,38 +55,6 @@ def test_submitted_training_finishes_and_its_adapter_loads(trained):
                               "--jobs-dir", str(work / "jobs")], capture_output=True, text=True,
                              check=True).stdout
     assert "COMPLETED" in listing and record["job_ids"][0] in listing
-
-
-@pytest.mark.slow
-def test_one_minute_limit_requeues_and_resumes_from_checkpoint(cluster, prebuilt_base,
-                                                                sample_dir, tmp_path,
-                                                                monkeypatch):
-    # Slurm checks time limits every 30 s and sends the warning at the last
-    # check before (limit - delay): with a 1-minute limit and a 5 s delay it
-    # comes 25-55 s after the start, ~15 s of which is startup. Every step
-    # lasts at least MIN_STEP_S (t2s.faults), so 30 steps are at least 60 s of
-    # training, which cannot fit in one allocation however fast the machine,
-    # and each later allocation adds 10-40 s. A checkpoint every step keeps
-    # each allocation's progress; 10 requeues cover a slow machine.
-    monkeypatch.setenv("T2S_MIN_STEP_S", str(MIN_STEP_S))
-    steps = math.ceil(60 / MIN_STEP_S)
-    overrides = train_overrides(sample_dir, prebuilt_base, tmp_path, f"train.max_steps={steps}",
-                                "train.save_steps=1", "train.eval_steps=1000",
-                                "train.save_total_limit=2", "slurm.time_min=1",
-                                "slurm.signal_delay_s=5", "slurm.max_requeues=10")
-    code, output = submit_cli(tmp_path, "train", "--wait", *overrides)
-    assert code == 0, output
-    job_dir = only_job_dir(tmp_path)
-    job_id = json.loads((job_dir / "job.json").read_text())["job_ids"][0]
-    history = state_history(job_id)
-    assert history[0] == "REQUEUED" and history[-1] == "COMPLETED", history
-    log = (job_dir / f"{job_id}_0_log.out").read_text() + (job_dir / f"{job_id}_0_log.err").read_text()
-    assert "train.resume=auto" in log
-    assert re.search(r"\[t2s\] resuming from .*checkpoint-\d+", log), log[-3000:]
-    state = json.loads(next((tmp_path / "run").glob(f"checkpoint-{steps}/trainer_state.json"))
-                       .read_text())
-    assert state["global_step"] == steps
-    assert (tmp_path / "run" / "final_model" / "adapter_model.safetensors").is_file()
 
 
 def test_cancelled_submission_is_reported_cancelled(cluster, prebuilt_base, sample_dir,  # noqa: F811

@@ -1,5 +1,8 @@
 """Slurm time limits on the real local cluster: each warning saves, requeue resumes.
 
+(The one time-limit round trip of `t2s submit train`; tests/test_launch_slurm.py
+covers the other submission paths.)
+
 Needs ``scripts/slurm-local/install.sh && scripts/slurm-local/start.sh`` (as
 root); skips otherwise::
 
@@ -83,6 +86,7 @@ def test_each_time_limit_warning_saves_and_the_run_resumes_from_it(trained, preb
         assert json.loads((folder / COMPLETE_MARKER).read_text())["step"] == step
         assert verify_checkpoint(folder) is None  # every file as the marker lists it
     assert [int(s) for s in RESUMED.findall(log)] == stops
+    assert "train.resume=auto" in log  # the requeued command asks for the resume
 
     # The step counter only moved forward: one loss per step, each step once.
     info = json.loads((tmp_path / "run" / "run_info.json").read_text())

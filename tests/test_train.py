@@ -115,6 +115,27 @@ def test_tiny_training_losses_are_pinned(make_config, tmp_path):
     assert losses == pytest.approx(PINNED_LOSSES, rel=1e-3)
 
 
+def test_lora_initialisation_follows_train_seed_not_the_process_state(make_config):
+    import torch
+
+    from t2s.train import _setup_model, base_model_path, prepare_data
+
+    def lora_weights(*overrides: str) -> dict[str, torch.Tensor]:
+        config = make_config(*overrides)
+        base = base_model_path(config, prepare_data(config))
+        model = _setup_model(config, base, "fp32")
+        return {n: p.detach().clone() for n, p in model.named_parameters() if "lora_A" in n}
+
+    torch.manual_seed(1)  # whatever ran before in this process
+    first = lora_weights()
+    torch.manual_seed(2)
+    again = lora_weights()
+    other = lora_weights("train.seed=7")
+    assert first and first.keys() == again.keys() == other.keys()
+    assert all(torch.equal(first[n], again[n]) for n in first)
+    assert not any(torch.equal(first[n], other[n]) for n in first)
+
+
 # ---------------------------------------------------------------------------
 # Run identity: resume only the same run; one writer; trusted checkpoints
 
@@ -129,6 +150,13 @@ def test_another_run_in_the_same_folder_is_refused_and_the_same_run_resumes(make
     out = tmp_path / "run"
     train(make_config(*SHORT, output_dir=out))
     before = (out / "config.yaml").read_text()
+    # A checkpoint carries the run's config: evaluating it prompts as training did.
+    assert (out / "checkpoint-2" / "config.yaml").read_text() == before
+    from t2s.inference.adapter_prompt import apply_model_prompt
+
+    given = make_config("data.schema.style=ddl", f"infer.adapter_path={out / 'checkpoint-2'}")
+    with pytest.raises(T2SError, match=r"data\.schema\.style: 'compact' \(model\) -> 'ddl'"):
+        apply_model_prompt(given, {"data.schema.style": "the command line"})
     with pytest.raises(T2SError) as info:
         train(make_config(*SHORT, "lora.r=16", "train.max_steps=4", output_dir=out))
     message = str(info.value)

@@ -7,7 +7,8 @@ and leaves a reproducible run folder::
     <train.output_dir>/
         config.yaml          resolved config
         run_info.json        versions, git commit, data fingerprints, lengths, result
-        checkpoint-N/        every train.save_steps (t2s_complete.json marks finished ones)
+        checkpoint-N/        every train.save_steps (t2s_complete.json marks finished ones),
+                             with config.yaml: evaluable like final_model/
         logs/                TensorBoard events
         final_model/         adapter (or full model) + tokenizer + config.yaml
         loss_curve.png       train/eval loss per step
@@ -132,6 +133,12 @@ def _make_callbacks(run_digest: str):
             if state.is_world_process_zero:
                 folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
                 if folder.is_dir():
+                    # The run's config travels with the checkpoint, so evaluating or
+                    # serving it (infer.adapter_path=.../checkpoint-N) prompts as
+                    # training did (t2s.inference.adapter_prompt), as final_model/ does.
+                    run_config = Path(args.output_dir) / "config.yaml"
+                    if run_config.is_file():
+                        shutil.copyfile(run_config, folder / "config.yaml")
                     mark_complete(folder, state.global_step, run_digest)
                     crash_point("checkpoint", state.global_step)  # tests only: see t2s.faults
             return control
@@ -361,9 +368,17 @@ def _setup_lengths(config: Config, prepared: PreparedData, tokenizer: Any) -> li
 
 
 def _setup_model(config: Config, base_path: str, precision: str) -> Any:
-    """The base model, with LoRA adapters when ``train.method`` is ``lora``."""
+    """The base model, with LoRA adapters when ``train.method`` is ``lora``.
+
+    The LoRA weights are drawn from ``train.seed``: the Trainer seeds only when
+    it is built, after this, so the same command used to start from different
+    adapters (and differ from its third step on) in every fresh process.
+    """
+    from transformers import set_seed
+
     model = load_base_model(config.model, base_path, precision)
     if config.train.method == "lora":
+        set_seed(config.train.seed)
         model = apply_lora(model, config.lora)
     print(f"[t2s] {config.train.method}: {count_parameters(model)}")
     return model
