@@ -72,6 +72,10 @@ class SchemaTextConfig:
     style: Literal["compact", "ddl"] = "compact"
     """``compact``: one ``TABLE: t (col (type), ...)`` line per table (the seed's);
     ``ddl``: ``CREATE TABLE`` statements, as OmniSQL/CodeS prompt."""
+    matched_values: int = 0
+    """Per text column, up to N of the database's values that the question names
+    (its words, case-insensitively; BRIDGE/CodeS-style value retrieval), shown like
+    sample values and before them; the schema text becomes per question (0: none)."""
 
 
 @dataclass
@@ -875,6 +879,8 @@ def _check_combinations(config: Config, sources: dict[str, str], problems: _Prob
         add("lora.target_modules", "all-linear already covers every Linear layer; give it alone")
     if config.data.schema.sample_values < 0:
         add("data.schema.sample_values", "must be >= 0")
+    if config.data.schema.matched_values < 0:
+        add("data.schema.matched_values", "must be >= 0")
     for key, message in eval_problems(config.eval):
         add(f"eval.{key}", message)
     if config.infer.execute_timeout_s <= 0:

@@ -166,7 +166,9 @@ def _new_value(old: str, rng: random.Random, pool: Sequence[str]) -> str:
 
 
 def swap_values(text: str, rng: random.Random, pool: Sequence[str]) -> str:
-    """Replace each SQL literal that the question spells out by a random value, in both.
+    """Replace each SQL literal that the question spells out by a random value, in both,
+    and in the schema where it shows the value quoted (``data.schema.matched_values``
+    or ``sample_values``), so the schema never contradicts the swapped question.
 
     >>> swap_values("[INST] ...\\nQuestion: Venues above 300? [/INST]\\nSELECT name FROM venue WHERE capacity > 300",
     ...             random.Random(0), []).split("\\n")[1:]
@@ -183,6 +185,7 @@ def swap_values(text: str, rng: random.Random, pool: Sequence[str]) -> str:
             new = _new_value(core, rng, pool)
             replacement = new.replace("\\", "\\\\")  # a literal for re.sub
             question, sql = pattern.sub(replacement, question), pattern.sub(replacement, sql)
+            head = head.replace(repr(core), repr(new))
     return head + question + separator + sql
 
 

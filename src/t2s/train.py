@@ -87,9 +87,7 @@ def prepare_data(config: Config) -> PreparedData:
     train_examples = dataset.examples(data.train_file)[: data.max_train_examples]
     eval_examples = (dataset.examples(data.eval_file)[: data.max_eval_examples]
                      if data.eval_file else [])
-    schema_texts = SchemaTextCache(dataset.schemas, dataset.database_dir,
-                                   data.schema.include_keys, data.schema.sample_values,
-                                   data.schema.style)
+    schema_texts = SchemaTextCache.from_config(dataset.schemas, dataset.database_dir, data.schema)
     fingerprints = {data.tables_file: file_sha256(dataset.tables_path),
                     data.train_file: file_sha256(dataset.split_path(data.train_file))}
     if data.eval_file:

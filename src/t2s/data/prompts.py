@@ -18,11 +18,17 @@ token) is caught by :func:`t2s.data.sft.check_token_boundary`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from t2s.config import PromptConfig
-from t2s.data.schema_text import sample_values, serialize_schema
+from t2s.config import PromptConfig, SchemaTextConfig
+from t2s.data.schema_text import (
+    ValueIndex,
+    Values,
+    merge_values,
+    sample_values,
+    serialize_schema,
+)
 from t2s.data.spider import DatabaseSchema, database_path
 
 # The markers of the seed's ``inst`` layout; the tiny base's pretraining splits on them too.
@@ -109,14 +115,16 @@ def build_completion(sql: str, prompt_format: str = "inst",
 
 @dataclass
 class SchemaTextCache:
-    """Renders and caches each database's schema text once.
+    """Renders each database's schema text, caching what does not depend on the question.
 
     Args:
         schemas: ``{db_id: DatabaseSchema}``.
-        database_dir: Folder of ``<db_id>/<db_id>.sqlite`` (needed for sample values).
+        database_dir: Folder of ``<db_id>/<db_id>.sqlite`` (needed for sample and matched values).
         include_keys: See :class:`t2s.config.SchemaTextConfig`.
         sample_values: See :class:`t2s.config.SchemaTextConfig`.
         style: See :class:`t2s.config.SchemaTextConfig`.
+        matched_values: See :class:`t2s.config.SchemaTextConfig`; makes the text per question.
+        database_files: The SQLite file of a db_id outside ``database_dir`` (a live database).
     """
 
     schemas: dict[str, DatabaseSchema]
@@ -124,23 +132,56 @@ class SchemaTextCache:
     include_keys: bool = False
     sample_values: int = 0
     style: str = "compact"
+    matched_values: int = 0
+    database_files: dict[str, Path] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, schemas: dict[str, DatabaseSchema], database_dir: Path | None,
+                    config: SchemaTextConfig,
+                    database_files: dict[str, Path] | None = None) -> SchemaTextCache:
+        """A cache with the ``data.schema`` switches of ``config``."""
+        return cls(schemas, database_dir, config.include_keys, config.sample_values, config.style,
+                   config.matched_values, database_files or {})
 
     def __post_init__(self) -> None:
         self._texts: dict[str, str] = {}
+        self._samples: dict[str, Values] = {}
+        self._indexes: dict[str, ValueIndex] = {}
 
-    def text(self, db_id: str) -> str:
-        """Schema text of ``db_id``.
+    def text(self, db_id: str, question: str = "") -> str:
+        """Schema text of ``db_id`` for ``question`` (which matters only with ``matched_values``).
 
         Raises:
-            DataError: if sample values are asked for and the database is missing.
+            DataError: if sample or matched values are asked for and the database is missing.
             KeyError: if ``db_id`` has no schema.
         """
+        schema = self.schemas[db_id]
+        path = self._path(db_id)
+        if self.matched_values > 0 and path is not None:
+            if db_id not in self._indexes:
+                self._indexes[db_id] = ValueIndex.read(path, schema)
+            matched = self._indexes[db_id].match(question, self.matched_values)
+            return serialize_schema(schema, self.include_keys,
+                                    merge_values(matched, self._sampled(db_id, path)), self.style)
         if db_id not in self._texts:
-            schema = self.schemas[db_id]
-            samples = None
-            if self.sample_values > 0 and self.database_dir is not None:
-                samples = sample_values(database_path(self.database_dir, db_id), schema,
-                                        self.sample_values)
-            self._texts[db_id] = serialize_schema(schema, self.include_keys, samples,
-                                                  self.style)
+            self._texts[db_id] = serialize_schema(schema, self.include_keys,
+                                                  self._sampled(db_id, path), self.style)
         return self._texts[db_id]
+
+    def _path(self, db_id: str) -> Path | None:
+        """The SQLite file of ``db_id`` when values are asked for and a file is known.
+
+        Raises:
+            DataError: if ``db_id`` is unsafe or its file under ``database_dir`` is missing.
+        """
+        if self.sample_values <= 0 and self.matched_values <= 0:
+            return None
+        if db_id in self.database_files:
+            return self.database_files[db_id]
+        return database_path(self.database_dir, db_id) if self.database_dir is not None else None
+
+    def _sampled(self, db_id: str, path: Path | None) -> Values:
+        if db_id not in self._samples:
+            self._samples[db_id] = (sample_values(path, self.schemas[db_id], self.sample_values)
+                                    if path is not None else {})
+        return self._samples[db_id]

@@ -4,13 +4,18 @@ The prompt carries one line per table, in the seed's layout::
 
     TABLE: singer (Singer_ID (number), Name (text), Age (number))
 
-optionally followed by key lines and sample values (``data.schema`` switches).
+optionally followed by key lines, sample values and values matched to the
+question (``data.schema`` switches), shown the same way::
+
+    TABLE: artist (artist_id (number), name (text, e.g. 'The Paper Forests'), country (text))
+
 The output is deterministic: tables and columns in declaration order, sample
-values sorted.
+values sorted, matched values ranked by the length of their match.
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -136,6 +141,116 @@ def sample_values(path: str | Path, schema: DatabaseSchema, per_column: int) -> 
     return values
 
 
+# data.schema.matched_values reads each text column's first MATCH_SCAN_VALUES
+# distinct values (table order) of at most MATCH_MAX_CHARS characters once per
+# database: 2,000 x 60 characters bound one column at ~120 kB, and keep a
+# free-text column (descriptions, comments) from matching every question.
+MATCH_SCAN_VALUES = 2000
+MATCH_MAX_CHARS = 60
+_WORD = re.compile(r"\w+")
+# Words that never make a value match on their own: a value "The Who" matches
+# through "who" only together with "the", never through "the" alone.
+_STOPWORDS = frozenset(
+    "a an and are as at be by did do does for from has have how in is it its many much of "
+    "on or the their them there these this those to was were what when where which who "
+    "whose with".split())
+
+Values = dict[tuple[str, str], list[str]]
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(_WORD.findall(text.casefold()))
+
+
+def text_column_values(path: str | Path, schema: DatabaseSchema,
+                       limit: int = MATCH_SCAN_VALUES, max_chars: int = MATCH_MAX_CHARS) -> Values:
+    """The first ``limit`` distinct values (table order) of each text column, each at most ``max_chars`` long.
+
+    Raises:
+        DataError: if the file is missing or not SQLite.
+    """
+    values: Values = {}
+    with open_readonly(path) as database:
+        for table in schema.tables:
+            for column in table.columns:
+                if column.type != "text":
+                    continue
+                quoted_t, quoted_c = _quoted(table.name), _quoted(column.name)
+                result = database.execute(
+                    f"SELECT DISTINCT {quoted_c} FROM {quoted_t} WHERE {quoted_c} IS NOT NULL "
+                    f"AND length({quoted_c}) BETWEEN 1 AND {int(max_chars)} LIMIT {int(limit)}")
+                if result.ok:  # a tables.json column missing from the file: no values
+                    values[(table.name, column.name)] = [str(row[0]) for row in result.rows]
+    return values
+
+
+class ValueIndex:
+    """A database's text values, indexed by word, to find those a question names.
+
+    A value matches a question (case-insensitively, on ``\\w+`` words) when its
+    words appear in the question as one run (``'Rusty Hall'`` in "concerts held at
+    rusty hall"), or else all somewhere in it (``'Hall, Rusty'``); values made only
+    of stopwords or one-letter words never match. Per column, runs rank before
+    scattered words, then longer values first, then alphabetically.
+
+    Args:
+        values: Values per ``(table, column)``, from :func:`text_column_values`.
+    """
+
+    def __init__(self, values: Values) -> None:
+        self._entries: list[tuple[tuple[str, str], str, tuple[str, ...]]] = []
+        self._by_word: dict[str, list[int]] = {}
+        self._order = {key: i for i, key in enumerate(values)}
+        for key, column_values in values.items():
+            for value in dict.fromkeys(column_values):
+                words = _words(value)
+                keys = {w for w in words if len(w) > 1 and w not in _STOPWORDS}
+                if not keys:
+                    continue
+                for word in keys:
+                    self._by_word.setdefault(word, []).append(len(self._entries))
+                self._entries.append((key, value, words))
+
+    @classmethod
+    def read(cls, path: str | Path, schema: DatabaseSchema) -> ValueIndex:
+        """Index the text values of the SQLite file ``path``.
+
+        Raises:
+            DataError: if the file is missing or not SQLite.
+        """
+        return cls(text_column_values(path, schema))
+
+    def match(self, question: str, per_column: int) -> Values:
+        """Up to ``per_column`` values of each text column that ``question`` names (columns in schema order)."""
+        if per_column <= 0:
+            return {}
+        words = _words(question)
+        present, run = set(words), f" {' '.join(words)} "
+        candidates = sorted({i for w in present for i in self._by_word.get(w, ())})
+        ranked: dict[tuple[str, str], list[tuple[int, int, str]]] = {}
+        for i in candidates:
+            key, value, value_words = self._entries[i]
+            joined = " ".join(value_words)
+            if f" {joined} " in run:
+                rank = 0
+            elif present.issuperset(value_words):
+                rank = 1
+            else:
+                continue
+            ranked.setdefault(key, []).append((rank, -len(joined), value))
+        return {key: [value for *_, value in sorted(ranked[key])[:per_column]]
+                for key in sorted(ranked, key=self._order.__getitem__)}
+
+
+def merge_values(*parts: Values | None) -> Values:
+    """Values per column from several sources, in order, each value once (matched before sampled)."""
+    merged: Values = {}
+    for part in parts:
+        for key, values in (part or {}).items():
+            merged[key] = list(dict.fromkeys([*merged.get(key, []), *values]))
+    return merged
+
+
 def serialize_schema(schema: DatabaseSchema, include_keys: bool = False,
                      samples: dict[tuple[str, str], list[str]] | None = None,
                      style: str = "compact") -> str:
@@ -144,7 +259,8 @@ def serialize_schema(schema: DatabaseSchema, include_keys: bool = False,
     Args:
         schema: The schema to render.
         include_keys: Add ``PRIMARY KEY``/``FOREIGN KEY`` lines (clauses in DDL).
-        samples: Sample values per ``(table, column)``, from :func:`sample_values`.
+        samples: Values per ``(table, column)``: from :func:`sample_values` and/or
+            :meth:`ValueIndex.match` (combined with :func:`merge_values`).
         style: ``compact`` or ``ddl`` (see :class:`t2s.config.SchemaTextConfig`).
     """
     samples = samples or {}

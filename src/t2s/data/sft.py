@@ -32,7 +32,7 @@ def build_records(examples: Sequence[Example], schema_texts: SchemaTextCache,
     prompt = prompt or PromptConfig()
     return [
         {
-            "prompt": build_prompt(e.question, schema_texts.text(e.db_id), prompt_format,
+            "prompt": build_prompt(e.question, schema_texts.text(e.db_id, e.question), prompt_format,
                                    prompt, prompt_evidence(e.evidence, evidence)),
             "completion": build_completion(e.query, prompt_format, prompt),
             "db_id": e.db_id,

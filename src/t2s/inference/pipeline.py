@@ -27,7 +27,7 @@ from typing import Any
 
 from t2s.config import Config, InferConfig, PromptConfig, SchemaTextConfig
 from t2s.data.prompts import SchemaTextCache, build_prompt, prompt_evidence
-from t2s.data.schema_text import introspect_sqlite, sample_values, serialize_schema
+from t2s.data.schema_text import introspect_sqlite, serialize_schema
 from t2s.data.spider import DatabaseSchema, Example, SpiderDataset
 from t2s.errors import DataError, T2SError
 from t2s.inference.adapter_prompt import prompt_record
@@ -106,10 +106,9 @@ class SchemaResolver:
     def __init__(self, schema: SchemaTextConfig, dataset: SpiderDataset | None = None) -> None:
         self.schema = schema
         self.dataset = dataset
-        self._spider = (SchemaTextCache(dataset.schemas, dataset.database_dir, schema.include_keys,
-                                        schema.sample_values, schema.style)
+        self._spider = (SchemaTextCache.from_config(dataset.schemas, dataset.database_dir, schema)
                         if dataset is not None else None)
-        self._live: dict[Path, str] = {}
+        self._live: dict[Path, SchemaTextCache] = {}
 
     def resolve(self, question: Question) -> tuple[str, Path | None]:
         """Schema text and SQLite path (None if there is no file) of ``question``'s database.
@@ -120,13 +119,13 @@ class SchemaResolver:
         """
         if question.db_path:
             path = Path(question.db_path)
-            return self.live_schema_text(path), path
+            return self.live_schema_text(path, question.question), path
         if question.db_id:
-            return self.spider_schema_text(question.db_id)
+            return self.spider_schema_text(question.db_id, question.question)
         raise DataError("no database: give a db path (--db / a 'db' field) or a db_id with a data dir")
 
-    def live_schema_text(self, path: Path) -> str:
-        """Schema text introspected from a live SQLite file.
+    def live_schema_text(self, path: Path, question: str = "") -> str:
+        """Schema text introspected from a live SQLite file (``question`` for matched values).
 
         Raises:
             DataError: if the file is missing, a directory, not SQLite, or has no tables.
@@ -136,13 +135,15 @@ class SchemaResolver:
             raise DataError(f"database {path} is a directory, not a SQLite file")
         key = path.resolve()
         if key not in self._live:
+            # A one-database cache: the same rendering (samples, matched values,
+            # style) as a database of a Spider-format folder gets.
             schema = introspect_sqlite(path)
-            samples = sample_values(path, schema, self.schema.sample_values)
-            self._live[key] = serialize_schema(schema, self.schema.include_keys, samples,
-                                               self.schema.style)
-        return self._live[key]
+            self._live[key] = SchemaTextCache.from_config({schema.db_id: schema}, None, self.schema,
+                                                          {schema.db_id: path})
+        cache = self._live[key]
+        return cache.text(next(iter(cache.schemas)), question)
 
-    def spider_schema_text(self, db_id: str) -> tuple[str, Path | None]:
+    def spider_schema_text(self, db_id: str, question: str = "") -> tuple[str, Path | None]:
         """Schema text from tables.json and the database file if it exists.
 
         Raises:
@@ -153,7 +154,7 @@ class SchemaResolver:
             raise DataError(f"db_id {db_id!r} given, but no Spider-format data directory "
                             "(--data-dir or data.root)")
         self.dataset.schema(db_id)  # raises DataError for an unknown or unsafe db_id
-        text = self._spider.text(db_id)
+        text = self._spider.text(db_id, question)
         path = self.dataset.database_path(db_id) if self.dataset.has_database(db_id) else None
         return text, path
 
