@@ -200,7 +200,7 @@ class Predictor:
 
         Written as training wrote schemas (``data.schema`` style and keys,
         ``data.prompt`` wording, evidence when ``data.evidence`` is on); there is
-        no database file, so no sample values.
+        no database file, so no sample or matched values.
         """
         switches = self.resolver.schema
         text = serialize_schema(schema, switches.include_keys, None, switches.style)
