@@ -1,9 +1,12 @@
-"""Inference benchmark on the tiny model: batched vs one-at-a-time throughput, single-question latency.
+"""Inference benchmark: batched vs one-at-a-time throughput, single-question latency.
 
 Usage:
     python bench/bench_infer.py                       # configs/tiny.yaml, 2 threads
     python bench/bench_infer.py --threads 2 --prompts 32 --new-tokens 64 --latency-runs 20
     python bench/bench_infer.py --adapter outputs/final_model --json outputs/bench_infer.json
+    # a shrunken real-vocabulary base (t2s base ... --out /tmp/realbench/llama-spm):
+    python bench/bench_infer.py model.name_or_path=/tmp/realbench/llama-spm \
+        "data.prompt.completion_separator=' '"
 
 Throughput: ``--prompts`` prompts from the sample dev split, each generating
 exactly ``--new-tokens`` tokens (EOS ignored, so both modes do the same work),
@@ -12,10 +15,13 @@ prompt at a time. Latency: ``--latency-runs`` single questions with the normal
 stopping rule (EOS or ``infer.max_new_tokens``), model already loaded, with the
 adapter and with the adapter merged into the base.
 
-The model is ``--adapter`` if given (a trained ``final_model``), else the tiny
-base with a freshly initialised LoRA adapter of the configured shape (same
-compute as a trained one; it rarely emits EOS, so its latency is that of
-``infer.max_new_tokens`` tokens).
+The model is ``--adapter`` if given (a trained ``final_model``), else the
+configured base (``model.name_or_path``: the tiny base, or a folder written by
+``t2s base``) with a freshly initialised LoRA adapter of the configured shape
+(same compute as a trained one; it rarely emits EOS, so its latency is that of
+``infer.max_new_tokens`` tokens). The table gives ms per generated token in both
+modes and the 1-minute load average at the start and the end of the run: the
+machine is shared, and the load says how much the numbers are worth.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 
 def load_model(config, adapter: str | None):
-    """(model, tokenizer): a trained adapter, or the tiny base with a fresh LoRA."""
+    """(model, tokenizer): a trained adapter, or the configured base with a fresh LoRA."""
     from t2s.model import apply_lora, load_base_model, load_tokenizer, load_trained
     from t2s.train import base_model_path, prepare_data
 
@@ -95,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     from t2s.inference.generate import GenerationOptions, SQLGenerator
 
     torch.set_num_threads(args.threads)
+    # Other jobs on the machine slow every number; the 1-minute load says how busy it was.
+    load_start = os.getloadavg()[0]
     config = load_config(args.config, args.overrides)
     model, tokenizer = load_model(config, args.adapter)
     prompts = sample_prompts(config, args.prompts)
@@ -113,14 +121,18 @@ def main(argv: list[str] | None = None) -> int:
 
     prompt_tokens = [len(tokenizer(text=p)["input_ids"]) for p in prompts]
     results = {
-        # Other jobs on the machine slow every number; the 1-minute load says how busy it was.
-        "load_average_1min": round(os.getloadavg()[0], 2),
+        "load_average_1min_start": round(load_start, 2),
+        "load_average_1min_end": round(os.getloadavg()[0], 2),
         "threads": args.threads, "prompts": args.prompts, "new_tokens": args.new_tokens,
         "prompt_tokens_mean": round(statistics.mean(prompt_tokens), 1),
-        "model": args.adapter or "tiny base + fresh LoRA",
+        "model": args.adapter or f"{config.model.name_or_path} base + fresh LoRA",
+        "vocab_size": model.get_output_embeddings().weight.shape[0],
+        "parameters": sum(p.numel() for p in model.parameters()),
         "batched_s": round(batched_s, 3), "single_s": round(single_s, 3),
         "batched_tokens_per_s": round(tokens / batched_s, 1),
         "single_tokens_per_s": round(tokens / single_s, 1),
+        "batched_ms_per_token": round(1000 * batched_s / tokens, 3),
+        "single_ms_per_token": round(1000 * single_s / tokens, 3),
         "speedup": round(single_s / batched_s, 2),
         "latency_max_new_tokens": config.infer.max_new_tokens,
         "latency_adapter_p50_ms": round(1000 * percentile(adapter_lat, 50), 1),
@@ -128,13 +140,16 @@ def main(argv: list[str] | None = None) -> int:
         "latency_merged_p50_ms": round(1000 * percentile(merged_lat, 50), 1),
         "latency_merged_p95_ms": round(1000 * percentile(merged_lat, 95), 1),
     }
-    print(f"tiny model ({results['model']}), {args.threads} CPU threads, {args.prompts} prompts "
+    print(f"{results['model']} ({results['parameters'] / 1e6:.2f}M parameters, vocabulary "
+          f"{results['vocab_size']:,}), {args.threads} CPU threads, {args.prompts} prompts "
           f"(mean {results['prompt_tokens_mean']} tokens) x {args.new_tokens} new tokens; "
-          f"load average {results['load_average_1min']}")
-    print(f"{'mode':<34}{'seconds':>10}{'tokens/s':>12}")
+          f"load average {results['load_average_1min_start']} at start, "
+          f"{results['load_average_1min_end']} at end")
+    print(f"{'mode':<34}{'seconds':>10}{'tokens/s':>12}{'ms/token':>10}")
     print(f"{'batched (batch ' + str(args.prompts) + ', left-padded)':<34}{batched_s:>10.2f}"
-          f"{results['batched_tokens_per_s']:>12.1f}")
-    print(f"{'one at a time':<34}{single_s:>10.2f}{results['single_tokens_per_s']:>12.1f}")
+          f"{results['batched_tokens_per_s']:>12.1f}{results['batched_ms_per_token']:>10.2f}")
+    print(f"{'one at a time':<34}{single_s:>10.2f}{results['single_tokens_per_s']:>12.1f}"
+          f"{results['single_ms_per_token']:>10.2f}")
     print(f"speedup: {results['speedup']:.1f}x (goal >= 8x)")
     print(f"single-question latency, {args.latency_runs} runs, <= {config.infer.max_new_tokens} "
           "new tokens:")

@@ -10,6 +10,8 @@ examples (more examples per step: compare tokens/s, not steps).
 The pad fraction of the padded run is computed from the kept examples' token
 lengths under the same batch size (batches drawn at random, seeded, as the
 Trainer's sampler does); the other two have no pad tokens by construction.
+tokens/s is real (non-pad) tokens over the training loop's time; each row also
+gives the 1-minute load average at its start and end (the machine is shared).
 
 Usage:
     .venv/bin/python bench/bench_packing.py                 # 20 steps each, tiny preset
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -54,11 +57,19 @@ def run_one(variant: str, steps: int, out_dir: Path, extra: list[str]) -> dict:
     from t2s.train import train
 
     config = load_config(ROOT / "configs" / "tiny.yaml", overrides(variant, steps, out_dir, extra))
+    # The machine is shared: the 1-minute load around the run says what its tokens/s are worth.
+    load_start = os.getloadavg()[0]
     result = train(config)
     history = json.loads((result.output_dir / "run_info.json").read_text())["log_history"]
+    # train() also prepares the data and builds the trainer (tokenizing, and packing,
+    # every example: 7,000 on Spider train), so tokens/s uses the training loop's own
+    # time (the Trainer's train_runtime); "train s" is the whole call.
+    loop = next(h["train_runtime"] for h in history if "train_runtime" in h)
     return {"variant": variant, "steps": result.global_step, "seconds": result.seconds,
-            "tokens": result.train_tokens,
-            "losses": [h["loss"] for h in history if "loss" in h]}
+            "loop_seconds": loop,
+            "tokens": result.train_tokens, "logging_steps": config.train.logging_steps,
+            "losses": [h["loss"] for h in history if "loss" in h],
+            "load": [round(load_start, 2), round(os.getloadavg()[0], 2)]}
 
 
 def padded_fraction(out_dir: Path, extra: list[str], seed: int = 42) -> float:
@@ -100,20 +111,27 @@ def main() -> int:
     for variant in VARIANTS:
         done = subprocess.run([sys.executable, __file__, "--one", variant, "--steps",
                                str(args.steps), "--out-dir", str(out_dir), *args.overrides],
-                              check=True, capture_output=True, text=True)
+                              capture_output=True, text=True)
+        if done.returncode:
+            sys.stderr.write(done.stderr[-4000:])
+            return done.returncode
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        # One line per finished variant, so a run stopped half-way still has its numbers.
+        print(f"{variant} done: {json.dumps(rows[-1])}", file=sys.stderr, flush=True)
     pad = padded_fraction(out_dir, args.overrides)
-    base = rows[0]["tokens"] / rows[0]["seconds"]
-    print("| variant | steps | train s | real tokens | tokens/s | vs padded | pad fraction "
-          "| tokens processed per real token | loss every 5 steps |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    base = rows[0]["tokens"] / rows[0]["loop_seconds"]
+    print("| variant | steps | train s | loop s | real tokens | tokens/s | vs padded | pad fraction "
+          f"| tokens processed per real token | loss every {rows[0]['logging_steps']} steps "
+          "| load avg start-end |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
-        rate = row["tokens"] / row["seconds"]
+        rate = row["tokens"] / row["loop_seconds"]
         fraction = pad if row["variant"] == "padded" else 0.0
         losses = " ".join(f"{x:.3f}" for x in row["losses"])
-        print(f"| {row['variant']} | {row['steps']} | {row['seconds']:.1f} | {row['tokens']:,} "
+        print(f"| {row['variant']} | {row['steps']} | {row['seconds']:.1f} "
+              f"| {row['loop_seconds']:.1f} | {row['tokens']:,} "
               f"| {rate:,.0f} | {rate / base:.2f}x | {fraction:.1%} | {1 / (1 - fraction):.2f} "
-              f"| {losses} |")
+              f"| {losses} | {row['load'][0]:.1f}-{row['load'][1]:.1f} |")
     return 0
 
 
