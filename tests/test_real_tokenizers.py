@@ -196,6 +196,29 @@ def test_save_load_merge_gives_the_same_logits(real_config, tmp_path):
     assert torch.allclose(before, merged, atol=1e-4)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("switch", ["train.padding_free=true", "train.packing=true"])
+def test_packed_batches_count_every_eos_as_a_real_token(real_config, switch, tmp_path):
+    """Pad is EOS on these bases; the tokens/s count of packed batches must keep each EOS."""
+    from t2s.model import load_tokenizer
+
+    records = [_record(), {**_record(), "completion": build_completion(
+        "SELECT Name FROM singer ORDER BY Age DESC", "inst", PromptConfig())}]
+    seen, lengths = {}, []
+    for name, extra in (("padded", []), ("packed", [switch])):
+        config = real_config("data.eval_file=null", "train.load_best_model_at_end=false",
+                             "train.max_steps=1", "train.per_device_train_batch_size=2",
+                             "train.gradient_accumulation_steps=1", *extra,
+                             output_dir=tmp_path / name)
+        tokenizer = load_tokenizer(config.model.name_or_path)
+        trainer = _trainer(config, tokenizer, records)
+        trainer.train()
+        seen[name] = trainer.state.num_input_tokens_seen
+        lengths = [len(row["input_ids"]) for row in trainer.train_dataset]
+    assert tokenizer.pad_token_id == tokenizer.eos_token_id  # what made the count drop EOS
+    assert seen["packed"] == seen["padded"] == sum(lengths)
+
+
 def test_batched_greedy_equals_one_at_a_time(real_base):
     import torch
     from transformers import AutoModelForCausalLM
