@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 from t2s.data.spider import Column, DatabaseSchema, ForeignKey, Table
@@ -125,19 +126,33 @@ def sample_values(path: str | Path, schema: DatabaseSchema, per_column: int) -> 
     """
     if per_column <= 0:
         return {}
+    found = _distinct_text_values(
+        path, schema, lambda column: f"{column} != '' ORDER BY {column} LIMIT {int(per_column)}")
+    return {key: [value[:40] for value in values] for key, values in found.items()}
+
+
+def _distinct_text_values(path: str | Path, schema: DatabaseSchema,
+                          condition: Callable[[str], str]) -> dict[tuple[str, str], list[str]]:
+    """``SELECT DISTINCT c FROM t WHERE c IS NOT NULL AND <condition(c)>`` per text column.
+
+    ``condition`` gets the quoted column name and may end in ORDER BY / LIMIT.
+    A tables.json column missing from the file gives no entry.
+
+    Raises:
+        DataError: if the file is missing or not SQLite.
+    """
     values: dict[tuple[str, str], list[str]] = {}
     with open_readonly(path) as database:
         for table in schema.tables:
             for column in table.columns:
                 if column.type != "text":
                     continue
-                quoted_t, quoted_c = _quoted(table.name), _quoted(column.name)
+                quoted_c = _quoted(column.name)
                 result = database.execute(
-                    f"SELECT DISTINCT {quoted_c} FROM {quoted_t} WHERE {quoted_c} IS NOT NULL "
-                    f"AND {quoted_c} != '' ORDER BY {quoted_c} LIMIT {int(per_column)}")
-                if not result.ok:
-                    continue  # a tables.json column missing from the file: no samples
-                values[(table.name, column.name)] = [str(row[0])[:40] for row in result.rows]
+                    f"SELECT DISTINCT {quoted_c} FROM {_quoted(table.name)} "
+                    f"WHERE {quoted_c} IS NOT NULL AND {condition(quoted_c)}")
+                if result.ok:
+                    values[(table.name, column.name)] = [str(row[0]) for row in result.rows]
     return values
 
 
@@ -169,19 +184,9 @@ def text_column_values(path: str | Path, schema: DatabaseSchema,
     Raises:
         DataError: if the file is missing or not SQLite.
     """
-    values: Values = {}
-    with open_readonly(path) as database:
-        for table in schema.tables:
-            for column in table.columns:
-                if column.type != "text":
-                    continue
-                quoted_t, quoted_c = _quoted(table.name), _quoted(column.name)
-                result = database.execute(
-                    f"SELECT DISTINCT {quoted_c} FROM {quoted_t} WHERE {quoted_c} IS NOT NULL "
-                    f"AND length({quoted_c}) BETWEEN 1 AND {int(max_chars)} LIMIT {int(limit)}")
-                if result.ok:  # a tables.json column missing from the file: no values
-                    values[(table.name, column.name)] = [str(row[0]) for row in result.rows]
-    return values
+    return _distinct_text_values(
+        path, schema,
+        lambda column: f"length({column}) BETWEEN 1 AND {int(max_chars)} LIMIT {int(limit)}")
 
 
 class ValueIndex:
