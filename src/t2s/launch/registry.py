@@ -55,7 +55,8 @@ def list_submissions(jobs_dir: str | Path, limit: int = 10) -> list[SubmissionRo
     folders = sorted((p for p in root.iterdir() if p.is_dir()), reverse=True) \
         if root.is_dir() else []
     records = [(f, r) for f in folders if (r := _read_record(f)) is not None][:limit]
-    slurm_ids = [i for _, r in records if r.get("cluster") == "slurm" for i in r["job_ids"]]
+    slurm_ids = [i for _, r in records if r.get("cluster") == "slurm"
+                 for i in [*r["job_ids"], *_parents(r.get("dependency"))]]
     try:
         states = job_states(slurm_ids)
         unavailable = ""
@@ -66,6 +67,14 @@ def list_submissions(jobs_dir: str | Path, limit: int = 10) -> list[SubmissionRo
         if record.get("cluster") == "slurm" and record["job_ids"]:
             found = [states.get(i, "PENDING?" if not unavailable else "UNKNOWN")
                      for i in record["job_ids"]]
+            parents = [states.get(i, "") for i in _parents(record.get("dependency"))]
+            if found == ["CANCELLED"] and any(p and not p.startswith(("COMPLETED", "PENDING",
+                                                                       "RUNNING"))
+                                              for p in parents):
+                # sacct's Reason does not always say it (an idle cluster cancelled the
+                # job before it was ever scheduled): an afterok parent that ended
+                # without completing is why the job could never run.
+                found = ["CANCELLED: dependency never satisfied"]
             state = summarize_states(found) + unavailable
             if "dependency never satisfied" in state and record.get("dependency"):
                 state += f" ({record['dependency']})"
@@ -74,6 +83,12 @@ def list_submissions(jobs_dir: str | Path, limit: int = 10) -> list[SubmissionRo
         rows.append(SubmissionRow(folder, record["stage"], record["cluster"],
                                   record["job_ids"], state, record["submitted_at"]))
     return rows
+
+
+def _parents(dependency: str | None) -> list[str]:
+    """The job ids of an ``afterok:1:2`` dependency (none for other kinds)."""
+    kind, _, ids = (dependency or "").partition(":")
+    return [i for i in ids.split(":") if i] if kind == "afterok" else []
 
 
 def format_table(rows: list[SubmissionRow]) -> str:
