@@ -68,8 +68,7 @@ def list_submissions(jobs_dir: str | Path, limit: int = 10) -> list[SubmissionRo
             found = [states.get(i, "PENDING?" if not unavailable else "UNKNOWN")
                      for i in record["job_ids"]]
             parents = [states.get(i, "") for i in _parents(record.get("dependency"))]
-            if found == ["CANCELLED"] and any(p and not p.startswith(("COMPLETED", "PENDING",
-                                                                       "RUNNING"))
+            if found == ["CANCELLED"] and any(p and not p.startswith(_NOT_ENDED_BADLY)
                                               for p in parents):
                 # sacct's Reason does not always say it (an idle cluster cancelled the
                 # job before it was ever scheduled): an afterok parent that ended
@@ -83,6 +82,10 @@ def list_submissions(jobs_dir: str | Path, limit: int = 10) -> list[SubmissionRo
         rows.append(SubmissionRow(folder, record["stage"], record["cluster"],
                                   record["job_ids"], state, record["submitted_at"]))
     return rows
+
+
+# Parent states that do not doom an afterok dependent: done well, or not done yet.
+_NOT_ENDED_BADLY = ("COMPLETED", "PENDING", "RUNNING", "REQUEUED", "SUSPENDED")
 
 
 def _parents(dependency: str | None) -> list[str]:
