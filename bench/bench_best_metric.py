@@ -59,7 +59,7 @@ def load_average() -> str:
 def train_run(overrides: list[str]) -> Path:
     """Train the preset with ``overrides``; returns the run folder."""
     from t2s.config import load_config
-    from t2s.train import train
+    from t2s.training.train import train
 
     with contextlib.redirect_stdout(sys.stderr):  # the Trainer's log dicts; our table: stdout
         result = train(load_config(PRESET, overrides))

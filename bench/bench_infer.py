@@ -40,8 +40,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 def load_model(config, adapter: str | None):
     """(model, tokenizer): a trained adapter, or the configured base with a fresh LoRA."""
-    from t2s.model import apply_lora, load_base_model, load_tokenizer, load_trained
-    from t2s.train import base_model_path, prepare_data
+    from t2s.models.loading import apply_lora, load_base_model, load_tokenizer, load_trained
+    from t2s.training.train import base_model_path, prepare_data
 
     if adapter:
         return load_trained(adapter, config.model)

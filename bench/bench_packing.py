@@ -54,7 +54,7 @@ def overrides(variant: str, steps: int, out_dir: Path, extra: list[str]) -> list
 def run_one(variant: str, steps: int, out_dir: Path, extra: list[str]) -> dict:
     """Train ``steps`` optimizer steps of ``variant`` in this process; return the numbers."""
     from t2s.config import load_config
-    from t2s.train import train
+    from t2s.training.train import train
 
     config = load_config(ROOT / "configs" / "tiny.yaml", overrides(variant, steps, out_dir, extra))
     # The machine is shared: the 1-minute load around the run says what its tokens/s are worth.
@@ -76,8 +76,8 @@ def padded_fraction(out_dir: Path, extra: list[str], seed: int = 42) -> float:
     """Share of pad tokens when random batches of ``batch_size`` are padded to their longest."""
     from t2s.config import load_config
     from t2s.data.sft import apply_length_limit, token_lengths
-    from t2s.model import load_tokenizer
-    from t2s.train import base_model_path, prepare_data
+    from t2s.models.loading import load_tokenizer
+    from t2s.training.train import base_model_path, prepare_data
 
     config = load_config(ROOT / "configs" / "tiny.yaml", overrides("padded", 1, out_dir, extra))
     batch_size = config.train.per_device_train_batch_size

@@ -50,8 +50,8 @@ MODES = {"off": ["serve.max_batch_size=1"],
 
 def fresh_adapter(config, folder: Path) -> Path:
     """Save the tiny base + a fresh LoRA adapter (same compute as a trained one) to ``folder``."""
-    from t2s.model import apply_lora, load_base_model, load_tokenizer
-    from t2s.train import base_model_path, prepare_data
+    from t2s.models.loading import apply_lora, load_base_model, load_tokenizer
+    from t2s.training.train import base_model_path, prepare_data
 
     base = base_model_path(config, prepare_data(config))  # builds the tiny base once
     model = apply_lora(load_base_model(config.model, base), config.lora)

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def run_one(method: str, steps: int, out_dir: Path) -> dict:
     """Train ``steps`` optimizer steps with ``method`` in this process; return the numbers."""
     from t2s.config import load_config
-    from t2s.train import train
+    from t2s.training.train import train
 
     config = load_config(ROOT / "configs" / "tiny.yaml", [
         f"train.method={method}", f"train.max_steps={steps}", f"train.output_dir={out_dir / method}",

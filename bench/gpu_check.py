@@ -38,7 +38,7 @@ SEQ = 512
 
 def build(out_dir: Path, small: bool, gguf: Path) -> Path:
     """The TinyLlama-shaped base (shrunken with ``small``) in ``out_dir/base``."""
-    from t2s.model_base import build_base, shape_for
+    from t2s.models.base import build_base, shape_for
 
     shape = shape_for("tinyllama", full_size=not small)
     return build_base(gguf, "tinyllama", out_dir / "base", shape,
@@ -50,7 +50,7 @@ def train_one(variant: str, base: Path, steps: int, out_dir: Path) -> dict:
     import torch
 
     from t2s.config import load_config
-    from t2s.train import train
+    from t2s.training.train import train
 
     targets, packed = VARIANTS[variant]
     config = load_config(ROOT / "configs" / "config.yaml", [
@@ -78,7 +78,7 @@ def generation(base: Path, prompts: int, new_tokens: int) -> list[dict]:
 
     from t2s.data.prompts import build_prompt
     from t2s.inference.generate import GenerationOptions, SQLGenerator
-    from t2s.model import load_tokenizer
+    from t2s.models.loading import load_tokenizer
 
     cuda = torch.cuda.is_available()
     tokenizer = load_tokenizer(str(base))
@@ -109,7 +109,7 @@ def generation(base: Path, prompts: int, new_tokens: int) -> list[dict]:
 def flops_per_token(base: Path) -> float:
     """6 N + 12 L h s for the base's shape."""
     from t2s.config import load_config
-    from t2s.memory import parameter_counts, shape_of
+    from t2s.models.memory import parameter_counts, shape_of
 
     shape = shape_of(load_config(None, [f"model.name_or_path={base}"]))
     return 6 * sum(parameter_counts(shape)) + 12 * shape.num_hidden_layers * shape.hidden_size * SEQ

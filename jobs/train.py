@@ -1,4 +1,4 @@
-"""Training job entry point (thin: everything lives in :mod:`t2s.train`).
+"""Training job entry point (thin: everything lives in :mod:`t2s.training.train`).
 
 Usage:
     accelerate launch jobs/train.py --config configs/tiny.yaml train.max_steps=20

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install headless Chromium and its WebDriver from Debian (for tests/test_serve_browser.py).
+# Install headless Chromium and its WebDriver from Debian (for tests/serve/test_serve_browser.py).
 # Idempotent: does nothing when both are already there. Needs root (CI runs as root).
 set -euo pipefail
 if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then

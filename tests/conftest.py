@@ -133,7 +133,7 @@ def train_tiny_adapter(basetemp: Path, sample_dir: Path, tiny_base_dir: Path) ->
     4 steps x 4 sequences: the adapter is far from useful, but it exercises the
     real save/load path (adapter over its base, tokenizer beside it).
     """
-    from t2s.train import train
+    from t2s.training.train import train
 
     out = basetemp / "inference_adapter"
     final = out / "final_model"
@@ -175,8 +175,8 @@ def sft_trainer(config, examples: int):
     from datasets import Dataset
     from trl import SFTTrainer
 
-    from t2s.model import apply_lora, load_base_model, load_tokenizer
-    from t2s.train import base_model_path, prepare_data, sft_config
+    from t2s.models.loading import apply_lora, load_base_model, load_tokenizer
+    from t2s.training.train import base_model_path, prepare_data, sft_config
 
     prepared = prepare_data(config)
     base = base_model_path(config, prepared)
@@ -369,7 +369,7 @@ def train_overrides(sample_dir: Path, base_dir: Path, work: Path, *extra: str) -
 def prebuilt_base(sample_dir, tiny_base_dir) -> Path:
     """Build the shared tiny base once here, so no job spends its time limit on it."""
     from t2s.config import load_config
-    from t2s.train import base_model_path, prepare_data
+    from t2s.training.train import base_model_path, prepare_data
 
     config = load_config(TINY_YAML, train_overrides(sample_dir, tiny_base_dir, Path("/unused")))
     base_model_path(config, prepare_data(config))

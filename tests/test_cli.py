@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from t2s.cli import COMMANDS
+from t2s.cli_args import COMMANDS
 
 HEAVY = ("torch", "transformers", "trl", "peft", "datasets", "accelerate", "submitit")
 

@@ -38,7 +38,7 @@ import sys
 import typing
 from pathlib import Path
 
-from t2s.cli import add_config_arguments, config_path
+from t2s.cli_args import add_config_arguments, config_path
 from t2s.config import Config, EType, EvalConfig, eval_problems
 from t2s.data.sources import open_dataset_if_any
 from t2s.errors import ConfigError, DataError, InputError, T2SError

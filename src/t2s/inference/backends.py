@@ -35,7 +35,7 @@ from t2s.inference.generate import (
     render_prompt,
 )
 from t2s.inference.postprocess import extract_sql
-from t2s.model import is_adapter_folder, load_tokenizer
+from t2s.models.loading import is_adapter_folder, load_tokenizer
 
 
 class Backend(Protocol):

@@ -56,7 +56,7 @@ from t2s.inference.questions import (
     select_shard,
     shard_output_path,
 )
-from t2s.locks import WriterLock
+from t2s.outputs import WriterLock
 from t2s.provenance import (
     check_output_file,
     differences,

@@ -22,7 +22,7 @@ import re
 import sys
 from pathlib import Path
 
-from t2s.cli import add_config_arguments, config_path
+from t2s.cli_args import add_config_arguments, config_path, setup_logging
 from t2s.data.sources import open_dataset_if_any
 from t2s.errors import InputError, T2SError
 from t2s.inference.adapter_prompt import load_inference_config
@@ -31,7 +31,6 @@ from t2s.inference.display import execute_and_format
 from t2s.inference.pipeline import Question, SchemaResolver, build_predictor
 from t2s.inference.postprocess import pretty_sql
 from t2s.inference.questions import InputDefaults
-from t2s.logging_setup import setup_logging
 
 # ``infer.batch_size=4``: a config override (dotted key then "="), not a question.
 _OVERRIDE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+=", re.S)

@@ -20,11 +20,10 @@ import argparse
 import shutil
 from pathlib import Path
 
-from t2s.cli import add_config_arguments, config_path
+from t2s.cli_args import add_config_arguments, config_path, setup_logging
 from t2s.config import load_config, resolve_precision
 from t2s.errors import InputError, T2SError
-from t2s.logging_setup import setup_logging
-from t2s.model import is_adapter_folder, load_trained
+from t2s.models.loading import is_adapter_folder, load_trained
 from t2s.provenance import environment, folder_sha256, write_json_atomic
 
 

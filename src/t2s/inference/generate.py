@@ -7,7 +7,7 @@ for chat models), sorted by length so each batch holds prompts of similar length
 padding must sit on the left) and generated with an attention mask; transformers
 derives the position ids from that mask, so a padded prompt sees the same
 positions as it would alone. Greedy decoding in a batch therefore gives the same
-tokens as one prompt at a time (``tests/test_inference.py`` checks it, in fp32 on
+tokens as one prompt at a time (``tests/inference/test_inference.py`` checks it, in fp32 on
 CPU). In bf16/fp16 on a GPU, kernels may sum in a different order for another
 batch shape, so a near-tie between two tokens can rarely flip.
 """
@@ -25,7 +25,7 @@ from t2s.config import DataConfig, InferConfig, ModelConfig, resolve_precision
 from t2s.data.chat_templates import END_OF_TURN, setup_chat_template
 from t2s.errors import InputError
 from t2s.inference.postprocess import extract_sql
-from t2s.model import load_trained
+from t2s.models.loading import load_trained
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ class SQLGenerator:
 
     Args:
         model: A causal LM in eval mode, on its device.
-        tokenizer: Its tokenizer (needs a pad token; :func:`t2s.model.load_tokenizer` sets one).
+        tokenizer: Its tokenizer (needs a pad token; :func:`t2s.models.loading.load_tokenizer` sets one).
         options: Decoding settings.
         context_length: Maximum prompt + generated tokens; default: the model's
             ``max_position_embeddings``.
@@ -152,7 +152,7 @@ class SQLGenerator:
         self.options = options or GenerationOptions()
         self.context_length = context_length or getattr(model.config, "max_position_embeddings", None)
         if tokenizer.pad_token_id is None:
-            raise ValueError("the tokenizer has no pad token; load it with t2s.model.load_tokenizer")
+            raise ValueError("the tokenizer has no pad token; load it with t2s.models.loading.load_tokenizer")
         self.eos_ids = self._eos_ids()
 
     @classmethod

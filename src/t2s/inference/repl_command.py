@@ -22,7 +22,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from t2s.cli import add_config_arguments, config_path
+from t2s.cli_args import add_config_arguments, config_path, setup_logging
 from t2s.data.sources import open_dataset_if_any
 from t2s.errors import InputError, T2SError
 from t2s.inference.adapter_prompt import load_inference_config
@@ -33,7 +33,6 @@ from t2s.inference.pipeline import (
     build_predictor,
 )
 from t2s.inference.postprocess import pretty_sql
-from t2s.logging_setup import setup_logging
 
 HELP = """commands:
   :schema            show the schema of the current database

@@ -6,7 +6,7 @@ import argparse
 import importlib
 import shlex
 
-from t2s.cli import COMMANDS, add_config_arguments, config_path
+from t2s.cli_args import COMMANDS, add_config_arguments, config_path
 from t2s.config import load_config
 from t2s.errors import InputError
 from t2s.launch.submit import check_submission, describe, submit, wait

@@ -5,7 +5,7 @@ signals a timeout or preemption, submitit calls ``checkpoint()`` on the first
 task and requeues the job with what it returns — the same command with
 ``train.resume=auto``, so training continues from its last complete checkpoint.
 
-Training saves that checkpoint on the signal itself (:mod:`t2s.preemption`):
+Training saves that checkpoint on the signal itself (:mod:`t2s.training.preemption`):
 ``checkpoint()`` waits for the training command to save at its next optimizer
 step and exit (bounded: the signal delay less a margin, or up to the margin
 before the time limit when Slurm signalled early), so no step is lost or redone.
@@ -26,7 +26,7 @@ from t2s.launch.slurm import first_node_address
 from t2s.launch.spec import LaunchSpec, format_argv, node_argv
 
 # The warning signal (``--signal=USR2@N``, submitit's default) and the status
-# of a training that saved and stopped on it: t2s.preemption's STOP_SIGNAL and
+# of a training that saved and stopped on it: t2s.training.preemption's STOP_SIGNAL and
 # STOPPED_EXIT_CODE, repeated here because launch/ imports no training module
 # (a test checks they agree).
 STOP_SIGNAL = signal.SIGUSR2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from t2s.cli import add_config_arguments, config_path, positive_int
+from t2s.cli_args import add_config_arguments, config_path, positive_int
 from t2s.config import load_config
 from t2s.launch.registry import format_table, list_submissions
 

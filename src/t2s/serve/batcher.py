@@ -13,7 +13,7 @@ cannot race another batch. A batch holds jobs of one adapter and one
 
 Batched greedy decoding gives the same SQL as one request at a time:
 :class:`~t2s.inference.generate.SQLGenerator` left-pads and masks, so a padded
-prompt sees the positions it would see alone (``tests/test_serve.py`` checks it).
+prompt sees the positions it would see alone (``tests/serve/test_serve.py`` checks it).
 """
 
 from __future__ import annotations

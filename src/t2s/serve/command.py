@@ -25,11 +25,10 @@ import socket
 import sys
 from pathlib import Path
 
-from t2s.cli import add_config_arguments, config_path
+from t2s.cli_args import add_config_arguments, config_path, setup_logging
 from t2s.config import Config, load_config, parse_named_path
 from t2s.data.sources import open_dataset_if_any
 from t2s.errors import ConfigError, DataError
-from t2s.logging_setup import setup_logging
 from t2s.serve.adapters import AdapterRegistry
 from t2s.serve.requestlog import RequestLog
 

@@ -1,0 +1,1 @@
+"""Training: LoRA/full SFT runs, their folders, checkpoints and signals (``t2s train``)."""
