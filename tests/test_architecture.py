@@ -8,19 +8,21 @@ always-passing.
 
 The rules (README "Layout" says the same in prose):
 
-- ``config.py`` imports nothing from t2s but ``errors``.
+- ``config/`` imports nothing from t2s but ``errors`` (its ``command.py`` aside).
 - ``cli.py`` and every sub-command's ``--help`` path import no ML library.
+- Nothing imports ``cli``: sub-commands take their helpers from ``cli_args``
+  (the loop cli -> command -> cli is gone).
 - ``data/`` imports no model, training, inference, evaluation, launch or serve code.
 - ``sqlexec.py`` is the only module that opens a database given by a user or a
   dataset (``sqlite3.connect``); the sample generator, which writes its own new
   databases, is the one exception.
 - ``evaluation/`` reaches ``inference/`` only from ``evaluation/command.py``
   (the "score a model" path), and scoring prediction files loads no ML library.
-- ``inference/`` never imports ``train`` or ``train_command``.
+- ``inference/`` and ``models/`` never import ``training/``.
 - ``launch/`` imports config and launches commands: no stage modules.
 - ``serve/`` imports only inference, sqlexec, config, data and small helpers;
   nothing imports ``serve/``.
-- ``train`` is imported only by ``train_command`` (and ``jobs/``).
+- ``training/train.py`` is imported only by ``training/command.py`` (and ``jobs/``).
 - A function-local import is for a heavy library (or a t2s module that loads
   one) only: everything else goes at the top of its file, where a reader looks.
 """
@@ -193,19 +195,24 @@ def breaches(package: Package) -> list[str]:
         if _within(imp.target, "t2s.inference") and imp.module != "t2s.evaluation.command":
             breach(imp, "only evaluation/command.py (scoring a model) calls inference/")
 
-    for imp in package.imports_of("t2s.inference"):
-        if imp.target in ("t2s.training.train", "t2s.training.command"):
-            breach(imp, "inference/ never imports train or train_command")
+    for stage in ("t2s.inference", "t2s.models"):
+        for imp in package.imports_of(stage):
+            if _within(imp.target, "t2s.training"):
+                breach(imp, "inference/ and models/ never import training/")
+
+    for imp in package.imports:
+        if imp.target == "t2s.cli" and imp.module != "t2s.cli":
+            breach(imp, "nothing imports cli: take argparse helpers from cli_args")
 
     launch_may_use = ("t2s.config", "t2s.errors", "t2s.provenance", "t2s.cli_args",
-                      "t2s.cli", "t2s.launch")
+                      "t2s.launch")
     for imp in package.imports_of("t2s.launch"):
         allowed = imp.target == "t2s" or any(_within(imp.target, a) for a in launch_may_use)
         if imp.root == "t2s" and not allowed:
             breach(imp, "launch/ imports config and launches commands, no stage modules")
 
     serve_may_use = ("t2s.inference", "t2s.sqlexec", "t2s.config", "t2s.data", "t2s.errors",
-                     "t2s.provenance", "t2s.cli_args", "t2s.cli", "t2s.serve", "t2s.monitor")
+                     "t2s.provenance", "t2s.cli_args", "t2s.serve", "t2s.monitor")
     for imp in package.imports:
         in_serve = _within(imp.module, "t2s.serve")
         if in_serve and imp.root == "t2s" and not any(_within(imp.target, a) for a in serve_may_use):
@@ -213,7 +220,7 @@ def breaches(package: Package) -> list[str]:
         if not in_serve and _within(imp.target, "t2s.serve"):
             breach(imp, "nothing imports serve/")
         if imp.target == "t2s.training.train" and imp.module != "t2s.training.command":
-            breach(imp, "train is imported only by train_command (and jobs/)")
+            breach(imp, "training/train.py is imported only by training/command.py (and jobs/)")
 
     for imp in package.imports:
         if not imp.top_level and not package.is_heavy(imp.target):
@@ -252,7 +259,10 @@ def test_the_package_keeps_its_walls():
 @pytest.mark.parametrize(("relative", "edit", "expected"), [
     ("config/__init__.py", "from t2s.data.spider import Table\n", "config/ imports nothing"),
     ("inference/pipeline.py", "\n\ndef _sneak():\n    from t2s.training.train import prepare_data\n",
-     "inference/ never imports train"),
+     "inference/ and models/ never import training/"),
+    ("models/loading.py", "from t2s.training.runs import checkpoints\n",
+     "inference/ and models/ never import training/"),
+    ("launch/jobs_command.py", "from t2s.cli import main\n", "nothing imports cli"),
     ("data/prompts.py", "\n\ndef _sneak():\n    import t2s.inference.generate\n", "data/ imports no"),
     ("launch/command.py", "from t2s.inference import command as stage\n", "launch/ imports config"),
     ("evaluation/runner.py", "from t2s.inference.postprocess import extract_sql\n",
