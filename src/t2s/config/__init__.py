@@ -61,6 +61,18 @@ DEFAULT_INSTRUCTION = ("Generate a SQLite query that answers the question, "
                        "given the database schema.")
 
 
+SchemaStyle = Literal["compact", "ddl"]
+"""How schema text is written: ``TABLE:`` lines or ``CREATE TABLE`` statements."""
+DEFAULT_SCHEMA_STYLE: SchemaStyle = "compact"
+
+Cluster = Literal["slurm", "local", "debug"]
+"""Where ``t2s submit`` runs a job (see :class:`SlurmConfig`)."""
+
+# A name for an adapter or a registered database: what a db_id may be. The one
+# spelling: parse_named_path checks it, and serve's request models take it as pattern.
+NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_\-]{0,127}$"
+
+
 @dataclass
 class SchemaTextConfig:
     """How a database schema is written into the prompt."""
@@ -69,7 +81,7 @@ class SchemaTextConfig:
     """Append primary/foreign keys after the table lines."""
     sample_values: int = 0
     """Distinct sample values per text column read from the SQLite file (0: none)."""
-    style: Literal["compact", "ddl"] = "compact"
+    style: SchemaStyle = DEFAULT_SCHEMA_STYLE
     """``compact``: one ``TABLE: t (col (type), ...)`` line per table (the seed's);
     ``ddl``: ``CREATE TABLE`` statements, as OmniSQL/CodeS prompt."""
     matched_values: int = 0
@@ -431,7 +443,7 @@ class InferConfig:
 class SlurmConfig:
     """Cluster settings for ``t2s submit``; node and process counts go on the launch line."""
 
-    cluster: Literal["slurm", "local", "debug"] = "slurm"
+    cluster: Cluster = "slurm"
     """``slurm``: sbatch; ``local``: a subprocess here; ``debug``: in this process."""
     partition: str | None = None
     """Slurm partition (null: the cluster's default)."""
@@ -909,8 +921,7 @@ def _check_combinations(config: Config, sources: dict[str, str], problems: _Prob
     _check_serve(config.serve, add)
 
 
-# A name for an adapter or a registered database: what a db_id may be.
-_SERVE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]{0,127}$")
+_SERVE_NAME = re.compile(NAME_PATTERN)
 
 
 def parse_named_path(text: str) -> tuple[str, str]:

@@ -47,18 +47,6 @@ def dedup_key(example: Example) -> tuple[str, str, str]:
             example.db_id)
 
 
-def deduplicate(examples: Sequence[Example]) -> tuple[list[Example], int]:
-    """``examples`` with repeats (same :func:`dedup_key`) removed, and how many were."""
-    seen: set[tuple[str, str, str]] = set()
-    kept = []
-    for example in examples:
-        key = dedup_key(example)
-        if key not in seen:
-            seen.add(key)
-            kept.append(example)
-    return kept, len(examples) - len(kept)
-
-
 def apply_weight(examples: Sequence[Example], weight: float, seed: str) -> list[Example]:
     """Repeat ``examples`` ``int(weight)`` times, plus a seeded sample of the fraction.
 

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from t2s.config import PromptConfig, SchemaTextConfig
+from t2s.config import DEFAULT_SCHEMA_STYLE, PromptConfig, SchemaStyle, SchemaTextConfig
 from t2s.data.schema_text import (
     ValueIndex,
     Values,
@@ -131,7 +131,7 @@ class SchemaTextCache:
     database_dir: Path | None = None
     include_keys: bool = False
     sample_values: int = 0
-    style: str = "compact"
+    style: SchemaStyle = DEFAULT_SCHEMA_STYLE
     matched_values: int = 0
     database_files: dict[str, Path] = field(default_factory=dict)
 

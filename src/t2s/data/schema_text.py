@@ -20,6 +20,7 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+from t2s.config import DEFAULT_SCHEMA_STYLE, SchemaStyle
 from t2s.data.spider import Column, DatabaseSchema, ForeignKey, Table
 from t2s.errors import DataError
 from t2s.sqlexec import ReadOnlyDatabase
@@ -258,7 +259,7 @@ def merge_values(*parts: Values | None) -> Values:
 
 def serialize_schema(schema: DatabaseSchema, include_keys: bool = False,
                      samples: dict[tuple[str, str], list[str]] | None = None,
-                     style: str = "compact") -> str:
+                     style: SchemaStyle = DEFAULT_SCHEMA_STYLE) -> str:
     """Render a schema as prompt text, one ``TABLE:`` line per table (or DDL).
 
     Args:

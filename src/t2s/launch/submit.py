@@ -19,10 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import t2s
-from t2s.config import Config, SlurmConfig, dump_yaml, load_config
+from t2s.config import Cluster, Config, SlurmConfig, dump_yaml, load_config
 from t2s.errors import ConfigError
 from t2s.launch.job import CommandJob, save_wait_s
 from t2s.launch.spec import (
@@ -39,7 +39,7 @@ RECORD = "job.json"
 # Slurm states that say more than "FAILED" about a job that did not complete.
 FAILURE_STATES = {"CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL",
                   "DEADLINE", "FAILED"}
-CLUSTERS = ("slurm", "local", "debug")
+CLUSTERS = get_args(Cluster)
 # sbatch options t2s sets itself from the slurm: section; setting them again
 # through slurm.additional_sbatch would silently fight the typed field.
 MANAGED_SBATCH = {"time", "nodes", "ntasks-per-node", "cpus-per-task", "gpus-per-node", "mem",

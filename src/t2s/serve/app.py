@@ -38,6 +38,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from t2s.config import NAME_PATTERN
 from t2s.errors import T2SError
 from t2s.serve import service as kinds
 from t2s.serve.requestlog import new_record
@@ -47,7 +48,7 @@ log = logging.getLogger(__name__)
 access_log = logging.getLogger("t2s.serve.access")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_\-]{0,127}$"
+_NAME = NAME_PATTERN
 
 
 # --------------------------------------------------------------------------- models
