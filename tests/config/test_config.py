@@ -248,3 +248,17 @@ def test_config_keys_lists_every_key_with_type_default_and_doc(capsys):
     assert main(["config", "keys", "train.learning"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("train.learning_rate (float) = 0.0002\n    Peak learning rate")
+
+
+def test_one_sql_limits_section_serves_evaluation_and_inference():
+    """eval.* and infer.* limits are the same SqlLimits: one check, each under its own key."""
+    config = load_config(None, ["eval.timeout_s=3", "eval.max_rows=7", "infer.execute_timeout_s=2",
+                                "infer.max_rows=5", "infer.max_result_bytes=11"])
+    assert config.eval.limits.kwargs() == {"timeout_s": 3.0, "max_rows": 7,
+                                           "max_result_bytes": config.eval.max_result_bytes}
+    assert config.infer.limits.kwargs() == {"timeout_s": 2.0, "max_rows": 5, "max_result_bytes": 11}
+    with pytest.raises(ConfigError) as info:
+        load_config(None, ["eval.timeout_s=.nan", "infer.execute_timeout_s=.nan"])
+    message = str(info.value)
+    assert "eval.timeout_s: must be > 0 seconds, got nan" in message
+    assert "infer.execute_timeout_s: must be > 0 seconds, got nan" in message

@@ -361,6 +361,37 @@ class TrainConfig:
     """Data-loading worker processes (0: in the training process)."""
 
 
+@dataclass(frozen=True)
+class SqlLimits:
+    """The budget of one SQL statement: the guards every path that executes SQL applies.
+
+    Evaluation (``eval.timeout_s``, ``eval.max_rows``, ``eval.max_result_bytes``)
+    and inference/serving (``infer.execute_timeout_s``, ``infer.max_rows``,
+    ``infer.max_result_bytes``) each hold one; its fields are the keyword
+    arguments of :func:`t2s.sqlexec.execute` (``**limits.kwargs()``).
+    """
+
+    timeout_s: float = SQL_TIMEOUT_S
+    max_rows: int = SQL_MAX_ROWS
+    max_result_bytes: int = SQL_MAX_RESULT_BYTES
+
+    def problems(self) -> list[tuple[str, str]]:
+        """``(field, message)`` for each limit out of range."""
+        problems = []
+        if not self.timeout_s > 0:  # `not >` also refuses NaN
+            problems.append(("timeout_s", f"must be > 0 seconds, got {self.timeout_s}"))
+        if self.max_rows < 1:
+            problems.append(("max_rows", f"must be >= 1, got {self.max_rows}"))
+        if self.max_result_bytes < 1:
+            problems.append(("max_result_bytes", f"must be >= 1, got {self.max_result_bytes}"))
+        return problems
+
+    def kwargs(self) -> dict[str, float | int]:
+        """The limits as sqlexec's keyword arguments."""
+        return {"timeout_s": self.timeout_s, "max_rows": self.max_rows,
+                "max_result_bytes": self.max_result_bytes}
+
+
 @dataclass
 class EvalConfig:
     """Scoring of predictions (exact match and execution accuracy)."""
@@ -385,6 +416,11 @@ class EvalConfig:
     """Execution accuracy: ``spider`` compares multisets of rows (order when the
     gold query orders, columns may be permuted), ``bird`` compares sets of rows
     as BIRD's official evaluator does; ``auto`` picks ``bird`` for BIRD data."""
+
+    @property
+    def limits(self) -> SqlLimits:
+        """The budget of each gold and predicted query."""
+        return SqlLimits(self.timeout_s, self.max_rows, self.max_result_bytes)
 
     @property
     def exact(self) -> bool:
@@ -437,6 +473,11 @@ class InferConfig:
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
     """Compute precision when loading the model for generation: ``auto``: bf16 on
     GPUs that support it, fp16 on other GPUs, fp32 on CPU."""
+
+    @property
+    def limits(self) -> SqlLimits:
+        """The budget of each query inference runs (``--execute``, guided, serve)."""
+        return SqlLimits(self.execute_timeout_s, self.max_rows, self.max_result_bytes)
 
 
 @dataclass
@@ -895,12 +936,8 @@ def _check_combinations(config: Config, sources: dict[str, str], problems: _Prob
         add("data.schema.matched_values", "must be >= 0")
     for key, message in eval_problems(config.eval):
         add(f"eval.{key}", message)
-    if config.infer.execute_timeout_s <= 0:
-        add("infer.execute_timeout_s", f"must be > 0 seconds, got {config.infer.execute_timeout_s}")
-    if config.infer.max_rows < 1:
-        add("infer.max_rows", f"must be >= 1, got {config.infer.max_rows}")
-    if config.infer.max_result_bytes < 1:
-        add("infer.max_result_bytes", f"must be >= 1, got {config.infer.max_result_bytes}")
+    for key, message in config.infer.limits.problems():
+        add("infer.execute_timeout_s" if key == "timeout_s" else f"infer.{key}", message)
     if config.infer.batch_size <= 0:
         add("infer.batch_size", "must be positive")
     infer = config.infer
@@ -975,12 +1012,7 @@ def eval_problems(eval_config: EvalConfig) -> list[tuple[str, str]]:
     if eval_config.etype not in typing.get_args(EType):
         problems.append(("etype", f"must be one of {', '.join(typing.get_args(EType))}, "
                                   f"got {eval_config.etype!r}"))
-    if not eval_config.timeout_s > 0:
-        problems.append(("timeout_s", f"must be > 0 seconds, got {eval_config.timeout_s}"))
-    if eval_config.max_rows < 1:
-        problems.append(("max_rows", f"must be >= 1, got {eval_config.max_rows}"))
-    if eval_config.max_result_bytes < 1:
-        problems.append(("max_result_bytes", f"must be >= 1, got {eval_config.max_result_bytes}"))
+    problems.extend(eval_config.limits.problems())
     if eval_config.workers < 1:
         problems.append(("workers", f"must be >= 1, got {eval_config.workers}"))
     return problems

@@ -106,9 +106,7 @@ class _Scorer:
         self.schemas = schemas
         self.options = options
         self.skip_execution = skip_execution
-        self.executor = ExecutionEvaluator(db_dir, timeout_s=options.timeout_s,
-                                           max_rows=options.max_rows,
-                                           max_result_bytes=options.max_result_bytes,
+        self.executor = ExecutionEvaluator(db_dir, **options.limits.kwargs(),
                                            keep_distinct=options.keep_distinct,
                                            metric=options.exec_metric)
 

@@ -69,8 +69,7 @@ def execute_and_format(db_path: str | Path, sql: str, infer: InferConfig) -> str
 
     if not sql.strip():
         return "(no SQL to execute)"
-    result = run_query(db_path, sql, timeout_s=infer.execute_timeout_s, max_rows=infer.max_rows,
-                       max_result_bytes=infer.max_result_bytes)
+    result = run_query(db_path, sql, **infer.limits.kwargs())
     if not result.ok:
         return f"execution failed ({result.error}): {result.message}"
     # ExecResult carries no column names yet (asked of t2s.sqlexec); until it

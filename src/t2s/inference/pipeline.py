@@ -257,9 +257,7 @@ class Predictor:
             prediction.guided_changed = False
             return prediction
         selection = select_for_database(generation.candidates or (generation.sql,), path,
-                                        timeout_s=self.infer.execute_timeout_s,
-                                        max_rows=self.infer.max_rows,
-                                        max_result_bytes=self.infer.max_result_bytes,
+                                        **self.infer.limits.kwargs(),
                                         strategy=self.strategy)
         self.stats.add(selection)
         prediction.sql = selection.sql
