@@ -148,7 +148,7 @@ def check_output_file(path: str | Path, what: str = "--out") -> Path:
     path = Path(path)
     try:
         mode = os.stat(path).st_mode
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # new, or under a file (below)
         mode = None
     except OSError as exc:
         raise InputError(f"{what} {path}: {exc.strerror or exc}") from None
