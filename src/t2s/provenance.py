@@ -19,8 +19,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from t2s.errors import T2SError
-
 TRACKED_PACKAGES = ("t2s", "torch", "transformers", "peft", "trl", "accelerate", "datasets",
                     "tokenizers", "sqlglot", "sqlparse", "deepspeed", "submitit")
 
@@ -135,53 +133,7 @@ def _short(value: Any) -> str:
 
 
 # ---------------------------------------------------------------------------
-# Output locations, checked before any work, and disk-full as one message
-
-
-def check_output_dir(path: str | Path, what: str) -> Path:
-    """Check that ``path`` is (or can become) a writable folder, before any work.
-
-    Args:
-        what: The setting or flag that named it, for the message.
-
-    Raises:
-        T2SError: if it is a file, lies under a file, or cannot be written.
-    """
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise T2SError(f"{what} {path} is a file, not a folder")
-    _check_writable(path, what)
-    return path
-
-
-def check_output_file(path: str | Path, what: str) -> Path:
-    """Check that ``path`` is (or can become) a writable file, before any work.
-
-    Raises:
-        T2SError: if it is a folder, lies under a file, or cannot be written.
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise T2SError(f"{what} {path} is a folder; give a file path")
-    if path.exists() and not os.access(path, os.W_OK):
-        raise T2SError(f"{what} {path} is not writable")
-    _check_writable(path.parent, what, file=path)
-    return path
-
-
-def _check_writable(folder: Path, what: str, file: Path | None = None) -> None:
-    """The nearest existing ancestor of ``folder`` must be a writable folder."""
-    named = file or folder
-    existing = folder
-    while not existing.exists():
-        if existing.parent == existing:
-            break
-        existing = existing.parent
-    if not existing.is_dir():
-        raise T2SError(f"{what} {named}: {existing} is a file, so nothing can be created under it")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise T2SError(f"{what} {named}: {existing} is not writable (read-only mount or "
-                       "permissions)")
+# Disk-full as one message (output paths are checked in t2s.outputs)
 
 
 def disk_full_message(exc: OSError, where: str | Path) -> str | None:

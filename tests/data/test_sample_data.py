@@ -405,3 +405,26 @@ def test_an_edited_copy_is_never_regenerated(tmp_path, sample_dir):
     assert dev.read_bytes() == edited
     spider = load_config(None, [f"data.root={copy}", "data.source=spider"]).data
     assert open_dataset(spider).examples("dev.json")[0].question == "An edited question?"
+
+
+def test_sample_data_refuses_a_folder_with_the_users_files(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    mine = tmp_path / "train.json"
+    mine.write_bytes(b'[{"mine": true}]')
+    assert cli.main(["sample-data", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "holds files t2s did not write" in err and "--force" in err
+    assert mine.read_bytes() == b'[{"mine": true}]'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.json"]
+
+
+def test_sample_data_rewrites_its_own_earlier_output(tmp_path: Path) -> None:
+    out = str(tmp_path / "sample")
+    assert cli.main(["sample-data", "--out", out]) == 0
+    (tmp_path / "sample" / "dev.json").write_text("edited", encoding="utf-8")
+    assert cli.main(["sample-data", "--out", out]) == 0  # stale, ours: refreshed
+    assert is_current(out, 0)
+    for fmt in ("wikisql", "bird"):
+        folder = str(tmp_path / fmt)
+        assert cli.main(["sample-data", "--format", fmt, "--out", folder]) == 0
+        assert cli.main(["sample-data", "--format", fmt, "--out", folder]) == 0

@@ -312,3 +312,22 @@ def test_help_says_where_config_mode_writes(capsys: pytest.CaptureFixture[str]) 
     text = " ".join(capsys.readouterr().out.split())
     assert f"to eval.report_dir (default: {EvalConfig.report_dir})" in text
     assert "--skip-missing-db" in text
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
+def test_evaluate_refuses_a_device_as_out_and_leaves_it_alone(
+        data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+    import stat
+    assert main(_args(data, Path("/dev/full"))) == 2
+    assert "is a character device" in capsys.readouterr().err
+    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
+
+
+def test_evaluate_refuses_a_fifo_as_out(data: Path, tmp_path: Path) -> None:
+    import os
+    import stat
+    fifo = tmp_path / "REPORT.json"
+    os.mkfifo(fifo)
+    assert main(_args(data, fifo)) == 2
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)

@@ -8,12 +8,16 @@
 
 Without ``--force`` a current copy is kept and a stale copy of the same seed is
 rewritten (so ``make demo`` can run it every time); a dataset of another seed,
-or one this command did not write, is an error rather than overwritten.
+or one this command did not write, is an error rather than overwritten. So is
+a folder holding any file t2s did not write (``--out src`` or a folder with your
+own ``train.json``): without ``--force`` only a new or empty folder, or this
+command's earlier output, is written into.
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from t2s.data.sample import (
     ensure_sample_dataset,
@@ -23,7 +27,9 @@ from t2s.data.sample import (
 )
 from t2s.data.sample.bird_fixture import write_bird_fixture
 from t2s.data.sample.wikisql_fixture import write_wikisql_fixture
+from t2s.data.sample.writer import GENERATOR_NAME
 from t2s.errors import DataError
+from t2s.outputs import check_output_folder
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,7 +52,12 @@ def run(args: argparse.Namespace) -> int:
     Raises:
         DataError: if DIR holds another seed's dataset, or one this command did
             not write, and ``--force`` is not given; or DIR cannot be written.
+        InputError: if DIR holds files t2s did not write and ``--force`` is not
+            given, or is not a folder.
     """
+    if not args.force:
+        check_output_folder(args.out, "--out", force="--force",
+                            ours=lambda out: written_by_sample_data(out, args.format))
 
     if args.format != "spider":
         return write_fixture(args)
@@ -64,6 +75,28 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote the sample dataset to {args.out} (seed {args.seed})")
     print(format_counts((read_manifest(args.out) or {}).get("counts", {})))
     return 0
+
+
+# What the fixtures write (they carry no manifest): a folder holding only these
+# names is an earlier fixture; one more name (a real BIRD's dev.sql) is the user's.
+FIXTURE_NAMES = {
+    "wikisql": {f"{split}{ext}" for split in ("train", "dev", "test")
+                for ext in (".tables.jsonl", ".jsonl", ".answers.jsonl")} | {"test.db"},
+    "bird": {"dev_tables.json", "dev_databases", "train.json", "dev.json"},
+}
+
+
+def written_by_sample_data(out: Path, fmt: str = "spider") -> bool:
+    """Whether ``out`` is this command's earlier output of format ``fmt``.
+
+    The sample dataset is recognised by its manifest (a copy of it counts too:
+    :func:`ensure_sample_dataset` then refuses it with its own message); a
+    fixture by holding only the names it writes.
+    """
+    if fmt == "spider":
+        manifest = read_manifest(out)
+        return manifest is not None and manifest.get("generator") == GENERATOR_NAME
+    return {entry.name for entry in out.iterdir()} <= FIXTURE_NAMES[fmt]
 
 
 def write_fixture(args: argparse.Namespace) -> int:

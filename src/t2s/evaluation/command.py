@@ -49,7 +49,8 @@ from t2s.evaluation.runner import evaluate_predictions
 from t2s.inference import generate_predictions
 from t2s.inference.adapter_prompt import load_inference_config
 from t2s.inference.pipeline import describe_model
-from t2s.provenance import check_output_dir, check_output_file, write_text_atomic
+from t2s.outputs import check_output_dir, check_output_file
+from t2s.provenance import write_text_atomic
 
 _FILE_ARGS = ("gold", "pred", "db", "table")
 
@@ -149,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
     if out.is_dir():
         raise InputError(f"--out {args.out} is a folder; give the REPORT.json file path")
     check_output_file(out, "--out-dir" if args.out_dir else "--out")
+    check_output_file(markdown_path(out), "--out-dir" if args.out_dir else "--out")
     options = scoring_options(args)
     gold = read_gold(args.gold)
     predictions = read_predictions(args.pred, gold)
@@ -205,7 +207,10 @@ def score_model(args: argparse.Namespace) -> int:
     config = load_inference_config(config_path(args.config), args.overrides)
     report_dir = Path(config.eval.report_dir) if args.out_dir is None \
         else report_path(args).parent
-    check_output_dir(report_dir, "--out-dir" if args.out_dir else "eval.report_dir")
+    where = "--out-dir" if args.out_dir else "eval.report_dir"
+    check_output_dir(report_dir, where)
+    for name in ("predictions.jsonl", "REPORT.json", "REPORT.md"):
+        check_output_file(report_dir / name, where)
     if config.data.eval_file is None:
         raise ConfigError("data.eval_file is null: there is no split to evaluate")
     dataset = open_dataset_if_any(config.data)

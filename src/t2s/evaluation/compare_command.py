@@ -22,6 +22,7 @@ from t2s.evaluation.compare import (
     format_comparison,
     load_report,
 )
+from t2s.outputs import check_output_file
 from t2s.provenance import write_json_atomic
 
 
@@ -45,8 +46,11 @@ def run(args: argparse.Namespace) -> int:
 
     Raises:
         InputError: if a report is unreadable, or the reports are not comparable
-            and ``--force`` is not given.
+            and ``--force`` is not given; if ``--out`` is not a regular file or a
+            new path.
     """
+    if args.out:
+        check_output_file(args.out, "--out")
 
     a, b = load_report(args.report_a), load_report(args.report_b)
     problems = check_comparable(a, b)

@@ -56,9 +56,8 @@ from t2s.inference.questions import (
     select_shard,
     shard_output_path,
 )
-from t2s.outputs import WriterLock
+from t2s.outputs import WriterLock, check_output_file
 from t2s.provenance import (
-    check_output_file,
     differences,
     disk_full_message,
     environment,

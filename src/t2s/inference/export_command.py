@@ -24,6 +24,7 @@ from t2s.cli_args import add_config_arguments, config_path, setup_logging
 from t2s.config import load_config, resolve_precision
 from t2s.errors import InputError, T2SError
 from t2s.models.loading import is_adapter_folder, load_trained
+from t2s.outputs import check_output_dir, check_output_folder
 from t2s.provenance import environment, folder_sha256, write_json_atomic
 
 
@@ -89,7 +90,16 @@ def export_merged(adapter_path: str | Path, out: str | Path, model_config=None,
 
 
 def run(args: argparse.Namespace) -> int:
-    """Merge ``infer.adapter_path`` into its base and save it to ``--out``."""
+    """Merge ``infer.adapter_path`` into its base and save it to ``--out``.
+
+    Raises:
+        InputError: without ``--merge``, or if ``--out`` is not empty and
+            ``--force`` is not given (checked before the model loads).
+    """
+    if args.force:
+        check_output_dir(args.out, "--out")
+    else:
+        check_output_folder(args.out, "--out", force="--force")
     import torch
 
     setup_logging()

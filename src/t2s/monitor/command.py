@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 
 from t2s.monitor.report import write_report
+from t2s.outputs import check_output_folder
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +31,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Write the report; returns 1 with ``--fail-on-drift`` and a flag, else 0."""
+    """Write the report; returns 1 with ``--fail-on-drift`` and a flag, else 0.
+
+    Raises:
+        InputError: if the log or reference cannot be read, or ``--out`` holds
+            files that are not an earlier report.
+    """
+    # REPORT.json marks an earlier report: rewriting it replaces only its own files.
+    check_output_folder(args.out, "--out", ours=lambda out: (out / "REPORT.json").is_file())
     report = write_report(args.log, args.reference, args.out)
     summary = report["summary"]
     latency = summary["latency_ms"]

@@ -45,9 +45,8 @@ from t2s.models.loading import (
 )
 from t2s.models.quantization import quantization_problems
 from t2s.models.tiny import ensure_tiny_base
-from t2s.outputs import WriterLock
+from t2s.outputs import WriterLock, check_output_dir
 from t2s.provenance import (
-    check_output_dir,
     disk_full_message,
     environment,
     file_sha256,
