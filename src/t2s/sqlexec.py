@@ -189,6 +189,13 @@ def _decode_text(data: bytes) -> str:
     return data.decode("utf-8", errors="ignore")
 
 
+def describe_non_file(path: Path) -> str:
+    """What ``path`` is, for a message, when it is not a regular file."""
+    if path.is_dir():
+        return "is a directory"
+    return "is not a regular file" if path.exists() else "does not exist"
+
+
 def _check_regular_file(path: Path) -> None:
     """Say what ``path`` is when it cannot be a database file.
 
@@ -507,5 +514,5 @@ def create_database(path: str | Path) -> sqlite3.Connection:
 
 __all__ = [
     "DEFAULT_MAX_RESULT_BYTES", "DEFAULT_MAX_ROWS", "DEFAULT_TIMEOUT_S", "ErrorKind", "ExecResult", "ReadOnlyDatabase",
-    "classify_error", "connect_readonly", "create_database", "execute", "run_query",
+    "classify_error", "connect_readonly", "create_database", "describe_non_file", "execute", "run_query",
 ]
