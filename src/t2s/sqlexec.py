@@ -7,19 +7,32 @@ change a byte of a database and a runaway query can never hang a job:
 
 1. **Read-only open.** Databases are opened through the URI ``file:...?mode=ro``,
    so SQLite itself refuses every write ("attempt to write a readonly
-   database") and never creates a journal next to the file.
+   database") and never creates a journal next to the file. A WAL-mode file
+   with no ``-wal`` beside it is opened ``immutable=1`` as well, because a
+   ``mode=ro`` reader of a WAL database creates (and leaves) ``-wal`` and
+   ``-shm`` files; see :func:`connect_readonly`.
 2. **An authorizer** that allows only reading (SELECT, reads of columns, SQL
    functions, recursive CTEs and a few schema-introspection PRAGMAs) and denies
    everything else: INSERT/UPDATE/DELETE, CREATE/DROP/ALTER (also of TEMP
    objects), ATTACH/DETACH (which ``VACUUM INTO`` uses to write a new file),
-   transactions, PRAGMA assignments and ``load_extension()``. Extension loading is
+   transactions, PRAGMA assignments, ``load_extension()`` and
+   ``fts3_tokenizer()`` (whose result is a pointer into process memory, and
+   whose two-argument form installs one). Extension loading is
    also switched off at the connection level and no database may be attached
    (``SQLITE_LIMIT_ATTACHED = 0``).
 3. **A time limit that really interrupts.** A progress handler, called by SQLite
    every :data:`PROGRESS_STEPS` virtual-machine instructions, aborts the
    statement once its deadline has passed. A plain ``wait_for`` around a blocking
    ``execute`` (as in the official Spider scripts) cannot stop a running query;
-   this can, mid-statement, within a few milliseconds of the limit.
+   this can, mid-statement, within a few milliseconds of the limit. SQLite
+   calls that handler only between VM instructions, never inside one C
+   function, so two more guards bound what one call can cost: a watchdog thread
+   calls ``conn.interrupt()`` at the deadline (checked at every loop step, not
+   every :data:`PROGRESS_STEPS`), and the length limits (:data:`MAX_VALUE_BYTES`,
+   :data:`MAX_LIKE_PATTERN_BYTES`, and linear-time two-argument ``trim``) keep
+   the slowest single built-in call near 0.2 s. Together: a SELECT that calls
+   one costly function per row stops within 2x its limit for limits >= 1 s
+   (k such calls in one row can overrun by ~k x 0.2 s).
 4. **A row cap.** At most ``max_rows`` rows are fetched; a result with more
    rows is returned truncated and flagged, so ``SELECT *`` over a 6-way cross
    join costs neither minutes nor gigabytes.
@@ -37,7 +50,9 @@ that says ``ok`` or gives an :class:`ErrorKind` and SQLite's message.
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -58,10 +73,19 @@ DEFAULT_MAX_RESULT_BYTES = SQL_MAX_RESULT_BYTES
 # costs ~1% of execution time.
 PROGRESS_STEPS = 1_000
 
-# The longest string/BLOB a query may build. Spider values are at most a few KB
-# and BIRD's longest texts tens of KB; 2 MiB stops memory bombs such as
-# ``SELECT zeroblob(1e9)`` at once (SQLite's own default is 1e9 bytes per value).
-MAX_VALUE_BYTES = 2 * 1024 * 1024
+# The longest string/BLOB a query may build or read (SQLite also refuses to read
+# a stored value longer than this). Spider values are at most a few KB and
+# BIRD's longest texts tens of KB. The cap is also what bounds one C function
+# call, which no progress handler or interrupt can stop: ``instr`` and
+# ``replace`` cost up to (L/2)^2 byte compares, 2 MiB -> 1e12 -> 31.6 s measured;
+# 256 KiB -> 1.7e10 -> 0.19 s measured here (x64 less). It also stops memory
+# bombs such as ``SELECT zeroblob(1e9)`` at once (SQLite's default is 1e9).
+MAX_VALUE_BYTES = 256 * 1024
+
+# The longest LIKE/GLOB pattern. Matching costs up to value x pattern character
+# steps (~0.8 ns each): 256 KiB x 25,000 (near SQLite's default of 50,000)
+# took 5 s, 256 KiB x 1,000 takes 0.2 s. Spider and BIRD patterns are < 100.
+MAX_LIKE_PATTERN_BYTES = 1_000
 
 # Columns of a result at most: BIRD's widest table has 115 columns (Match), so
 # 256 leaves room for joins, and one row holds at most 256 x 2 MiB.
@@ -79,8 +103,16 @@ _READ_ONLY_PRAGMAS = frozenset({
     "index_xinfo", "foreign_key_list",
 })
 
-# SQL functions that are never allowed, even though reading is.
-_DENIED_FUNCTIONS = frozenset({"load_extension"})
+# SQL functions that are never allowed, even though reading is. fts3_tokenizer
+# returns a tokenizer's address (``hex(fts3_tokenizer('simple'))`` leaks a
+# pointer, defeating ASLR) and with two arguments installs a pointer as code.
+# (sqlite_offset returns file offsets, not memory: allowed.)
+_DENIED_FUNCTIONS = frozenset({"load_extension", "fts3_tokenizer"})
+
+# The SQLite header: a magic string, then the write/read format versions at
+# bytes 18 and 19, which are 2 for a WAL-mode database (1 for a rollback journal).
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_WAL_FORMAT = 2
 
 
 class ErrorKind(StrEnum):
@@ -158,6 +190,44 @@ def _decode_text(data: bytes) -> str:
     return data.decode("utf-8", errors="ignore")
 
 
+def describe_non_file(path: Path) -> str:
+    """What ``path`` is, for a message, when it is not a regular file."""
+    if path.is_dir():
+        return "is a directory"
+    return "is not a regular file" if path.exists() else "does not exist"
+
+
+def _check_regular_file(path: Path) -> None:
+    """Say what ``path`` is when it cannot be a database file.
+
+    Raises:
+        FileNotFoundError: if nothing is at ``path``.
+        IsADirectoryError: if it is a directory.
+        OSError: if it is not a regular file (a device such as ``/dev/zero``,
+            a FIFO, a socket), which SQLite would read forever or misreport.
+    """
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a directory, not an SQLite database file")
+    if not path.exists():
+        raise FileNotFoundError(f"no SQLite database at {path}")
+    if not path.is_file():
+        raise OSError(f"{path} is not a regular file, so not an SQLite database file")
+
+
+def _is_unopened_wal(path: Path) -> bool:
+    """Whether ``path`` is a WAL-mode database that no connection has open.
+
+    A ``mode=ro`` reader of a WAL database creates ``-wal`` and ``-shm`` files and
+    leaves them behind; ``immutable=1`` avoids that, and is safe while no ``-wal``
+    file exists: every writer of a WAL database keeps one while it is open, so
+    none is writing (one that starts after this check is not seen by the reader).
+    """
+    with path.open("rb") as f:
+        header = f.read(20)
+    wal = header.startswith(_SQLITE_MAGIC) and header[18] == header[19] == _WAL_FORMAT
+    return wal and not path.with_name(path.name + "-wal").exists()
+
+
 def connect_readonly(path: str | Path, *, immutable: bool = False) -> sqlite3.Connection:
     """Open ``path`` read-only with the authorizer, limits and no extensions.
 
@@ -167,16 +237,21 @@ def connect_readonly(path: str | Path, *, immutable: bool = False) -> sqlite3.Co
             never looks for a hot journal. Only for files on read-only media
             that nothing else changes while t2s runs (a database changed under
             an immutable connection gives wrong results); off by default
-            because ``mode=ro`` already guarantees no write.
+            because ``mode=ro`` already guarantees no write. A WAL-mode file
+            with no ``-wal`` file is opened immutable regardless, so that
+            reading it creates no ``-wal``/``-shm`` files.
 
     Raises:
-        FileNotFoundError: if ``path`` is not a file (SQLite would otherwise
-            report a confusing "unable to open database file").
+        FileNotFoundError: if nothing is at ``path``.
+        IsADirectoryError: if ``path`` is a directory.
+        OSError: if ``path`` is not a regular file (e.g. ``/dev/zero``).
         sqlite3.DatabaseError: if the file is not a SQLite database.
     """
     path = Path(path).resolve()
-    if not path.is_file():
-        raise FileNotFoundError(f"no SQLite database at {path}")
+    # Checked here because SQLite reports all three as the confusing "unable to
+    # open database file" (and would read /dev/zero as an empty database).
+    _check_regular_file(path)
+    immutable = immutable or _is_unopened_wal(path)
     uri = path.as_uri() + "?mode=ro" + ("&immutable=1" if immutable else "")
     # check_same_thread=False: serving hands a connection to a worker thread;
     # the connection is read-only and used by one request at a time.
@@ -190,6 +265,8 @@ def connect_readonly(path: str | Path, *, immutable: bool = False) -> sqlite3.Co
         conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
         conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
         conn.setlimit(sqlite3.SQLITE_LIMIT_COLUMN, MAX_COLUMNS)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_LIKE_PATTERN_LENGTH, MAX_LIKE_PATTERN_BYTES)
+        _install_linear_trims(conn)
         # Reading the schema here makes a non-SQLite file fail now, with
         # "file is not a database", rather than on the first query.
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
@@ -198,6 +275,79 @@ def connect_readonly(path: str | Path, *, immutable: bool = False) -> sqlite3.Co
         conn.close()
         raise
     return conn
+
+
+def _as_text(value: str | bytes | int | float) -> str:
+    """A SQL value as the text SQLite's trim would see (BLOBs as UTF-8)."""
+    if isinstance(value, bytes):
+        return _decode_text(value)
+    if isinstance(value, float):
+        # SQLite renders REALs with 15 significant digits and keeps a ".0".
+        text = f"{value:.15g}"
+        return text if any(c in text for c in ".eni") else text + ".0"
+    return str(value)
+
+
+def _install_linear_trims(conn: sqlite3.Connection) -> None:
+    """Replace the two-argument ``trim``/``ltrim``/``rtrim`` with linear ones.
+
+    SQLite's compares each character of X with every character of Y:
+    ``ltrim(printf('%.65536c','a'), printf('%.65536c','b')||'a')`` took 6.9 s,
+    and at the value cap 27 s, inside one C call. A set makes it O(len X + len Y).
+    The one-argument forms trim spaces only and are linear already.
+    """
+    def make(strip_left: bool, strip_right: bool) -> Callable[[Any, Any], str | None]:
+        def trim(value: Any, characters: Any) -> str | None:
+            if value is None or characters is None:
+                return None
+            text, chars = _as_text(value), set(_as_text(characters))
+            start, end = 0, len(text)
+            while strip_left and start < end and text[start] in chars:
+                start += 1
+            while strip_right and end > start and text[end - 1] in chars:
+                end -= 1
+            return text[start:end]
+        return trim
+
+    for name, left, right in (("trim", True, True), ("ltrim", True, False),
+                              ("rtrim", False, True)):
+        conn.create_function(name, 2, make(left, right), deterministic=True)
+
+
+class _Watchdog:
+    """Calls ``conn.interrupt()`` once ``delay_s`` has passed, unless stopped first.
+
+    The progress handler runs only every :data:`PROGRESS_STEPS` VM instructions;
+    when each instruction is a slow function call (one per row), 1,000 of them
+    pass between checks. SQLite checks the interrupt flag at every loop step, so
+    this bounds the overrun by one row's work instead. (Not by less: several
+    slow calls in one row, e.g. 20 x ``instr`` at the value cap, ran 4 s against
+    a 1 s limit.) A thread per statement costs ~0.3 ms measured on a loaded
+    2-core machine (vs ~4 us without): ~0.6 s over Spider dev's ~2,000 queries.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, delay_s: float) -> None:
+        self._conn = conn
+        self._lock = threading.Lock()
+        self._stopped = False
+        self.fired = False
+        self._timer = threading.Timer(max(delay_s, 0.0), self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        # The lock keeps the interrupt off a connection whose statement has
+        # ended (and perhaps been closed) by the time the timer runs.
+        with self._lock:
+            if not self._stopped:
+                self.fired = True
+                self._conn.interrupt()
+
+    def stop(self) -> None:
+        """Cancel the interrupt (idempotent); after this it never fires."""
+        with self._lock:
+            self._stopped = True
+        self._timer.cancel()
 
 
 def classify_error(exc: BaseException, timed_out: bool = False) -> ErrorKind:
@@ -247,6 +397,7 @@ def execute(conn: sqlite3.Connection, sql: str, *, timeout_s: float = DEFAULT_TI
 
     conn.set_progress_handler(past_deadline, PROGRESS_STEPS)
     cursor = conn.cursor()
+    watchdog = _Watchdog(conn, deadline - time.monotonic())
     try:
         cursor.execute(sql)
         rows, size = [], 0
@@ -264,10 +415,12 @@ def execute(conn: sqlite3.Connection, sql: str, *, timeout_s: float = DEFAULT_TI
     # sqlite3.Error covers SQL errors and interrupts; ValueError covers text
     # that cannot be sent to SQLite (NUL characters, lone surrogates).
     except (sqlite3.Error, ValueError) as exc:
-        timed_out = time.monotonic() > deadline
+        watchdog.stop()
+        timed_out = watchdog.fired or time.monotonic() > deadline
         return ExecResult(rows=[], error=classify_error(exc, timed_out), message=str(exc),
                           elapsed_s=time.perf_counter() - start)
     finally:
+        watchdog.stop()
         cursor.close()
         conn.set_progress_handler(None, 0)
     truncated = len(rows) > max_rows
@@ -291,7 +444,8 @@ class ReadOnlyDatabase:
         immutable: See :func:`connect_readonly`.
 
     Raises:
-        FileNotFoundError: if ``path`` is not a file.
+        OSError: if ``path`` is not a regular file (FileNotFoundError if
+            missing, IsADirectoryError if a directory).
         sqlite3.DatabaseError: if it is not a SQLite database.
     """
 
@@ -338,7 +492,8 @@ def run_query(path: str | Path, sql: str, *, timeout_s: float = DEFAULT_TIMEOUT_
     """Open ``path`` read-only, run one statement, close it.
 
     Raises:
-        FileNotFoundError: if ``path`` is not a file.
+        OSError: if ``path`` is not a regular file (FileNotFoundError if
+            missing, IsADirectoryError if a directory).
         sqlite3.DatabaseError: if it is not a SQLite database.
     """
     with ReadOnlyDatabase(path, timeout_s=timeout_s, max_rows=max_rows,
@@ -363,5 +518,5 @@ def create_database(path: str | Path) -> sqlite3.Connection:
 
 __all__ = [
     "DEFAULT_MAX_RESULT_BYTES", "DEFAULT_MAX_ROWS", "DEFAULT_TIMEOUT_S", "ErrorKind", "ExecResult", "ReadOnlyDatabase",
-    "classify_error", "connect_readonly", "create_database", "execute", "run_query",
+    "classify_error", "connect_readonly", "create_database", "describe_non_file", "execute", "run_query",
 ]

@@ -44,7 +44,7 @@ SQL_MAX_ROWS = 100_000
 # returns many large values (``zeroblob`` per row, a self-join of long texts)
 # passes the row cap but is stopped here before it allocates gigabytes. Peak
 # memory per query: this budget plus one row (at most sqlexec.MAX_COLUMNS x
-# sqlexec.MAX_VALUE_BYTES; one large value per row: 64 MiB + 2 MiB).
+# sqlexec.MAX_VALUE_BYTES; one large value per row: 64 MiB + 256 KiB).
 SQL_MAX_RESULT_BYTES = 64 * 1024 * 1024
 
 # Settings that shape the prompt a model sees. Training saves them with the

@@ -23,7 +23,7 @@ from pathlib import Path
 from t2s.config import DEFAULT_SCHEMA_STYLE, SchemaStyle
 from t2s.data.spider import Column, DatabaseSchema, ForeignKey, Table
 from t2s.errors import DataError
-from t2s.sqlexec import ReadOnlyDatabase
+from t2s.sqlexec import ReadOnlyDatabase, describe_non_file
 
 # SQLite declared types -> the type words of Spider's tables.json, so a user's
 # own database is described with the same vocabulary the model was trained on.
@@ -64,7 +64,7 @@ def open_readonly(path: str | Path) -> ReadOnlyDatabase:
     """
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"database {path} does not exist")
+        raise DataError(f"database {path} {describe_non_file(path)}")
     try:
         return ReadOnlyDatabase(path, timeout_s=_READ_TIMEOUT_S)
     except sqlite3.DatabaseError as exc:

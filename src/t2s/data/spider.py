@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from t2s.errors import DataError
+from t2s.sqlexec import describe_non_file
 
 # db_ids name a folder under database/; anything beyond letters, digits, '_' and
 # '-' (a '/', '..', a NUL) could point outside it, so such ids are refused.
@@ -149,7 +150,7 @@ def database_path(database_dir: str | Path, db_id: str) -> Path:
     check_db_id(db_id)
     path = Path(database_dir) / db_id / f"{db_id}.sqlite"
     if not path.is_file():
-        raise DataError(f"no database for db_id {db_id!r}: {path} does not exist")
+        raise DataError(f"no database for db_id {db_id!r}: {path} {describe_non_file(path)}")
     root = Path(database_dir).resolve()
     if not path.resolve().is_relative_to(root):
         raise DataError(f"database {path} is a link to {path.resolve()}, outside {root}; "
