@@ -244,7 +244,7 @@ def test_a_value_above_the_value_cap_is_refused_by_sqlite(tiny_db: Path) -> None
     from t2s.sqlexec import MAX_VALUE_BYTES
 
     result = run_query(tiny_db, f"SELECT length(zeroblob({MAX_VALUE_BYTES + 1}))")
-    assert result.error is ErrorKind.RUNTIME_ERROR and "too big" in result.message
+    assert result.error is ErrorKind.RESULT_TOO_LARGE and "too big" in result.message
     assert run_query(tiny_db, f"SELECT length(zeroblob({MAX_VALUE_BYTES}))").rows == [
         (MAX_VALUE_BYTES,)]
 
@@ -277,7 +277,8 @@ def test_a_query_inside_c_functions_stops_within_twice_its_limit(tiny_db: Path, 
     elapsed = time.monotonic() - start
     # The guarantee is 2x the limit; 0.5 s of slack for a loaded CI machine.
     assert elapsed < 2 * limit_s + 0.5, elapsed
-    assert result.ok or result.error in (ErrorKind.TIMEOUT, ErrorKind.RUNTIME_ERROR), result
+    assert result.ok or result.error in (ErrorKind.TIMEOUT, ErrorKind.RUNTIME_ERROR,
+                                         ErrorKind.RESULT_TOO_LARGE), result
 
 
 def test_a_string_past_the_value_cap_is_an_error_not_a_traceback(tiny_db: Path) -> None:
@@ -285,7 +286,7 @@ def test_a_string_past_the_value_cap_is_an_error_not_a_traceback(tiny_db: Path) 
 
     half = MAX_VALUE_BYTES // 2 + 1
     result = run_query(tiny_db, f"SELECT printf('%.{half}c','a') || printf('%.{half}c','a')")
-    assert result.error is ErrorKind.RUNTIME_ERROR and "too big" in result.message
+    assert result.error is ErrorKind.RESULT_TOO_LARGE and "too big" in result.message
 
 
 def test_two_argument_trims_are_linear_and_keep_sqlite_semantics(tiny_db: Path) -> None:

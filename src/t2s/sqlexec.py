@@ -361,6 +361,10 @@ def classify_error(exc: BaseException, timed_out: bool = False) -> ErrorKind:
     message = str(exc).lower()
     if timed_out and "interrupt" in message:
         return ErrorKind.TIMEOUT
+    if "string or blob too big" in message:
+        # A value (or an intermediate string) past MAX_VALUE_BYTES: the per-value
+        # part of the result budget, scored like a result past max_result_bytes.
+        return ErrorKind.RESULT_TOO_LARGE
     if message.startswith("no such table") or message.startswith("no such view"):
         return ErrorKind.UNKNOWN_TABLE
     if message.startswith("no such column"):
