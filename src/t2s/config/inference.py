@@ -1,0 +1,112 @@
+"""``infer.*``: the model to generate with, how it decodes, and the limits of what it executes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from t2s.config.sql import SQL_MAX_RESULT_BYTES, SQL_TIMEOUT_S, SqlLimits
+from t2s.config.train import Precision
+
+GuidedStrategy = Literal["first_ok", "majority"]
+"""How execution-guided selection picks among candidates (``infer.guided_strategy``)."""
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """How a generation backend decodes: what every backend takes, built from ``infer.*``.
+
+    :attr:`InferConfig.decoding` builds it (the fields are the ``infer.*`` keys
+    of the same names and defaults, documented there); a benchmark or a server
+    batch derives its own with :func:`dataclasses.replace`.
+    """
+
+    max_new_tokens: int = 256
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_p: float = 1.0
+    num_beams: int = 1
+    seed: int = 0
+    batch_size: int = 8
+    stop_at_eos: bool = True
+    """False only for benchmarks that must generate exactly ``max_new_tokens``
+    (no config key: a job always stops at the end of the SQL)."""
+
+    def problems(self) -> list[tuple[str, str]]:
+        """``(field, message)`` for each setting no backend can decode with."""
+        problems = []
+        if self.batch_size <= 0:
+            problems.append(("batch_size", "must be positive"))
+        if self.do_sample and not self.temperature > 0:  # `not >` also refuses NaN
+            problems.append(("temperature", "must be positive when infer.do_sample is true"))
+        if self.max_new_tokens <= 0:
+            problems.append(("max_new_tokens", "must be positive"))
+        if self.num_beams < 1:
+            problems.append(("num_beams", "must be at least 1"))
+        if not 0 < self.top_p <= 1:
+            problems.append(("top_p", f"must be in (0, 1], got {self.top_p}"))
+        return problems
+
+
+@dataclass
+class InferConfig:
+    """Generation settings shared by single, batch, REPL and evaluation."""
+
+    adapter_path: str = "outputs/final_model"
+    """Trained adapter (or merged/full model) folder."""
+    backend: Literal["hf", "vllm"] = "hf"
+    """``hf``: transformers generate; ``vllm``: vLLM (GPU, extra ``vllm``)."""
+    batch_size: int = Decoding.batch_size
+    """Questions generated together (greedy results do not depend on it)."""
+    max_new_tokens: int = Decoding.max_new_tokens
+    """Longest completion in tokens."""
+    do_sample: bool = Decoding.do_sample
+    """Sample instead of greedy/beam decoding."""
+    temperature: float = Decoding.temperature
+    """Sampling temperature (with do_sample)."""
+    top_p: float = Decoding.top_p
+    """Nucleus sampling mass, in (0, 1]."""
+    num_beams: int = Decoding.num_beams
+    """Beam width (1: greedy)."""
+    seed: int = Decoding.seed
+    """Seed for sampling, so sampled runs are repeatable."""
+    execution_guided: bool = False
+    """Generate ``num_candidates`` (beams, or samples when do_sample) and execute them read-only."""
+    guided_strategy: GuidedStrategy = "first_ok"
+    """Pick the first candidate that executes without error, or the majority result."""
+    num_candidates: int = 4
+    """Candidates per question for execution-guided selection."""
+    execute_timeout_s: float = SQL_TIMEOUT_S
+    """Time limit of each query that inference runs (``--execute``, execution-guided)."""
+    max_rows: int = 1000
+    """Rows fetched (and shown) per executed query at most."""
+    max_result_bytes: int = SQL_MAX_RESULT_BYTES
+    """Bytes of result fetched per executed query at most (``result_too_large`` beyond)."""
+    prompt_override: bool = False
+    """Prompt with the settings given here even where they differ from the ones
+    saved with the model (otherwise refused); recorded in manifests and reports."""
+    precision: Precision = "auto"
+    """Compute precision when loading the model for generation: ``auto``: bf16 on
+    GPUs that support it, fp16 on other GPUs, fp32 on CPU."""
+
+    @property
+    def limits(self) -> SqlLimits:
+        """The budget of each query inference runs (``--execute``, guided, serve)."""
+        return SqlLimits(self.execute_timeout_s, self.max_rows, self.max_result_bytes)
+
+    @property
+    def decoding(self) -> Decoding:
+        """The decoding settings every backend takes (``max_new_tokens`` ... ``batch_size``)."""
+        return Decoding(max_new_tokens=self.max_new_tokens, do_sample=self.do_sample,
+                        temperature=self.temperature, top_p=self.top_p, num_beams=self.num_beams,
+                        seed=self.seed, batch_size=self.batch_size)
+
+    def problems(self) -> list[tuple[str, str]]:
+        """``(field, message)`` for the limits, the decoding and execution-guided selection."""
+        # SqlLimits calls the time limit timeout_s; here its key is execute_timeout_s.
+        problems = [("execute_timeout_s" if key == "timeout_s" else key, message)
+                    for key, message in self.limits.problems()]
+        problems.extend(self.decoding.problems())
+        if self.execution_guided and self.num_candidates < 2:
+            problems.append(("num_candidates", "must be at least 2 when infer.execution_guided is true"))
+        return problems

@@ -1,0 +1,111 @@
+"""``serve.*``: the HTTP server, and the ``NAME=PATH`` spelling of what it serves."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from t2s.errors import ConfigError
+
+# A name for an adapter or a registered database: what a db_id may be. The one
+# spelling: parse_named_path checks it, and serve's request models take it as pattern.
+NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_\-]{0,127}$"
+_NAME = re.compile(NAME_PATTERN)
+
+
+@dataclass
+class ServeConfig:
+    """The HTTP server of ``t2s serve`` (FastAPI + uvicorn); see README "Serving"."""
+
+    host: str = "127.0.0.1"
+    """Address to listen on; anything but loopback needs an API key."""
+    port: int = 8000
+    """TCP port; 0 picks a free one (printed at start)."""
+    api_keys: list[str] = field(default_factory=list)
+    """Accepted API keys (``Authorization: Bearer KEY`` or ``X-API-Key``)."""
+    api_key_env: str | None = "T2S_API_KEY"
+    """Environment variable holding one more accepted key (null: none)."""
+    adapters: list[str] = field(default_factory=list)
+    """More adapters to load at start, ``NAME=DIR`` (``infer.adapter_path`` is ``default``)."""
+    default_adapter: str = "default"
+    """Adapter used when a request names none."""
+    adapter_roots: list[str] = field(default_factory=lambda: ["outputs"])
+    """Folders under which the admin endpoint may load adapters (a key alone
+    must not let a caller load any folder of the server's disk)."""
+    databases: list[str] = field(default_factory=list)
+    """SQLite files callers may name and execute on, ``NAME=PATH`` (besides
+    the databases of ``data.root``)."""
+    cache_size: int = 1024
+    """Responses kept in the LRU cache (0: no cache)."""
+    cache_ttl_s: float = 3600.0
+    """Seconds a cached response stays valid."""
+    max_batch_size: int = 8
+    """Requests gathered into one ``generate`` call (1: no micro-batching)."""
+    max_wait_ms: float = 5.0
+    """How long the first request of a batch waits for company. A tiny-model
+    generation takes ~100 ms on 2 CPU cores, so 5 ms costs <5% latency."""
+    max_queue: int = 256
+    """Requests waiting for generation at most; more are refused with 503."""
+    max_question_chars: int = 2000
+    """Longest question accepted (422 beyond)."""
+    max_body_bytes: int = 262_144
+    """Largest request body (413 beyond); 256 KiB holds a 200-table schema."""
+    max_new_tokens: int = 512
+    """Upper bound of a request's ``max_new_tokens`` override."""
+    cors_origins: list[str] = field(default_factory=list)
+    """Origins allowed by CORS (empty: CORS off, browsers allow same origin only)."""
+    request_log: str | None = "outputs/serve/requests.jsonl"
+    """One JSON line per request, for ``t2s monitor report`` (null: none)."""
+    log_questions: bool = True
+    """Write the question and SQL text into the request log (drift reports need them)."""
+    graceful_timeout_s: float = 30.0
+    """On shutdown, how long in-flight requests may still run."""
+
+    def problems(self) -> list[tuple[str, str]]:
+        """``(field, message)`` for each bound out of range, key and ``NAME=PATH`` entry."""
+        problems = []
+        if not 0 <= self.port <= 65535:
+            problems.append(("port", f"must be in 0..65535, got {self.port}"))
+        for key in ("max_batch_size", "max_queue", "max_question_chars", "max_body_bytes",
+                    "max_new_tokens"):
+            if getattr(self, key) < 1:
+                problems.append((key, f"must be at least 1, got {getattr(self, key)}"))
+        for key in ("cache_size", "max_wait_ms", "graceful_timeout_s"):
+            if not getattr(self, key) >= 0:  # `not >=` also refuses NaN
+                problems.append((key, f"must be >= 0, got {getattr(self, key)}"))
+        if not self.cache_ttl_s > 0:
+            problems.append(("cache_ttl_s", f"must be positive, got {self.cache_ttl_s}"))
+        if any(not key.strip() for key in self.api_keys):
+            problems.append(("api_keys", "holds an empty key"))
+        if not _NAME.match(self.default_adapter):
+            problems.append(("default_adapter", f"{self.default_adapter!r} is not a valid name"))
+        for key in ("adapters", "databases"):
+            problems.extend((key, message) for message in _named_path_problems(getattr(self, key)))
+        return problems
+
+
+def _named_path_problems(items: list[str]) -> list[str]:
+    """Why each ``NAME=PATH`` item is malformed, then the names given twice."""
+    problems, names = [], []
+    for item in items:
+        try:
+            names.append(parse_named_path(item)[0])
+        except ConfigError as exc:
+            problems.append(str(exc))
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        problems.append(f"names given twice: {', '.join(duplicates)}")
+    return problems
+
+
+def parse_named_path(text: str) -> tuple[str, str]:
+    """Split ``NAME=PATH`` (``--adapter``, ``--db``, ``serve.adapters``).
+
+    Raises:
+        ConfigError: if there is no ``=``, the name is not letters, digits,
+            '_' and '-', or the path is empty.
+    """
+    name, sep, path = text.partition("=")
+    if not sep or not _NAME.match(name) or not path:
+        raise ConfigError(f"{text!r} is not NAME=PATH (NAME: letters, digits, '_', '-')")
+    return name, path
