@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+
+import fastapi.routing
+from fastapi import FastAPI
 
 from conftest import TEST_TINY
 from t2s.config import Config, load_config
@@ -13,6 +16,7 @@ from t2s.inference.generate import Generation, GenerationOptions
 from t2s.inference.pipeline import Predictor, build_predictor
 from t2s.serve.adapters import AdapterRegistry
 from t2s.serve.embedded import EmbeddedServer
+from t2s.serve.keys import ApiKeys
 from t2s.serve.requestlog import RequestLog
 from t2s.serve.service import Service
 
@@ -99,7 +103,8 @@ def start_server(config: Config, adapters: list[tuple[str, str]], databases: dic
                 else AdapterRegistry(config, dataset))
     service = Service(config, registry, dict(databases or {}),
                       RequestLog(config.serve.request_log, config.serve.log_questions))
-    return EmbeddedServer(service, adapters, [KEY] if keys is None else keys).start()
+    client = (KEY,) if keys is None else tuple(keys)
+    return EmbeddedServer(service, adapters, ApiKeys(client=client)).start()
 
 
 def metric(text: str, name: str, **labels: str) -> float:
@@ -116,3 +121,22 @@ def metric(text: str, name: str, **labels: str) -> float:
         if got == wanted:
             return float(value)
     return 0.0
+
+
+def route_table(app: FastAPI) -> list:
+    """Every route of ``app``, included routers flattened.
+
+    FastAPI 0.16x keeps an included router as one entry of ``app.routes``, which
+    ``iter_route_contexts`` expands (with the include's dependencies); older
+    versions list the routes themselves.
+    """
+    walk = getattr(fastapi.routing, "iter_route_contexts", None)
+    return list(walk(app.routes)) if walk else list(app.routes)
+
+
+def endpoints(app: FastAPI) -> Iterator[tuple[str, str, object]]:
+    """(method, path, route) of every endpoint; HEAD beside GET is the same endpoint."""
+    for route in route_table(app):
+        methods = set(route.methods or {"GET"})
+        for method in sorted(methods - ({"HEAD"} if "GET" in methods else set())):
+            yield method, route.path, route

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
 import socket
 import sys
@@ -30,6 +29,7 @@ from t2s.config import Config, load_config, parse_named_path
 from t2s.data.sources import open_dataset_if_any
 from t2s.errors import ConfigError, DataError
 from t2s.serve.adapters import AdapterRegistry
+from t2s.serve.keys import configured_keys
 from t2s.serve.requestlog import RequestLog
 
 log = logging.getLogger(__name__)
@@ -46,14 +46,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", action="append", default=[], metavar="NAME=PATH",
                         help="a SQLite file requests may name and execute on (repeatable)")
     add_config_arguments(parser)
-
-
-def api_keys(config: Config) -> list[str]:
-    """Configured keys plus the one in ``serve.api_key_env``, if set."""
-    keys = list(config.serve.api_keys)
-    if config.serve.api_key_env and os.environ.get(config.serve.api_key_env, "").strip():
-        keys.append(os.environ[config.serve.api_key_env].strip())
-    return keys
 
 
 def resolve_settings(args: argparse.Namespace) -> tuple[Config, list[tuple[str, str]],
@@ -84,7 +76,7 @@ def resolve_settings(args: argparse.Namespace) -> tuple[Config, list[tuple[str, 
         if name in databases:
             problems.append(f"database {name!r} given twice")
         databases[name] = Path(path)
-    if not api_keys(config) and serve.host not in _LOOPBACK:
+    if not configured_keys(serve).client and serve.host not in _LOOPBACK:
         problems.append(f"serve.host {serve.host} is not loopback: set serve.api_keys or "
                         f"${serve.api_key_env}")
     if config.infer.do_sample or config.infer.execution_guided:
@@ -122,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
         fatal.append(exc)
         server.should_exit = True
 
-    app = create_app(service, adapters, api_keys(config), on_fatal=stop_on_fatal)
+    keys = configured_keys(serve)
+    app = create_app(service, adapters, keys, on_fatal=stop_on_fatal)
     server = uvicorn.Server(uvicorn.Config(
         app, log_level="warning", access_log=False, lifespan="on",
         timeout_graceful_shutdown=int(serve.graceful_timeout_s) or None))
@@ -132,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     shown = f"[{shown}]" if ":" in shown else shown
     print(json.dumps({"listening": f"http://{shown}:{port}",
                       "adapters": [n for n, _ in adapters], "databases": sorted(databases),
-                      "auth": bool(api_keys(config)), "request_log": serve.request_log}),
+                      "auth": bool(keys.client), "request_log": serve.request_log}),
           flush=True)
     # uvicorn catches SIGTERM, drains, restores the previous handler and raises
     # the signal again; with Python's default handler that would kill the

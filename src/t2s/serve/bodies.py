@@ -1,0 +1,104 @@
+"""Request and response bodies of the HTTP API (pydantic models).
+
+Request bodies are strict: an unknown field is a 422 naming it, not silently
+dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from t2s.config import NAME_PATTERN
+
+
+class Strict(BaseModel):
+    """Unknown fields are an error (422 naming the field), not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class GenerateBody(Strict):
+    """``POST /generate``. Exactly one of ``db_id`` and ``schema``."""
+
+    question: str = Field(min_length=1, description="The natural-language question.")
+    db_id: str | None = Field(None, description="A registered database or one of the dataset.")
+    schema_: dict[str, Any] | str | None = Field(
+        None, alias="schema", description="An inline tables.json entry, or CREATE TABLE statements.")
+    adapter: str | None = Field(None, pattern=NAME_PATTERN, description="Adapter name (default: serve.default_adapter).")
+    evidence: str | None = Field(None, description="External knowledge (BIRD); in the prompt "
+                                                   "when the adapter was trained with data.evidence.")
+    execute: bool = Field(False, description="Run the SQL read-only and return its rows.")
+    max_rows: int | None = Field(None, ge=1, description="Rows returned at most (<= infer.max_rows).")
+    max_new_tokens: int | None = Field(None, ge=1, description="Decoding limit (<= serve.max_new_tokens).")
+
+    @model_validator(mode="after")
+    def _one_database(self) -> GenerateBody:
+        if (self.db_id is None) == (self.schema_ is None):
+            raise ValueError("give exactly one of db_id and schema")
+        return self
+
+
+class ExecutionResult(BaseModel):
+    columns: list[str]
+    rows: list[list[Any]]
+    truncated: bool
+    elapsed_ms: float
+
+
+class ErrorInfo(BaseModel):
+    kind: str
+    message: str
+
+
+class Tokens(BaseModel):
+    prompt: int
+    completion: int
+
+
+class GenerateResponse(BaseModel):
+    """``POST /generate`` response; ``error`` is set when the SQL failed to run."""
+
+    request_id: str
+    sql: str
+    adapter: str
+    model_hash: str
+    latency_ms: float
+    cached: bool
+    tokens: Tokens
+    result: ExecutionResult | None = None
+    error: ErrorInfo | None = None
+
+
+class ChatMessage(Strict):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class ChatBody(Strict):
+    """``POST /v1/chat/completions``: the subset t2s supports.
+
+    Supported: ``model`` (an adapter name), ``messages`` (the last ``user``
+    message is the question; other messages are ignored), ``max_tokens``,
+    ``temperature`` (0 or absent: decoding is greedy), ``n`` (1), ``stream``
+    (false), ``user`` (ignored), and the t2s extension ``db_id`` (required; with
+    the OpenAI Python client: ``extra_body={"db_id": ...}``). Anything else is a
+    422 naming the field.
+    """
+
+    model: str = Field(pattern=NAME_PATTERN)
+    messages: list[ChatMessage] = Field(min_length=1)
+    db_id: str
+    max_tokens: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0, le=0)
+    n: int = Field(1, ge=1, le=1)
+    stream: Literal[False] = False
+    user: str | None = None
+
+
+class AdapterBody(Strict):
+    """``POST /admin/adapters``: load ``path`` as ``name`` (replacing one of that name)."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    path: str = Field(min_length=1)
