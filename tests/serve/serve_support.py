@@ -23,6 +23,8 @@ from t2s.serve.service import Service
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "test-key-123"
 AUTH = {"Authorization": f"Bearer {KEY}"}
+ADMIN_KEY = "admin-key-456"
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 _ASKED = re.compile(r"Question: (.*) \[/INST\]$", re.S)
 
@@ -94,8 +96,9 @@ def serve_config(sample_dir: Path, tmp_path: Path, *overrides: str) -> Config:
 
 
 def start_server(config: Config, adapters: list[tuple[str, str]], databases: dict | None = None,
-                 loader=None, keys: list[str] | None = None) -> EmbeddedServer:
-    """An :class:`EmbeddedServer` over ``config``, started and ready."""
+                 loader=None, keys: list[str] | None = None,
+                 admin_keys: list[str] | None = None) -> EmbeddedServer:
+    """An :class:`EmbeddedServer` over ``config``, started and ready (keys: KEY, ADMIN_KEY)."""
     from t2s.data.sources import open_dataset_if_any
 
     dataset = open_dataset_if_any(config.data, create_sample=False)
@@ -104,7 +107,8 @@ def start_server(config: Config, adapters: list[tuple[str, str]], databases: dic
     service = Service(config, registry, dict(databases or {}),
                       RequestLog(config.serve.request_log, config.serve.log_questions))
     client = (KEY,) if keys is None else tuple(keys)
-    return EmbeddedServer(service, adapters, ApiKeys(client=client)).start()
+    admin = (ADMIN_KEY,) if admin_keys is None else tuple(admin_keys)
+    return EmbeddedServer(service, adapters, ApiKeys(client=client, admin=admin)).start()
 
 
 def metric(text: str, name: str, **labels: str) -> float:

@@ -24,6 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 from serve_support import (
+    ADMIN,
     AUTH,
     KEY,
     ScriptedBackend,
@@ -359,18 +360,19 @@ def test_hot_swap_a_real_adapter(tiny, adapter_dir):
     server, client, tmp = tiny
     copy = tmp / "adapter_copy"
     shutil.copytree(adapter_dir, copy)
-    outside = client.post("/admin/adapters", json={"name": "v2", "path": str(adapter_dir)})
+    outside = client.post("/admin/adapters", headers=ADMIN,
+                          json={"name": "v2", "path": str(adapter_dir)})
     assert outside.status_code == 422 and "adapter_roots" in outside.json()["error"]["message"]
-    loaded = client.post("/admin/adapters", json={"name": "v2", "path": str(copy)})
+    loaded = client.post("/admin/adapters", headers=ADMIN, json={"name": "v2", "path": str(copy)})
     assert loaded.status_code == 201, loaded.text
     body = {"question": "How many artists are there?", "db_id": "concert_hall"}
     via_v2 = client.post("/generate", json={**body, "adapter": "v2"}).json()
     via_default = client.post("/generate", json=body).json()
     assert via_v2["adapter"] == "v2" and via_v2["sql"] == via_default["sql"]  # same weights
     assert [m["id"] for m in client.get("/v1/models").json()["data"]] == ["default", "v2"]
-    assert client.delete("/admin/adapters/v2").status_code == 200
+    assert client.delete("/admin/adapters/v2", headers=ADMIN).status_code == 200
     assert client.post("/generate", json={**body, "adapter": "v2"}).status_code == 404
-    assert client.delete("/admin/adapters/default").status_code == 409
+    assert client.delete("/admin/adapters/default", headers=ADMIN).status_code == 409
 
 
 # ---------------------------------------------------------------------------
@@ -477,7 +479,8 @@ def test_swap_under_load_drops_no_request(scripted):
     server, client, tmp, _ = scripted
     service = server.service
     b_dir = scripted_adapter(tmp / "b", tag="b1")
-    assert client.post("/admin/adapters", json={"name": "b", "path": str(b_dir)}).status_code == 201
+    assert client.post("/admin/adapters", headers=ADMIN,
+                       json={"name": "b", "path": str(b_dir)}).status_code == 201
     gate, entered = threading.Event(), threading.Event()
 
     def hold_b(jobs):
@@ -492,9 +495,10 @@ def test_swap_under_load_drops_no_request(scripted):
             held = pool.submit(client.post, "/generate",
                                json={"question": "SQL: SELECT 2", "db_id": "shop", "adapter": "b"})
             assert entered.wait(60)
-            assert client.delete("/admin/adapters/b").status_code == 200
+            assert client.delete("/admin/adapters/b", headers=ADMIN).status_code == 200
             b2 = scripted_adapter(tmp / "b2", tag="b2")
-            reload = pool.submit(client.post, "/admin/adapters", json={"name": "b", "path": str(b2)})
+            reload = pool.submit(client.post, "/admin/adapters", headers=ADMIN,
+                                 json={"name": "b", "path": str(b2)})
             gate.set()
             assert held.result().json()["sql"] == "SELECT 2 -- b1"  # the model it started with
             assert reload.result().status_code == 201
@@ -515,7 +519,8 @@ def test_swap_under_load_drops_no_request(scripted):
             for step in range(3):  # swap b back and forth while the load runs
                 tag = f"b{3 + step}"
                 folder = scripted_adapter(tmp / tag, tag=tag)
-                client.post("/admin/adapters", json={"name": "swap", "path": str(folder)})
+                client.post("/admin/adapters", headers=ADMIN,
+                            json={"name": "swap", "path": str(folder)})
             for future in load:
                 statuses += future.result()
     finally:

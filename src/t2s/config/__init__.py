@@ -530,6 +530,16 @@ class ServeConfig:
     """Accepted API keys (``Authorization: Bearer KEY`` or ``X-API-Key``)."""
     api_key_env: str | None = "T2S_API_KEY"
     """Environment variable holding one more accepted key (null: none)."""
+    admin_api_keys: list[str] = field(default_factory=list)
+    """Keys of the admin routes (``/admin/...``), apart from ``api_keys``: a client
+    key never loads or unloads an adapter. None (and none in ``admin_api_key_env``)
+    while client keys are set: the admin routes refuse every request."""
+    admin_api_key_env: str | None = "T2S_ADMIN_API_KEY"
+    """Environment variable holding one more admin key (null: none)."""
+    allowed_hosts: list[str] = field(default_factory=list)
+    """Host names a request's ``Host`` header may carry besides the bound address
+    and ``localhost``. Checked whenever this is set, and always when serving
+    without a client key (a DNS-rebinding page cannot reach the server then)."""
     adapters: list[str] = field(default_factory=list)
     """More adapters to load at start, ``NAME=DIR`` (``infer.adapter_path`` is ``default``)."""
     default_adapter: str = "default"
@@ -959,6 +969,16 @@ def _check_combinations(config: Config, sources: dict[str, str], problems: _Prob
 
 
 _SERVE_NAME = re.compile(NAME_PATTERN)
+# One label of a DNS name (or an IPv4 octet); a bracketed IPv6 address.
+_HOST_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+_HOST_IPV6 = re.compile(r"^\[[0-9A-Fa-f:.]{2,45}\]$")
+
+
+def _is_host_name(text: str) -> bool:
+    """A name as a ``Host`` header carries it, without port: ``node-3``, ``10.0.0.5``, ``[::1]``."""
+    if _HOST_IPV6.match(text):
+        return True
+    return 0 < len(text) <= 253 and all(_HOST_LABEL.match(label) for label in text.split("."))
 
 
 def parse_named_path(text: str) -> tuple[str, str]:
@@ -986,8 +1006,15 @@ def _check_serve(serve: ServeConfig, add: Callable[[str, str], None]) -> None:
             add(f"serve.{key}", f"must be >= 0, got {getattr(serve, key)}")
     if serve.cache_ttl_s <= 0:
         add("serve.cache_ttl_s", f"must be positive, got {serve.cache_ttl_s}")
-    if any(not key.strip() for key in serve.api_keys):
-        add("serve.api_keys", "holds an empty key")
+    for key in ("api_keys", "admin_api_keys"):
+        if any(not value.strip() for value in getattr(serve, key)):
+            add(f"serve.{key}", "holds an empty key")
+    if set(serve.api_keys) & set(serve.admin_api_keys):
+        add("serve.admin_api_keys", "shares a key with serve.api_keys (an admin key is its own)")
+    bad_hosts = [h for h in serve.allowed_hosts if not _is_host_name(h)]
+    if bad_hosts:
+        add("serve.allowed_hosts", f"{', '.join(map(repr, bad_hosts))}: host names only "
+                                   "(no scheme, port or path), e.g. 'gpu-node-3' or '10.0.0.5'")
     if not _SERVE_NAME.match(serve.default_adapter):
         add("serve.default_adapter", f"{serve.default_adapter!r} is not a valid name")
     for key in ("adapters", "databases"):

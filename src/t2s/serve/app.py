@@ -28,7 +28,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from t2s.serve.errors import install_handlers
 from t2s.serve.keys import ApiKeys
-from t2s.serve.middleware import RequestContext
+from t2s.serve.middleware import RequestContext, accepted_hosts
 from t2s.serve.routes import ROUTERS
 from t2s.serve.service import Service
 
@@ -82,4 +82,4 @@ def create_app(service: Service, adapters: list[tuple[str, str]], keys: ApiKeys,
         app.add_middleware(CORSMiddleware, allow_origins=service.serve.cors_origins,
                            allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["Authorization", "X-API-Key", "Content-Type"])
-    return RequestContext(app, service)
+    return RequestContext(app, service, accepted_hosts(service.serve, keys))

@@ -1,22 +1,30 @@
-"""Request and response bodies of the HTTP API (pydantic models).
+"""Request and response bodies of the HTTP API (pydantic models), and how a body is read.
 
 Request bodies are strict: an unknown field is a 422 naming it, not silently
-dropped.
+dropped, and a value of the wrong JSON type is not converted (``"execute":
+"yes"`` or ``"max_rows": "5"`` is a 422). A route takes its body through
+:func:`json_body`, a dependency: FastAPI solves the router's key check first,
+so a body is parsed only for a caller with a key.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from t2s.config import NAME_PATTERN
 
+Body = TypeVar("Body", bound=BaseModel)
+
 
 class Strict(BaseModel):
-    """Unknown fields are an error (422 naming the field), not silently dropped."""
+    """Unknown fields and values of the wrong JSON type are errors (422 naming the field)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class GenerateBody(Strict):
@@ -102,3 +110,31 @@ class AdapterBody(Strict):
 
     name: str = Field(pattern=NAME_PATTERN)
     path: str = Field(min_length=1)
+
+
+def json_body(model: type[Body]) -> Callable[[Request], Awaitable[Body]]:
+    """A dependency that reads the request body as JSON into ``model``.
+
+    Raises:
+        RequestValidationError: for another Content-Type, malformed JSON or an
+            invalid body (422 naming the fields).
+    """
+
+    async def parse(request: Request) -> Body:
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media != "application/json" and not media.endswith("+json"):
+            raise RequestValidationError([{"loc": ("body",), "type": "content_type",
+                                           "msg": "Content-Type must be application/json"}])
+        try:
+            return model.model_validate_json(await request.body())
+        except ValidationError as exc:
+            raise RequestValidationError(
+                [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]) from None
+
+    return parse
+
+
+# Route parameters: the body, parsed after the router's key check.
+GenerateJson = Annotated[GenerateBody, Depends(json_body(GenerateBody))]
+ChatJson = Annotated[ChatBody, Depends(json_body(ChatBody))]
+AdapterJson = Annotated[AdapterBody, Depends(json_body(AdapterBody))]

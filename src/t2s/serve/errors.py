@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 # error.kind values: stable, documented in README "Serving".
 VALIDATION = "validation"
 AUTH = "auth"
+BAD_HOST = "bad_host"
 NOT_FOUND = "not_found"
 CONFLICT = "conflict"
 TOO_LARGE = "payload_too_large"

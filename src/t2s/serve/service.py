@@ -108,6 +108,7 @@ class Service:
                                cache_ratio=lambda: self.cache.hit_ratio,
                                adapters=lambda: len(self.registry.all()))
         self.batcher.on_batch = self.metrics.batch
+        self.request_log.on_failure = self.metrics.request_log_failure
         self.ready = False
         # Set once ready: lets a caller on another thread (tests, benchmarks)
         # wait for start-up without polling /readyz.
@@ -199,7 +200,7 @@ class Service:
         try:
             text, path = adapter.predictor.resolver.resolve(question)
         except DataError as exc:
-            raise RequestError(NOT_FOUND, 404, str(exc)) from None
+            raise _unreadable(db_id, exc) from None
         # From the schema itself: the text's layout depends on data.schema.style.
         schema = (self.dataset.schemas[db_id] if source == "dataset"
                   else introspect_sqlite(self.databases[db_id]))
@@ -227,7 +228,7 @@ class Service:
         try:
             prompt, path = predictor.prompt_for(replace(question, evidence=request.evidence))
         except DataError as exc:
-            raise RequestError(NOT_FOUND, 404, str(exc)) from None
+            raise _unreadable(request.db_id or "", exc) from None
         return _Target(prompt, path, source)
 
     # ---------------------------------------------------------------- generate
@@ -334,8 +335,18 @@ def _run(path: Path, sql: str, limits: SqlLimits) -> ExecResult:
         return ExecResult(rows=[], error=ErrorKind.PARSE_ERROR, message="empty SQL")
     try:
         return run_query(path, sql, **limits.kwargs())
-    except (OSError, sqlite3.DatabaseError) as exc:
+    except OSError as exc:  # its text names the file: the client gets the reason only
+        return ExecResult(rows=[], error=ErrorKind.RUNTIME_ERROR,
+                          message=f"the database file cannot be read: {exc.strerror or exc}")
+    except sqlite3.DatabaseError as exc:
         return ExecResult(rows=[], error=ErrorKind.RUNTIME_ERROR, message=str(exc))
+
+
+def _unreadable(db_id: str, exc: DataError) -> RequestError:
+    """A not_found for a known database that cannot be read; its path goes to the log only."""
+    log.warning("database %r: %s", db_id, exc)
+    return RequestError(NOT_FOUND, 404, f"database {db_id!r} cannot be read (the server log "
+                                        "has why)")
 
 
 def _json_value(value: Any) -> Any:

@@ -10,8 +10,9 @@ import time
 
 from fastapi import APIRouter, Depends, Request
 
+from t2s.config import ServeConfig
 from t2s.serve.auth import require_client_key
-from t2s.serve.bodies import ChatBody, GenerateBody, GenerateResponse
+from t2s.serve.bodies import ChatJson, GenerateJson, GenerateResponse
 from t2s.serve.errors import INTERNAL, VALIDATION, RequestError, request_id
 from t2s.serve.requestlog import RequestRecord
 from t2s.serve.routes.common import ServiceDep
@@ -20,20 +21,34 @@ from t2s.serve.service import GenerateInput, Service
 router = APIRouter(dependencies=[Depends(require_client_key)])
 
 
+def _check_bounds(body: GenerateInput, serve: ServeConfig, tokens_field: str) -> None:
+    """The bounds a body's schema cannot hold: they come from the config.
+
+    Raises:
+        RequestError: validation (422) naming the request's own field.
+    """
+    if len(body.question) > serve.max_question_chars:
+        raise RequestError(VALIDATION, 422, f"question: longer than {serve.max_question_chars} "
+                                            "characters (serve.max_question_chars)")
+    if body.max_new_tokens is not None and body.max_new_tokens > serve.max_new_tokens:
+        raise RequestError(VALIDATION, 422, f"{tokens_field}: at most {serve.max_new_tokens} "
+                                            "(serve.max_new_tokens)")
+
+
 async def run_generate(service: Service, request: Request, body: GenerateInput,
-                       route: str) -> dict:
+                       route: str, tokens_field: str = "max_new_tokens") -> dict:
     """Answer ``body`` and write its request-log line, whatever the outcome.
+
+    Args:
+        tokens_field: What the route calls the decoding limit (errors name it).
 
     Raises:
         RequestError: for every refused or failed request (the log line says which).
     """
     record = RequestRecord.start(request_id(request), route)
     started = time.perf_counter()
-    limit = service.serve.max_question_chars
     try:
-        if len(body.question) > limit:
-            raise RequestError(VALIDATION, 422, f"question: longer than {limit} "
-                                                "characters (serve.max_question_chars)")
+        _check_bounds(body, service.serve, tokens_field)
         response = await service.generate(body, record)
         record.status = 200
         record.outcome = (response.get("error") or {}).get("kind", "ok")
@@ -51,7 +66,7 @@ async def run_generate(service: Service, request: Request, body: GenerateInput,
 
 
 @router.post("/generate", response_model=GenerateResponse, response_model_exclude_none=True)
-async def generate(body: GenerateBody, request: Request, service: ServiceDep) -> dict:
+async def generate(body: GenerateJson, request: Request, service: ServiceDep) -> dict:
     """Question -> SQL, and its rows with ``execute``."""
     response = await run_generate(service, request, GenerateInput(
         question=body.question, db_id=body.db_id, schema=body.schema_,
@@ -61,14 +76,14 @@ async def generate(body: GenerateBody, request: Request, service: ServiceDep) ->
 
 
 @router.post("/v1/chat/completions")
-async def chat(body: ChatBody, request: Request, service: ServiceDep) -> dict:
+async def chat(body: ChatJson, request: Request, service: ServiceDep) -> dict:
     """OpenAI-compatible subset (see :class:`~t2s.serve.bodies.ChatBody`); the answer is the SQL."""
     questions = [m.content for m in body.messages if m.role == "user"]
     if not questions or not questions[-1].strip():
         raise RequestError(VALIDATION, 422, "messages: no user message with content")
     response = await run_generate(service, request, GenerateInput(
         question=questions[-1], db_id=body.db_id, adapter=body.model,
-        max_new_tokens=body.max_tokens), "/v1/chat/completions")
+        max_new_tokens=body.max_tokens), "/v1/chat/completions", tokens_field="max_tokens")
     tokens = response["tokens"]
     return {
         "id": "chatcmpl-" + request_id(request), "object": "chat.completion",
