@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import inference_overrides, sample_prompts
-from t2s.config import InferConfig
+from t2s.config import InferConfig, SqlLimits
 from t2s.inference.backends import generations_from_outputs, vllm_sampling_kwargs
 from t2s.inference.generate import GenerationOptions
 from t2s.inference.guided import GuidedStats, select_candidate, select_for_database
@@ -115,9 +115,9 @@ def test_guided_selection_on_a_real_database_reports_changes(tmp_path):
         conn.executemany("INSERT INTO singer VALUES (?, ?)", [("a", 30), ("b", 50)])
     stats = GuidedStats()
     first = select_for_database(["SELECT nme FROM singer", "SELECT name FROM singer WHERE age > 40"],
-                                db, timeout_s=5, max_rows=10)
+                                db, SqlLimits(timeout_s=5, max_rows=10))
     second = select_for_database(["SELECT count(*) FROM singer", "DROP TABLE singer"],
-                                 db, timeout_s=5, max_rows=10)
+                                 db, SqlLimits(timeout_s=5, max_rows=10))
     for selection in (first, second):
         stats.add(selection)
     assert first.sql == "SELECT name FROM singer WHERE age > 40" and first.changed

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+
+import fastapi.routing
+from fastapi import FastAPI
 
 from conftest import TEST_TINY
 from t2s.config import Config, load_config
@@ -13,12 +16,15 @@ from t2s.inference.generate import Generation, GenerationOptions
 from t2s.inference.pipeline import Predictor, build_predictor
 from t2s.serve.adapters import AdapterRegistry
 from t2s.serve.embedded import EmbeddedServer
+from t2s.serve.keys import ApiKeys
 from t2s.serve.requestlog import RequestLog
 from t2s.serve.service import Service
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "test-key-123"
 AUTH = {"Authorization": f"Bearer {KEY}"}
+ADMIN_KEY = "admin-key-456"
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 _ASKED = re.compile(r"Question: (.*) \[/INST\]$", re.S)
 
@@ -90,8 +96,9 @@ def serve_config(sample_dir: Path, tmp_path: Path, *overrides: str) -> Config:
 
 
 def start_server(config: Config, adapters: list[tuple[str, str]], databases: dict | None = None,
-                 loader=None, keys: list[str] | None = None) -> EmbeddedServer:
-    """An :class:`EmbeddedServer` over ``config``, started and ready."""
+                 loader=None, keys: list[str] | None = None,
+                 admin_keys: list[str] | None = None) -> EmbeddedServer:
+    """An :class:`EmbeddedServer` over ``config``, started and ready (keys: KEY, ADMIN_KEY)."""
     from t2s.data.sources import open_dataset_if_any
 
     dataset = open_dataset_if_any(config.data, create_sample=False)
@@ -99,7 +106,9 @@ def start_server(config: Config, adapters: list[tuple[str, str]], databases: dic
                 else AdapterRegistry(config, dataset))
     service = Service(config, registry, dict(databases or {}),
                       RequestLog(config.serve.request_log, config.serve.log_questions))
-    return EmbeddedServer(service, adapters, [KEY] if keys is None else keys).start()
+    client = (KEY,) if keys is None else tuple(keys)
+    admin = (ADMIN_KEY,) if admin_keys is None else tuple(admin_keys)
+    return EmbeddedServer(service, adapters, ApiKeys(client=client, admin=admin)).start()
 
 
 def metric(text: str, name: str, **labels: str) -> float:
@@ -116,3 +125,22 @@ def metric(text: str, name: str, **labels: str) -> float:
         if got == wanted:
             return float(value)
     return 0.0
+
+
+def route_table(app: FastAPI) -> list:
+    """Every route of ``app``, included routers flattened.
+
+    FastAPI 0.16x keeps an included router as one entry of ``app.routes``, which
+    ``iter_route_contexts`` expands (with the include's dependencies); older
+    versions list the routes themselves.
+    """
+    walk = getattr(fastapi.routing, "iter_route_contexts", None)
+    return list(walk(app.routes)) if walk else list(app.routes)
+
+
+def endpoints(app: FastAPI) -> Iterator[tuple[str, str, object]]:
+    """(method, path, route) of every endpoint; HEAD beside GET is the same endpoint."""
+    for route in route_table(app):
+        methods = set(route.methods or {"GET"})
+        for method in sorted(methods - ({"HEAD"} if "GET" in methods else set())):
+            yield method, route.path, route

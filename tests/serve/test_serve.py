@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -23,9 +24,11 @@ from pathlib import Path
 import httpx
 import pytest
 from serve_support import (
+    ADMIN,
     AUTH,
     KEY,
     ScriptedBackend,
+    endpoints,
     metric,
     scripted_adapter,
     scripted_loader,
@@ -40,6 +43,7 @@ from t2s.inference.pipeline import Question
 from t2s.provenance import file_sha256
 from t2s.serve.cache import ResponseCache, cache_key
 from t2s.serve.command import resolve_settings
+from t2s.serve.routes import OPEN_ROUTES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -121,17 +125,21 @@ QUESTIONS = ["How many artists are there?", "List the names of all venues.",
 
 
 def test_health_is_open_and_everything_else_needs_the_key(tiny):
+    """Over real HTTP, every route the app has (walked, not listed) refuses a missing or wrong key."""
     server, client, _ = tiny
     assert httpx.get(server.url + "/healthz").json() == {"status": "ok"}
-    for method, path in [("GET", "/readyz"), ("GET", "/v1/models"), ("GET", "/metrics"),
-                         ("GET", "/schemas/concert_hall"), ("GET", "/databases"),
-                         ("POST", "/generate"), ("POST", "/v1/chat/completions"),
-                         ("POST", "/admin/adapters"), ("DELETE", "/admin/adapters/x")]:
+    checked = 0
+    for method, path, _ in endpoints(server.app.app):
+        if (method, path) in OPEN_ROUTES:
+            continue
+        url = server.url + re.sub(r"\{[^}]+\}", "x", path)
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"X-API-Key": KEY + "x"}):
-            response = httpx.request(method, server.url + path, headers=headers, json={})
+            response = httpx.request(method, url, headers=headers, json={})
             assert response.status_code == 401, (method, path, response.text)
             assert response.json()["error"]["kind"] == "auth"
             assert response.headers["www-authenticate"] == "Bearer"
+        checked += 1
+    assert checked >= 9
     assert httpx.get(server.url + "/readyz", headers={"X-API-Key": KEY}).status_code == 200
     ready = client.get("/readyz").json()
     assert ready == {"ready": True, "adapters": ["default"]}
@@ -352,18 +360,19 @@ def test_hot_swap_a_real_adapter(tiny, adapter_dir):
     server, client, tmp = tiny
     copy = tmp / "adapter_copy"
     shutil.copytree(adapter_dir, copy)
-    outside = client.post("/admin/adapters", json={"name": "v2", "path": str(adapter_dir)})
+    outside = client.post("/admin/adapters", headers=ADMIN,
+                          json={"name": "v2", "path": str(adapter_dir)})
     assert outside.status_code == 422 and "adapter_roots" in outside.json()["error"]["message"]
-    loaded = client.post("/admin/adapters", json={"name": "v2", "path": str(copy)})
+    loaded = client.post("/admin/adapters", headers=ADMIN, json={"name": "v2", "path": str(copy)})
     assert loaded.status_code == 201, loaded.text
     body = {"question": "How many artists are there?", "db_id": "concert_hall"}
     via_v2 = client.post("/generate", json={**body, "adapter": "v2"}).json()
     via_default = client.post("/generate", json=body).json()
     assert via_v2["adapter"] == "v2" and via_v2["sql"] == via_default["sql"]  # same weights
     assert [m["id"] for m in client.get("/v1/models").json()["data"]] == ["default", "v2"]
-    assert client.delete("/admin/adapters/v2").status_code == 200
+    assert client.delete("/admin/adapters/v2", headers=ADMIN).status_code == 200
     assert client.post("/generate", json={**body, "adapter": "v2"}).status_code == 404
-    assert client.delete("/admin/adapters/default").status_code == 409
+    assert client.delete("/admin/adapters/default", headers=ADMIN).status_code == 409
 
 
 # ---------------------------------------------------------------------------
@@ -470,7 +479,8 @@ def test_swap_under_load_drops_no_request(scripted):
     server, client, tmp, _ = scripted
     service = server.service
     b_dir = scripted_adapter(tmp / "b", tag="b1")
-    assert client.post("/admin/adapters", json={"name": "b", "path": str(b_dir)}).status_code == 201
+    assert client.post("/admin/adapters", headers=ADMIN,
+                       json={"name": "b", "path": str(b_dir)}).status_code == 201
     gate, entered = threading.Event(), threading.Event()
 
     def hold_b(jobs):
@@ -485,9 +495,10 @@ def test_swap_under_load_drops_no_request(scripted):
             held = pool.submit(client.post, "/generate",
                                json={"question": "SQL: SELECT 2", "db_id": "shop", "adapter": "b"})
             assert entered.wait(60)
-            assert client.delete("/admin/adapters/b").status_code == 200
+            assert client.delete("/admin/adapters/b", headers=ADMIN).status_code == 200
             b2 = scripted_adapter(tmp / "b2", tag="b2")
-            reload = pool.submit(client.post, "/admin/adapters", json={"name": "b", "path": str(b2)})
+            reload = pool.submit(client.post, "/admin/adapters", headers=ADMIN,
+                                 json={"name": "b", "path": str(b2)})
             gate.set()
             assert held.result().json()["sql"] == "SELECT 2 -- b1"  # the model it started with
             assert reload.result().status_code == 201
@@ -508,7 +519,8 @@ def test_swap_under_load_drops_no_request(scripted):
             for step in range(3):  # swap b back and forth while the load runs
                 tag = f"b{3 + step}"
                 folder = scripted_adapter(tmp / tag, tag=tag)
-                client.post("/admin/adapters", json={"name": "swap", "path": str(folder)})
+                client.post("/admin/adapters", headers=ADMIN,
+                            json={"name": "swap", "path": str(folder)})
             for future in load:
                 statuses += future.result()
     finally:
@@ -661,6 +673,7 @@ def test_ready_only_after_the_adapters_load(sample_dir, tmp_path):
     from t2s.data.sources import open_dataset_if_any
     from t2s.serve.adapters import AdapterRegistry
     from t2s.serve.embedded import EmbeddedServer
+    from t2s.serve.keys import ApiKeys
     from t2s.serve.requestlog import RequestLog
     from t2s.serve.service import Service
 
@@ -673,7 +686,7 @@ def test_ready_only_after_the_adapters_load(sample_dir, tmp_path):
 
     dataset = open_dataset_if_any(config.data, create_sample=False)
     service = Service(config, AdapterRegistry(config, dataset, slow_loader), {}, RequestLog(None))
-    server = EmbeddedServer(service, [("default", str(tmp_path / "a"))], [KEY])
+    server = EmbeddedServer(service, [("default", str(tmp_path / "a"))], ApiKeys(client=(KEY,)))
     server.thread.start()
     try:
         assert httpx.get(server.url + "/healthz", timeout=30).status_code == 200

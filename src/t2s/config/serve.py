@@ -11,6 +11,16 @@ from t2s.errors import ConfigError
 # spelling: parse_named_path checks it, and serve's request models take it as pattern.
 NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_\-]{0,127}$"
 _NAME = re.compile(NAME_PATTERN)
+# One label of a DNS name (or an IPv4 octet); a bracketed IPv6 address.
+_HOST_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+_HOST_IPV6 = re.compile(r"^\[[0-9A-Fa-f:.]{2,45}\]$")
+
+
+def _is_host_name(text: str) -> bool:
+    """A name as a ``Host`` header carries it, without port: ``node-3``, ``10.0.0.5``, ``[::1]``."""
+    if _HOST_IPV6.match(text):
+        return True
+    return 0 < len(text) <= 253 and all(_HOST_LABEL.match(label) for label in text.split("."))
 
 
 @dataclass
@@ -25,6 +35,16 @@ class ServeConfig:
     """Accepted API keys (``Authorization: Bearer KEY`` or ``X-API-Key``)."""
     api_key_env: str | None = "T2S_API_KEY"
     """Environment variable holding one more accepted key (null: none)."""
+    admin_api_keys: list[str] = field(default_factory=list)
+    """Keys of the admin routes (``/admin/...``), apart from ``api_keys``: a client
+    key never loads or unloads an adapter. None (and none in ``admin_api_key_env``)
+    while client keys are set: the admin routes refuse every request."""
+    admin_api_key_env: str | None = "T2S_ADMIN_API_KEY"
+    """Environment variable holding one more admin key (null: none)."""
+    allowed_hosts: list[str] = field(default_factory=list)
+    """Host names a request's ``Host`` header may carry besides the bound address
+    and ``localhost``. Checked whenever this is set, and always when serving
+    without a client key (a DNS-rebinding page cannot reach the server then)."""
     adapters: list[str] = field(default_factory=list)
     """More adapters to load at start, ``NAME=DIR`` (``infer.adapter_path`` is ``default``)."""
     default_adapter: str = "default"
@@ -75,8 +95,17 @@ class ServeConfig:
                 problems.append((key, f"must be >= 0, got {getattr(self, key)}"))
         if not self.cache_ttl_s > 0:
             problems.append(("cache_ttl_s", f"must be positive, got {self.cache_ttl_s}"))
-        if any(not key.strip() for key in self.api_keys):
-            problems.append(("api_keys", "holds an empty key"))
+        for key in ("api_keys", "admin_api_keys"):
+            if any(not value.strip() for value in getattr(self, key)):
+                problems.append((key, "holds an empty key"))
+        if set(self.api_keys) & set(self.admin_api_keys):
+            problems.append(("admin_api_keys",
+                             "shares a key with serve.api_keys (an admin key is its own)"))
+        bad_hosts = [h for h in self.allowed_hosts if not _is_host_name(h)]
+        if bad_hosts:
+            problems.append(("allowed_hosts",
+                             f"{', '.join(map(repr, bad_hosts))}: host names only "
+                             "(no scheme, port or path), e.g. 'gpu-node-3' or '10.0.0.5'"))
         if not _NAME.match(self.default_adapter):
             problems.append(("default_adapter", f"{self.default_adapter!r} is not a valid name"))
         for key in ("adapters", "databases"):

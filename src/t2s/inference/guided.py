@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from t2s.sqlexec import DEFAULT_MAX_RESULT_BYTES, ExecResult, ReadOnlyDatabase
+from t2s.config import SqlLimits
+from t2s.sqlexec import ExecResult, ReadOnlyDatabase
 
 Strategy = Literal["first_ok", "majority"]
 STRATEGIES: tuple[str, ...] = ("first_ok", "majority")
@@ -115,11 +116,9 @@ def _majority(order: list[tuple[int, str]], results: dict[str, ExecResult]) -> t
     return best[0]
 
 
-def select_for_database(candidates: Sequence[str], db_path: str | Path, *,
-                        timeout_s: float, max_rows: int,
-                        max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
+def select_for_database(candidates: Sequence[str], db_path: str | Path, limits: SqlLimits,
                         strategy: Strategy = "first_ok") -> Selection:
-    """:func:`select_candidate` with candidates run read-only on ``db_path``.
+    """:func:`select_candidate` with candidates run read-only on ``db_path``, each within ``limits``.
 
     Raises:
         FileNotFoundError: if ``db_path`` is not a file.
@@ -127,8 +126,7 @@ def select_for_database(candidates: Sequence[str], db_path: str | Path, *,
         ValueError: for an unknown strategy or no candidates.
     """
 
-    with ReadOnlyDatabase(db_path, timeout_s=timeout_s, max_rows=max_rows,
-                          max_result_bytes=max_result_bytes) as database:
+    with ReadOnlyDatabase(db_path, **limits.kwargs()) as database:
         return select_candidate(candidates, database.execute, strategy)
 
 

@@ -257,8 +257,7 @@ class Predictor:
             prediction.guided_changed = False
             return prediction
         selection = select_for_database(generation.candidates or (generation.sql,), path,
-                                        **self.infer.limits.kwargs(),
-                                        strategy=self.strategy)
+                                        self.infer.limits, strategy=self.strategy)
         self.stats.add(selection)
         prediction.sql = selection.sql
         prediction.guided_changed = selection.changed

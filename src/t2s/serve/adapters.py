@@ -65,10 +65,23 @@ class Adapter:
         return self.sha256[:16]
 
     def describe(self) -> dict:
-        """JSON-ready facts for ``/v1/models``."""
-        return {"name": self.name, "base": self.base, "sha256": self.sha256,
+        """JSON-ready facts for ``/v1/models`` and admin replies (no server path in them)."""
+        return {"name": self.name, "base": public_model_name(self.base), "sha256": self.sha256,
                 "model_hash": self.model_hash, "prompt_format": self.predictor.prompt_format,
                 "loaded_at": round(self.loaded_at, 3)}
+
+
+def public_model_name(name_or_path: str) -> str:
+    """A base model as a client may see it: a hub id as it is, a local folder by its name.
+
+    ``base_model_name_or_path`` is a hub id (``TinyLlama/TinyLlama-1.1B-Chat-v1.0``)
+    or a folder of this machine (``/home/me/models/tiny-base``); the folder's
+    path says nothing a client needs and tells how the server's disk is laid out.
+    """
+    path = Path(name_or_path).expanduser()
+    if path.is_absolute() or name_or_path.startswith((".", "~")) or path.is_dir():
+        return path.name
+    return name_or_path
 
 
 class UnknownAdapterError(T2SError):

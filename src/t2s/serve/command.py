@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
 import socket
 import sys
@@ -30,6 +29,7 @@ from t2s.config import Config, load_config, parse_named_path
 from t2s.data.sources import open_dataset_if_any
 from t2s.errors import ConfigError, DataError
 from t2s.serve.adapters import AdapterRegistry
+from t2s.serve.keys import configured_keys
 from t2s.serve.requestlog import RequestLog
 
 log = logging.getLogger(__name__)
@@ -48,21 +48,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
 
 
-def api_keys(config: Config) -> list[str]:
-    """Configured keys plus the one in ``serve.api_key_env``, if set."""
-    keys = list(config.serve.api_keys)
-    if config.serve.api_key_env and os.environ.get(config.serve.api_key_env, "").strip():
-        keys.append(os.environ[config.serve.api_key_env].strip())
-    return keys
-
-
 def resolve_settings(args: argparse.Namespace) -> tuple[Config, list[tuple[str, str]],
                                                          dict[str, Path]]:
     """The config (with ``--host``/``--port`` applied), adapters to load and databases.
 
     Raises:
-        ConfigError: for a malformed NAME=PATH, a duplicate name, or a public
-            address without an API key.
+        ConfigError: for a malformed NAME=PATH, a duplicate name, a public
+            address without an API key, or an admin key that is a client key too.
         DataError: for a registered database that is not a SQLite file.
     """
     overrides = list(args.overrides)
@@ -84,9 +76,13 @@ def resolve_settings(args: argparse.Namespace) -> tuple[Config, list[tuple[str, 
         if name in databases:
             problems.append(f"database {name!r} given twice")
         databases[name] = Path(path)
-    if not api_keys(config) and serve.host not in _LOOPBACK:
+    keys = configured_keys(serve)
+    if not keys.client and serve.host not in _LOOPBACK:
         problems.append(f"serve.host {serve.host} is not loopback: set serve.api_keys or "
                         f"${serve.api_key_env}")
+    if set(keys.client) & set(keys.admin):
+        problems.append("an admin key (serve.admin_api_keys, $serve.admin_api_key_env) is also "
+                        "a client key (serve.api_keys, $serve.api_key_env): give it its own")
     if config.infer.do_sample or config.infer.execution_guided:
         problems.append("serving decodes greedily, one candidate (the cache and micro-batching "
                         "rely on it): set infer.do_sample=false and infer.execution_guided=false")
@@ -96,6 +92,25 @@ def resolve_settings(args: argparse.Namespace) -> tuple[Config, list[tuple[str, 
         if not path.is_file():
             raise DataError(f"--db {name}: {path} is not a file")
     return config, adapters, databases
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (port 0: any free one), before any model loads.
+
+    Raises:
+        ConfigError: if the address cannot be bound (the port is in use, the
+            address is not this machine's, a port below 1024 without the right).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"serve.host/serve.port: cannot listen on {host}:{port}: "
+                          f"{exc.strerror or exc}") from None
+    return sock
 
 
 def run(args: argparse.Namespace) -> int:
@@ -111,10 +126,7 @@ def run(args: argparse.Namespace) -> int:
     dataset = open_dataset_if_any(config.data, create_sample=False)
     service = Service(config, AdapterRegistry(config, dataset), databases,
                       RequestLog(serve.request_log, serve.log_questions))
-    family = socket.AF_INET6 if ":" in serve.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((serve.host, serve.port))
+    sock = bind(serve.host, serve.port)
     host, port = sock.getsockname()[:2]
     fatal: list[BaseException] = []
 
@@ -122,7 +134,8 @@ def run(args: argparse.Namespace) -> int:
         fatal.append(exc)
         server.should_exit = True
 
-    app = create_app(service, adapters, api_keys(config), on_fatal=stop_on_fatal)
+    keys = configured_keys(serve)
+    app = create_app(service, adapters, keys, on_fatal=stop_on_fatal)
     server = uvicorn.Server(uvicorn.Config(
         app, log_level="warning", access_log=False, lifespan="on",
         timeout_graceful_shutdown=int(serve.graceful_timeout_s) or None))
@@ -132,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
     shown = f"[{shown}]" if ":" in shown else shown
     print(json.dumps({"listening": f"http://{shown}:{port}",
                       "adapters": [n for n, _ in adapters], "databases": sorted(databases),
-                      "auth": bool(api_keys(config)), "request_log": serve.request_log}),
+                      "auth": bool(keys.client), "request_log": serve.request_log}),
           flush=True)
     # uvicorn catches SIGTERM, drains, restores the previous handler and raises
     # the signal again; with Python's default handler that would kill the

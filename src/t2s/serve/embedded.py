@@ -14,6 +14,7 @@ from typing import Any
 import uvicorn
 
 from t2s.serve.app import create_app
+from t2s.serve.keys import ApiKeys
 from t2s.serve.service import Service
 
 
@@ -23,15 +24,15 @@ class EmbeddedServer:
     Args:
         service: The service to serve.
         adapters: (name, folder) pairs to load at start.
-        api_keys: Accepted keys (empty: open).
+        keys: Accepted keys (default: none, open).
         ready_timeout_s: How long start-up may take (loading a tiny model: seconds).
     """
 
     def __init__(self, service: Service, adapters: list[tuple[str, str]],
-                 api_keys: list[str] | None = None, ready_timeout_s: float = 300.0) -> None:
+                 keys: ApiKeys | None = None, ready_timeout_s: float = 300.0) -> None:
         self.service = service
         self.fatal: list[BaseException] = []
-        self.app = create_app(service, adapters, api_keys or [], on_fatal=self._on_fatal)
+        self.app = create_app(service, adapters, keys or ApiKeys(), on_fatal=self._on_fatal)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]

@@ -63,6 +63,9 @@ class Metrics:
         self.queue_depth.set_function(queue_depth)
         self.adapters = Gauge("t2s_adapters_loaded", "Adapters loaded", registry=r)
         self.adapters.set_function(adapters)
+        self.request_log_failures = Counter(
+            "t2s_request_log_failures", "Request-log lines that could not be written "
+            "(the request was still answered)", registry=r)
 
     def request(self, route: str, adapter: str, status: int, seconds: float) -> None:
         """Count one finished request."""
@@ -72,6 +75,10 @@ class Metrics:
     def failure(self, kind: str) -> None:
         """Count one failure of ``kind`` (validation, generation, sql_parse, ...)."""
         self.failures.labels(kind).inc()
+
+    def request_log_failure(self) -> None:
+        """Count one request-log line lost to a failed write."""
+        self.request_log_failures.inc()
 
     def cache(self, hit: bool) -> None:
         """Count one cache lookup."""

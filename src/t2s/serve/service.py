@@ -1,4 +1,4 @@
-"""What the server does for a request, without the web framework.
+"""What the server does for a request, apart from HTTP (routes, bodies, auth).
 
 ``POST /generate``: pick the adapter, build the prompt exactly as training did
 (:meth:`~t2s.inference.pipeline.Predictor.prompt_for` for a database by name,
@@ -10,8 +10,8 @@ then check the SQL against the database and, when asked, run it through the one
 read-only guard (:func:`t2s.sqlexec.run_query`). Every request leaves one line
 in the request log.
 
-Errors are :class:`RequestError` with a stable ``kind`` (the JSON body's
-``error.kind``) and an HTTP status; nothing else reaches the client.
+Errors are :class:`~t2s.serve.errors.RequestError` with a stable ``kind`` (the
+JSON body's ``error.kind``) and an HTTP status; nothing else reaches the client.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from t2s.config import Config
+from t2s.config import Config, SqlLimits
 from t2s.data.schema_text import introspect_sqlite
 from t2s.data.spider import SpiderDataset, check_db_id, schema_from_tables_entry
 from t2s.errors import DataError, InputError, T2SError
@@ -37,40 +37,28 @@ from t2s.serve.adapters import Adapter, AdapterRegistry, UnknownAdapterError
 from t2s.serve.batcher import MicroBatcher, QueueFullError
 from t2s.serve.cache import ResponseCache, cache_key
 from t2s.serve.ddl import schema_from_ddl
+from t2s.serve.errors import (
+    EXECUTION,
+    GENERATION,
+    NOT_FOUND,
+    NOT_READY,
+    OVERLOADED,
+    RESULT_TOO_LARGE,
+    SQL_PARSE,
+    TIMEOUT,
+    VALIDATION,
+    RequestError,
+)
 from t2s.serve.metrics import Metrics
-from t2s.serve.requestlog import RequestLog
+from t2s.serve.requestlog import RequestLog, RequestRecord
 from t2s.sqlexec import ErrorKind, ExecResult, run_query
 
 log = logging.getLogger(__name__)
-
-# error.kind values: stable, documented in README "Serving".
-VALIDATION = "validation"
-AUTH = "auth"
-NOT_FOUND = "not_found"
-TOO_LARGE = "payload_too_large"
-NOT_READY = "not_ready"
-OVERLOADED = "overloaded"
-GENERATION = "generation"
-SQL_PARSE = "sql_parse"
-EXECUTION = "execution_error"
-TIMEOUT = "timeout"
-RESULT_TOO_LARGE = "result_too_large"
-INTERNAL = "internal"
 
 # sqlexec's error kinds as the API names them.
 _EXEC_KIND = {ErrorKind.PARSE_ERROR: SQL_PARSE, ErrorKind.TIMEOUT: TIMEOUT,
               ErrorKind.RESULT_TOO_LARGE: RESULT_TOO_LARGE}
 _MISSING = re.compile(r"^no such (table|column): (.+)$")
-
-
-class RequestError(Exception):
-    """A request that cannot be answered: ``kind``, HTTP ``status`` and a message."""
-
-    def __init__(self, kind: str, status: int, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.status = status
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -120,6 +108,7 @@ class Service:
                                cache_ratio=lambda: self.cache.hit_ratio,
                                adapters=lambda: len(self.registry.all()))
         self.batcher.on_batch = self.metrics.batch
+        self.request_log.on_failure = self.metrics.request_log_failure
         self.ready = False
         # Set once ready: lets a caller on another thread (tests, benchmarks)
         # wait for start-up without polling /readyz.
@@ -211,7 +200,7 @@ class Service:
         try:
             text, path = adapter.predictor.resolver.resolve(question)
         except DataError as exc:
-            raise RequestError(NOT_FOUND, 404, str(exc)) from None
+            raise _unreadable(db_id, exc) from None
         # From the schema itself: the text's layout depends on data.schema.style.
         schema = (self.dataset.schemas[db_id] if source == "dataset"
                   else introspect_sqlite(self.databases[db_id]))
@@ -239,12 +228,12 @@ class Service:
         try:
             prompt, path = predictor.prompt_for(replace(question, evidence=request.evidence))
         except DataError as exc:
-            raise RequestError(NOT_FOUND, 404, str(exc)) from None
+            raise _unreadable(request.db_id or "", exc) from None
         return _Target(prompt, path, source)
 
     # ---------------------------------------------------------------- generate
 
-    async def generate(self, request: GenerateInput, record: dict[str, Any]) -> dict[str, Any]:
+    async def generate(self, request: GenerateInput, record: RequestRecord) -> dict[str, Any]:
         """Answer one request; fills ``record`` (the request-log line) as it goes.
 
         Raises:
@@ -254,15 +243,16 @@ class Service:
         if not self.ready:
             raise RequestError(NOT_READY, 503, "the model is still loading; see /readyz")
         adapter = self.adapter(request.adapter)
-        record.update(adapter=adapter.name, model_hash=adapter.model_hash, db_id=request.db_id,
-                      question=request.question, question_chars=len(request.question),
-                      question_words=len(request.question.split()))
+        record.adapter, record.model_hash = adapter.name, adapter.model_hash
+        record.db_id, record.question = request.db_id, request.question
+        record.question_chars = len(request.question)
+        record.question_words = len(request.question.split())
         max_new = request.max_new_tokens or adapter.options.max_new_tokens
         if max_new > self.serve.max_new_tokens:
             raise RequestError(VALIDATION, 422, f"max_new_tokens: at most "
                                                 f"{self.serve.max_new_tokens} (serve.max_new_tokens)")
         target = self._target(request, adapter)
-        record["schema_source"] = target.source
+        record.schema_source = target.source
         if request.execute and target.path is None:
             raise RequestError(VALIDATION, 422, "execute: only on a database with a SQLite "
                                                 "file (registered with --db, or in the dataset)")
@@ -288,9 +278,10 @@ class Service:
         else:
             hit = True
         sql = cached["sql"]
-        record.update(sql=sql, cached=hit, question_tokens=cached["question_tokens"],
-                      completion_tokens=cached["completion_tokens"],
-                      batch_size=None if hit else cached["batch_size"])
+        record.sql, record.cached = sql, hit
+        record.question_tokens = cached["question_tokens"]
+        record.completion_tokens = cached["completion_tokens"]
+        record.batch_size = None if hit else cached["batch_size"]
         response: dict[str, Any] = {
             "sql": sql, "adapter": adapter.name, "model_hash": adapter.model_hash,
             "cached": hit,
@@ -302,7 +293,7 @@ class Service:
         return response
 
     async def _check_sql(self, path: Path, sql: str, request: GenerateInput,
-                         response: dict[str, Any], record: dict[str, Any]) -> None:
+                         response: dict[str, Any], record: RequestRecord) -> None:
         """Prepare (and with ``execute`` run) the SQL read-only; errors go into the response."""
         infer = self.config.infer
         if request.execute:
@@ -311,18 +302,19 @@ class Service:
         else:
             # EXPLAIN prepares the statement (tables, columns, authorizer) without running it.
             max_rows, statement = 1, "EXPLAIN " + sql
-        result = await asyncio.to_thread(_run, path, statement, infer.execute_timeout_s, max_rows,
-                                         infer.max_result_bytes)
-        record["sql_parsed"] = result.error != ErrorKind.PARSE_ERROR
+        limits = replace(infer.limits, max_rows=max_rows)
+        result = await asyncio.to_thread(_run, path, statement, limits)
+        record.sql_parsed = result.error != ErrorKind.PARSE_ERROR
         missing = _MISSING.match(result.message or "")
-        if missing:
-            record["unknown_tables" if missing.group(1) == "table" else "unknown_columns"] = [
-                missing.group(2)]
+        if missing and missing.group(1) == "table":
+            record.unknown_tables = [missing.group(2)]
+        elif missing:
+            record.unknown_columns = [missing.group(2)]
         if request.execute:
-            record.update(executed=True, exec_ok=result.ok)
+            record.executed, record.exec_ok = True, result.ok
         if result.ok:
             if request.execute:
-                record.update(rows=len(result.rows), empty_result=not result.rows)
+                record.rows, record.empty_result = len(result.rows), not result.rows
                 response["result"] = {"columns": list(result.columns),
                                       "rows": [[_json_value(v) for v in row] for row in result.rows],
                                       "truncated": result.truncated,
@@ -331,21 +323,30 @@ class Service:
         if not request.execute and result.error == ErrorKind.TIMEOUT:
             return  # preparing timed out: nothing to say about the SQL itself
         kind = _EXEC_KIND.get(result.error, EXECUTION)
-        record.update(error_kind=kind, error=result.message)
+        record.error_kind, record.error = kind, result.message
         if request.execute:
             self.metrics.failure(kind)
             response["error"] = {"kind": kind, "message": result.message}
 
 
-def _run(path: Path, sql: str, timeout_s: float, max_rows: int, max_result_bytes: int) -> ExecResult:
-    """:func:`~t2s.sqlexec.run_query`, with an unusable file reported as a result."""
+def _run(path: Path, sql: str, limits: SqlLimits) -> ExecResult:
+    """:func:`~t2s.sqlexec.run_query` within ``limits``, with an unusable file reported as a result."""
     if not sql.strip() or sql.strip().upper() == "EXPLAIN":
         return ExecResult(rows=[], error=ErrorKind.PARSE_ERROR, message="empty SQL")
     try:
-        return run_query(path, sql, timeout_s=timeout_s, max_rows=max_rows,
-                         max_result_bytes=max_result_bytes)
-    except (OSError, sqlite3.DatabaseError) as exc:
+        return run_query(path, sql, **limits.kwargs())
+    except OSError as exc:  # its text names the file: the client gets the reason only
+        return ExecResult(rows=[], error=ErrorKind.RUNTIME_ERROR,
+                          message=f"the database file cannot be read: {exc.strerror or exc}")
+    except sqlite3.DatabaseError as exc:
         return ExecResult(rows=[], error=ErrorKind.RUNTIME_ERROR, message=str(exc))
+
+
+def _unreadable(db_id: str, exc: DataError) -> RequestError:
+    """A not_found for a known database that cannot be read; its path goes to the log only."""
+    log.warning("database %r: %s", db_id, exc)
+    return RequestError(NOT_FOUND, 404, f"database {db_id!r} cannot be read (the server log "
+                                        "has why)")
 
 
 def _json_value(value: Any) -> Any:
