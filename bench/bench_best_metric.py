@@ -91,23 +91,23 @@ def pick(points: list[dict], key: str, lower_is_better: bool) -> int | None:
 
 
 def score_folder(folder: Path, overrides: list[str], report_dir: Path) -> dict:
-    """Score ``folder`` on the full dev split exactly as ``t2s evaluate --config`` does."""
-    from t2s.evaluation import command
+    """Score ``folder`` on the full dev split with the library of ``t2s evaluate --config``."""
+    from t2s.evaluation.model import score_model
+    from t2s.inference.adapter_prompt import load_inference_config
 
-    parser = argparse.ArgumentParser()
-    command.add_arguments(parser)
-    args = parser.parse_args(["--config", str(PRESET), "--no-progress", *overrides,
-                              f"infer.adapter_path={folder}", f"eval.report_dir={report_dir}"])
-    with contextlib.redirect_stdout(sys.stderr):  # its summary table; ours goes to stdout
-        command.score_model(args)
-    report = json.loads((report_dir / "REPORT.json").read_text())
-    return report
+    config = load_inference_config(PRESET, [*overrides, f"infer.adapter_path={folder}",
+                                            f"eval.report_dir={report_dir}"])
+    with contextlib.redirect_stdout(sys.stderr):  # inference's logs; our table goes to stdout
+        return score_model(config, config.eval.report_dir, progress=False).report
 
 
 def accuracy(report: dict, metric: str, first: int | None = None) -> tuple[int, int]:
-    """``(correct, scored)`` of ``metric`` (``exact_match``/``execution_match``)."""
+    """``(correct, scored)`` of the registry's ``metric`` (``exact_match``/``execution``)."""
+    from t2s.evaluation.metrics import by_name
+
+    key = by_name(metric).example_key
     examples = report["examples"][:first] if first else report["examples"]
-    values = [e[metric] for e in examples if e[metric] is not None]
+    values = [e[key] for e in examples if e[key] is not None]
     return sum(bool(v) for v in values), len(values)
 
 
@@ -157,9 +157,9 @@ def main() -> int:
         report = score_folder(folder, overrides, out_dir / "eval" / folder.name)
         step = int(folder.name.split("-")[1]) if folder.name.startswith("checkpoint-") else None
         point = by_step.get(step, {})
-        ex, n = accuracy(report, "execution_match")
+        ex, n = accuracy(report, "execution")
         em, _ = accuracy(report, "exact_match")
-        sub_ex, sub_n = accuracy(report, "execution_match", ex_examples)
+        sub_ex, sub_n = accuracy(report, "execution", ex_examples)
         rows.append({"model": folder.name, "step": step, "eval_loss": point.get("eval_loss"),
                      "eval_ex": point.get("eval_ex"), "dev_ex": ex / n, "dev_em": em / n,
                      "dev_n": n, "sub_ex": sub_ex / sub_n, "sub_n": sub_n})

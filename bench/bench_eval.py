@@ -15,7 +15,7 @@ its dependencies, nltk and sqlparse, live outside the repository)::
 How each side is run and timed (wall clock of a fresh process, start-up included):
 
 * t2s: ``python -m t2s.cli evaluate --gold G --pred P --db D --table T --out R
-  --etype all --workers N --no-progress``.
+  --etype all --no-progress eval.workers=N``.
 * official: its ``evaluate()`` with the defaults of its command line (``--etype
   all``, no ``--plug_value``, no ``--keep_distinct``), in its own interpreter.
   Two things are patched in memory, neither changing a verdict on Spider:
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         t2s_cmd = [sys.executable, "-m", "t2s.cli", "evaluate", "--gold", files[0],
                    "--pred", files[1], "--db", files[2], "--table", files[3],
                    "--out", str(work / "REPORT.json"), "--etype", "all",
-                   "--workers", str(args.workers), "--no-progress"]
+                   "--no-progress", f"eval.workers={args.workers}"]
         official_cmd = [args.official_python, "-c", _OFFICIAL_DRIVER,
                         str(args.official_dir.resolve()), *files, str(work / "official.json")]
         t2s_times, official_times = [], []

@@ -30,15 +30,19 @@ def data(tmp_path: Path) -> Path:
 
 def _args(data: Path, out: Path, gold: str = "gold.sql", pred: str = "pred.sql",
           *extra: str) -> list[str]:
+    """The command line; ``extra`` flags first, then its ``key=value`` overrides
+    (argparse takes the overrides as one run of positionals)."""
+    flags = [part for part in extra if "=" not in part]
+    overrides = [part for part in extra if "=" in part]
     return ["evaluate", "--gold", str(data / gold), "--pred", str(data / pred),
             "--db", str(data / "database"), "--table", str(data / "tables.json"),
-            "--out", str(out), "--timeout", "0.5", "--no-progress", *extra]
+            "--out", str(out), "--no-progress", *flags, "eval.timeout_s=0.5", *overrides]
 
 
 def test_evaluate_writes_reports_and_prints_a_table(
         data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "eval" / "REPORT.json"
-    assert main(_args(data, out, "gold.sql", "pred.sql", "--workers", "2")) == 0
+    assert main(_args(data, out, "gold.sql", "pred.sql", "eval.workers=2")) == 0
     printed = capsys.readouterr().out
     assert printed.splitlines()[0].split()[-1] == "all"
     assert any(line.startswith("exec") for line in printed.splitlines())
@@ -60,7 +64,7 @@ def test_json_gold_and_jsonl_predictions_by_id_or_index(data: Path, tmp_path: Pa
     for gold, pred in (("gold.sql", "pred.sql"), ("dev.json", "by_id.jsonl"),
                        ("gold.sql", "by_index.jsonl")):
         out = tmp_path / f"{pred}.json"
-        assert main(_args(data, out, gold, pred, "--workers", "1", "--etype", "exec")) == 0
+        assert main(_args(data, out, gold, pred, "eval.workers=1", "--etype", "exec")) == 0
         reports.append(json.loads(out.read_text(encoding="utf-8")))
     verdicts = [[e["execution_match"] for e in r["examples"]] for r in reports]
     assert verdicts[0] == verdicts[1] == verdicts[2]
@@ -76,7 +80,7 @@ def _bad_input(data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
     if pred_bytes is not None:
         (data / pred_name).write_bytes(pred_bytes)
     out = tmp_path / "REPORT.json"
-    assert main(_args(data, out, "gold.sql", pred_name, "--workers", "1")) == 2
+    assert main(_args(data, out, "gold.sql", pred_name, "eval.workers=1")) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert not out.exists()
@@ -124,7 +128,7 @@ def test_bad_predictions_are_wrong_answers_not_errors(data: Path, tmp_path: Path
     (data / "gold.sql").write_text(GOLD_TEXT, encoding="utf-8")
     (data / "pred.sql").write_text("\n)(*&^ garbage ;; DROP TABLE item\n\n\n", encoding="utf-8")
     out = tmp_path / "REPORT.json"
-    assert main(_args(data, out, "gold.sql", "pred.sql", "--workers", "1")) == 0
+    assert main(_args(data, out, "gold.sql", "pred.sql", "eval.workers=1")) == 0
     examples = json.loads(out.read_text(encoding="utf-8"))["examples"]
     assert [e["error"] for e in examples] == ["empty_prediction", "parse_error"]
     assert [e["exact_match"] for e in examples] == [False, False]
@@ -135,14 +139,14 @@ def test_missing_options_fail_clearly(data: Path, capsys: pytest.CaptureFixture[
     assert "missing --pred, --db, --table, --out (or --out-dir)" in capsys.readouterr().err
     assert main(_args(data, data)) == 2
     assert "is a folder" in capsys.readouterr().err
-    assert main(_args(data, data / "REPORT.json", "gold.sql", "pred.sql", "--workers", "0")) == 2
-    assert "--workers must be >= 1" in capsys.readouterr().err
+    assert main(_args(data, data / "REPORT.json", "gold.sql", "pred.sql", "eval.workers=0")) == 2
+    assert "eval.workers: must be >= 1, got 0" in capsys.readouterr().err
 
 
 def test_config_mode_generates_then_scores(data: Path, tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """Scoring wiring with a stand-in generator; tests/test_demo_e2e.py runs a real model."""
-    import t2s.evaluation.command as command
+    import t2s.evaluation.model as command
 
     seen: list[int] = []
 
@@ -201,7 +205,7 @@ def test_nightly_job_writes_a_dated_report_and_compares_with_the_last_one(
     out_dir = tmp_path / "reports"
     flags = ["--gold", str(data / "gold.sql"), "--pred", str(data / "pred.sql"),
              "--db", str(data / "database"), "--table", str(data / "tables.json"),
-             "--out-dir", str(out_dir), "--timeout", "0.5", "--workers", "1", "--no-progress"]
+             "--out-dir", str(out_dir), "--no-progress", "eval.timeout_s=0.5", "eval.workers=1"]
     # The job entry point itself, as a scheduler runs it.
     job = subprocess.run([sys.executable, str(Path(__file__).resolve().parents[2] / "jobs" /
                                               "evaluate.py"), *flags],
@@ -218,7 +222,7 @@ def test_nightly_job_writes_a_dated_report_and_compares_with_the_last_one(
     printed = capsys.readouterr().out
     assert f"vs {yesterday}" in printed and "0 right->wrong, 0 wrong->right" in printed
     # A night scored with other flags is not silently compared.
-    assert main(["evaluate", *flags, "--keep-distinct"]) == 0
+    assert main(["evaluate", *flags, "eval.keep_distinct=true"]) == 0
     printed = capsys.readouterr().out
     assert f"not comparable with {yesterday}: flag" in printed and "right->wrong" not in printed
 
@@ -228,7 +232,7 @@ def test_exact_match_only_nights_are_compared_on_exact_match(
     out_dir = tmp_path / "reports"
     flags = ["evaluate", "--gold", str(data / "gold.sql"), "--pred", str(data / "pred.sql"),
              "--db", str(data / "database"), "--table", str(data / "tables.json"),
-             "--out-dir", str(out_dir), "--etype", "match", "--workers", "1", "--no-progress"]
+             "--out-dir", str(out_dir), "--etype", "match", "eval.workers=1", "--no-progress"]
     assert main(flags) == 0
     (today,) = list(out_dir.glob("*/REPORT.json"))
     yesterday = json.loads(today.read_text(encoding="utf-8"))
@@ -254,14 +258,14 @@ def test_missing_database_stops_execution_unless_skipped(
     with (data / "pred.sql").open("a", encoding="utf-8") as pred:
         pred.write("SELECT count(*) FROM item\n")
     out = tmp_path / "REPORT.json"
-    assert main(_args(data, out, "gold.sql", "pred.sql", "--workers", "1")) == 2
+    assert main(_args(data, out, "gold.sql", "pred.sql", "eval.workers=1")) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and not out.exists()
     assert re.search(r"attic \(1 example, first at .*gold\.sql:11\).*--skip-missing-db", err)
-    assert main(_args(data, out, "gold.sql", "pred.sql", "--workers", "1", "--etype",
+    assert main(_args(data, out, "gold.sql", "pred.sql", "eval.workers=1", "--etype",
                       "match")) == 0
     assert "warning" not in capsys.readouterr().out
-    assert main(_args(data, out, "gold.sql", "pred.sql", "--workers", "2",
+    assert main(_args(data, out, "gold.sql", "pred.sql", "eval.workers=2",
                       "--skip-missing-db")) == 0
     printed = capsys.readouterr().out
     assert ("warning: execution skipped for 1 example with no SQLite database (attic; "
@@ -277,7 +281,7 @@ def test_a_text_file_in_place_of_a_database_is_a_clear_error(
         data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], workers: str) -> None:
     (data / "database" / "shop" / "shop.sqlite").write_text("not a database\n", encoding="utf-8")
     out = tmp_path / "REPORT.json"
-    assert main(_args(data, out, "gold.sql", "pred.sql", "--workers", workers)) == 2
+    assert main(_args(data, out, "gold.sql", "pred.sql", f"eval.workers={workers}")) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and not out.exists()
     assert re.search(r"error: not a SQLite database: .*shop\.sqlite \(starts with b'not a da'\)",
@@ -293,14 +297,84 @@ def test_config_mode_refuses_prediction_file_flags(
     assert main(["evaluate", "--config", "configs/tiny.yaml", *files, override]) == 2
     err = capsys.readouterr().err
     assert "--gold, --pred, --db, --table name prediction files" in err
-    # Overrides alone also select the model mode; scoring flags point at their keys.
-    assert main(["evaluate", "--pred", str(data / "pred.sql"), "--etype", "match",
-                 "--timeout", "3", "--keep-distinct", override]) == 2
+    # Overrides without prediction files also select the model mode; scoring
+    # flags point at their keys.
+    assert main(["evaluate", "--etype", "match", "--timeout", "3", "--keep-distinct",
+                 override]) == 2
     err = capsys.readouterr().err
-    assert "--pred name prediction files" in err
     assert "--etype (use eval.etype=...)" in err and "--timeout (use eval.timeout_s=...)" in err
     assert "--keep-distinct (use eval.keep_distinct=...)" in err
     assert "Traceback" not in err and not report_dir.exists()
+    # With prediction files, overrides are scoring settings: other keys are refused.
+    out = tmp_path / "REPORT.json"
+    assert main(["evaluate", *files, "--out", str(out), override, "data.root=x",
+                 "eval.workers=1"]) == 2
+    err = capsys.readouterr().err
+    assert ("eval.report_dir, data.root: prediction files take eval.* scoring overrides "
+            "only") in err
+    assert not out.exists() and not report_dir.exists()
+
+
+def _volatile_blanked(report: dict) -> dict:
+    manifest = report["manifest"]
+    manifest["created_at"] = manifest["git_commit"] = manifest["runtime"]["wall_s"] = None
+    return report
+
+
+# Each deprecated flag, its eval.* override, and a value that changes the report.
+DEPRECATED = [("--keep-distinct", None, "eval.keep_distinct=true"),
+              ("--workers", "1", "eval.workers=1"),
+              ("--timeout", "0.5", "eval.timeout_s=0.5"),
+              ("--max-rows", "3", "eval.max_rows=3"),
+              ("--max-result-bytes", "2048", "eval.max_result_bytes=2048"),
+              ("--exec-metric", "bird", "eval.exec_metric=bird")]
+
+
+def test_deprecated_scoring_flags_equal_their_eval_overrides_and_say_so(
+        data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    files = ["evaluate", "--gold", str(data / "gold.sql"), "--pred", str(data / "pred.sql"),
+             "--db", str(data / "database"), "--table", str(data / "tables.json"),
+             "--no-progress", "--etype", "exec"]
+    old = [part for flag, value, _ in DEPRECATED for part in (flag, value) if part is not None]
+    new = [override for _, _, override in DEPRECATED]
+    assert main([*files, *old, "--out", str(tmp_path / "old.json")]) == 0
+    old_err = capsys.readouterr().err
+    assert main([*files, *new, "--out", str(tmp_path / "new.json")]) == 0
+    new_err = capsys.readouterr().err
+    reports = [_volatile_blanked(json.loads((tmp_path / name).read_text(encoding="utf-8")))
+               for name in ("old.json", "new.json")]
+    assert reports[0] == reports[1]
+    flags = reports[0]["manifest"]["flags"]
+    assert (flags["keep_distinct"], flags["timeout_s"], flags["max_rows"],
+            flags["max_result_bytes"], flags["exec_metric"]) == (True, 0.5, 3, 2048, "bird")
+    for flag, _, override in DEPRECATED:
+        lines = [line for line in old_err.splitlines() if line.startswith(f"t2s evaluate: {flag} ")]
+        assert lines == [f"t2s evaluate: {flag} is deprecated and goes in the next release; "
+                         f"use {override}"]
+    assert " is deprecated " not in new_err
+
+
+def test_etype_is_the_official_flag_and_a_flag_and_its_key_conflict(
+        data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "REPORT.json"
+    assert main(_args(data, out, "gold.sql", "pred.sql", "--etype", "match")) == 0
+    assert " is deprecated " not in capsys.readouterr().err
+    by_flag = _volatile_blanked(json.loads(out.read_text(encoding="utf-8")))
+    assert main(_args(data, out, "gold.sql", "pred.sql", "eval.etype=match")) == 0
+    assert _volatile_blanked(json.loads(out.read_text(encoding="utf-8"))) == by_flag
+    assert by_flag["summary"]["execution"] is None
+    assert main(_args(data, out, "gold.sql", "pred.sql", "--workers", "2", "eval.workers=1")) == 2
+    assert "--workers and eval.workers= both given; give only eval.workers=" in (
+        capsys.readouterr().err)
+
+
+def test_files_resolve_exec_metric_auto_to_spiders(data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "REPORT.json"
+    assert main(_args(data, out, "gold.sql", "pred.sql", "eval.exec_metric=auto")) == 0
+    auto = _volatile_blanked(json.loads(out.read_text(encoding="utf-8")))
+    assert "exec_metric" not in auto["manifest"]["flags"]
+    assert main(_args(data, out, "gold.sql", "pred.sql", "eval.exec_metric=spider")) == 0
+    assert _volatile_blanked(json.loads(out.read_text(encoding="utf-8"))) == auto
 
 
 def test_help_says_where_config_mode_writes(capsys: pytest.CaptureFixture[str]) -> None:

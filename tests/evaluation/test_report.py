@@ -24,8 +24,9 @@ def _result(index: int, hardness: str, exec_ok: bool, exact_ok: bool, db_id: str
             error: str | None = None, tags: tuple[str, ...] = ("simple",)) -> ExampleResult:
     return ExampleResult(index=index, db_id=db_id, question=f"q{index}", gold="SELECT 1",
                          pred="SELECT 1", hardness=hardness, category=tags[0],
-                         categories=list(tags), exact_match=exact_ok, string_match=exact_ok,
-                         execution_match=exec_ok, error=None if exec_ok else error)
+                         categories=list(tags), error=None if exec_ok else error,
+                         scores={"exact_match": exact_ok, "string_match": exact_ok,
+                                 "execution": exec_ok})
 
 
 RESULTS = [
@@ -53,7 +54,7 @@ def test_summary_counts_and_accuracies() -> None:
 
 def test_unscored_metric_is_null_not_zero() -> None:
     unscored = [ExampleResult(index=0, db_id="d", question=None, gold="g", pred="p",
-                              hardness="easy", category="simple", execution_match=True)]
+                              hardness="easy", category="simple", scores={"execution": True})]
     summary = build_summary(unscored)
     assert summary["exact_match"] is None
     assert summary["execution"] == {"correct": 1, "accuracy": 1.0}

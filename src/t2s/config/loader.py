@@ -257,7 +257,19 @@ def load_config_with_sources(path: str | Path | None = None,
         for key, message in check(config):
             problems.add(_source_of(key, sources, "config"), key, message)
     problems.raise_if_any()
-    return config, sources
+    return resolve_exec_metric(config), sources
+
+
+def resolve_exec_metric(config: Config) -> Config:
+    """``config`` with ``eval.exec_metric: auto`` resolved by data source, so no library
+    sees ``auto``: ``bird`` for BIRD data (one BIRD source, or a mixture whose
+    evaluation sources are all BIRD), else ``spider``."""
+    if config.eval.exec_metric != "auto":
+        return config
+    data = config.data
+    kinds = {s.source for s in data.sources if s.eval_file} if data.sources else {data.source}
+    metric = "bird" if kinds == {"bird"} else "spider"
+    return dataclasses.replace(config, eval=dataclasses.replace(config.eval, exec_metric=metric))
 
 
 def _non_finite(config: Any, reported: set[str], prefix: str = "") -> Problems:

@@ -4,8 +4,15 @@ Prediction files, as a drop-in for the official Spider evaluator::
 
     t2s evaluate --gold ../shared/data/spider/dev_gold.sql --pred pred.sql \\
         --db ../shared/data/spider/database --table ../shared/data/spider/tables.json \\
-        --out outputs/eval/REPORT.json [--etype all|match|exec] [--keep-distinct] \\
-        [--workers 2] [--timeout 10] [--max-rows 100000] [--skip-missing-db]
+        --out outputs/eval/REPORT.json [--etype all|match|exec] [--skip-missing-db] \\
+        [eval.keep_distinct=true eval.workers=2 eval.timeout_s=10 eval.max_rows=100000 ...]
+
+The flags are the official evaluator's own (``--gold --pred --db --table
+--etype``) and ``--out``; every other scoring setting is an ``eval.*=``
+override, on top of the schema's defaults (no YAML is read: ``--config``
+scores a model). The flags that used to repeat ``eval.*`` fields
+(``--keep-distinct --workers --timeout --max-rows --max-result-bytes
+--exec-metric``) still work for one release, each printing a deprecation line.
 
 ``--gold`` may also be a Spider-format JSON question file (``dev.json``), which
 puts the questions in the report; ``--pred`` may be JSONL with ids (see
@@ -17,12 +24,11 @@ with ``--etype match``; when execution is scored it is an error listing every
 such db_id, unless ``--skip-missing-db`` leaves their examples out of
 execution scoring (the report and the printed table say so).
 
-A model: ``t2s evaluate --config configs/tiny.yaml [key.sub=value ...]``
-generates predictions for the eval split with the trained adapter, then scores
-them with the same code (:func:`t2s.evaluation.runner.evaluate_predictions`),
-writing to ``eval.report_dir``. The scoring settings are then the ``eval.*``
-keys: the prediction-file flags (``--gold`` ... ``--max-rows``) are refused
-rather than silently ignored.
+A model: ``t2s evaluate --config configs/tiny.yaml [key.sub=value ...]`` (or
+overrides without prediction-file flags) generates predictions for the eval
+split with the trained adapter, then scores them with the same code
+(:func:`t2s.evaluation.model.score_model`), writing to ``eval.report_dir``.
+The prediction-file flags are refused there rather than silently ignored.
 
 Nightly, in either mode: ``--out-dir reports/`` instead of ``--out`` (or
 ``eval.report_dir``) writes ``reports/<YYYY-MM-DD>/`` (UTC) and prints the flips
@@ -32,56 +38,47 @@ against the newest earlier dated report (``jobs/evaluate.py`` is this command).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import typing
 from pathlib import Path
 
 from t2s.cli_args import add_config_arguments, config_path
-from t2s.config import Config, EType, EvalConfig, eval_problems
-from t2s.data.sources import open_dataset_if_any
-from t2s.errors import ConfigError, DataError, InputError, T2SError
+from t2s.config import EType, EvalConfig, load_config
+from t2s.errors import InputError
 from t2s.evaluation.compare import compare_with_previous_night
-from t2s.evaluation.inputs import gold_from_examples, read_gold, read_predictions
+from t2s.evaluation.inputs import read_gold, read_predictions
+from t2s.evaluation.model import score_model
 from t2s.evaluation.report import dated_report_path, format_summary, markdown_path
 from t2s.evaluation.runner import evaluate_predictions
-from t2s.inference import generate_predictions
 from t2s.inference.adapter_prompt import load_inference_config
-from t2s.inference.pipeline import describe_model
-from t2s.outputs import check_output_dir, check_output_file
-from t2s.provenance import write_text_atomic
+from t2s.outputs import check_output_file
 
 _FILE_ARGS = ("gold", "pred", "db", "table")
 
-# Flags that only mean something for prediction files, and the config key that
-# takes their place with --config (None: no counterpart).
-_FILE_ONLY_FLAGS: dict[str, str | None] = {
-    "gold": None, "pred": None, "db": None, "table": None,
-    "etype": "eval.etype", "keep_distinct": "eval.keep_distinct", "workers": "eval.workers",
-    "timeout": "eval.timeout_s", "max_rows": "eval.max_rows",
-    "max_result_bytes": "eval.max_result_bytes", "exec_metric": "eval.exec_metric",
-}
+# The scoring flags and the eval.* key each one sets. --etype is the official
+# evaluator's own flag; the others are deprecated aliases, kept for one release.
+_SCORING_FLAGS = {"etype": "eval.etype", "keep_distinct": "eval.keep_distinct",
+                  "workers": "eval.workers", "timeout": "eval.timeout_s",
+                  "max_rows": "eval.max_rows", "max_result_bytes": "eval.max_result_bytes",
+                  "exec_metric": "eval.exec_metric"}
+_OFFICIAL = ("etype",)
 
-# Prediction-file flags start from the schema's defaults: one source per setting.
+# Help texts show the schema's defaults: one source per setting.
 _DEFAULTS = EvalConfig()
-# The flag each scoring field is given by, for error messages.
-_FLAG_OF = {"etype": "--etype", "timeout_s": "--timeout", "max_rows": "--max-rows",
-            "workers": "--workers", "keep_distinct": "--keep-distinct",
-            "max_result_bytes": "--max-result-bytes", "exec_metric": "--exec-metric"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``t2s evaluate`` options (light: imports nothing heavy)."""
 
     parser.epilog = (
-        "Score a model instead: t2s evaluate --config CONFIG [key.sub=value ...] generates "
-        "SQL for data.eval_file with the trained adapter (infer.adapter_path) and scores it "
-        "with the eval.* keys (eval.etype, eval.timeout_s, eval.max_rows, eval.workers, "
-        "eval.keep_distinct). It writes predictions.jsonl, REPORT.json and REPORT.md to "
-        f"eval.report_dir (default: {EvalConfig.report_dir}), or to DIR/<YYYY-MM-DD>/ with "
-        "--out-dir DIR. --gold/--pred/--db/--table/--out and the scoring flags are refused "
-        "there.")
+        "Scoring settings are eval.* overrides in both modes (eval.timeout_s, eval.max_rows, "
+        "eval.workers, eval.keep_distinct, eval.exec_metric, ...). Score a model instead: "
+        "t2s evaluate --config CONFIG [key.sub=value ...] generates SQL for data.eval_file "
+        "with the trained adapter (infer.adapter_path) and scores it. It writes "
+        "predictions.jsonl, REPORT.json and REPORT.md to eval.report_dir (default: "
+        f"{EvalConfig.report_dir}), or to DIR/<YYYY-MM-DD>/ with --out-dir DIR. "
+        "--gold/--pred/--db/--table/--out and --etype are refused there.")
     files = parser.add_argument_group("prediction files (all five needed without --config)")
     files.add_argument("--gold", help="gold file: 'SQL<TAB>db_id' lines (dev_gold.sql) "
                        "or a Spider-format JSON question file (dev.json)")
@@ -95,30 +92,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="nightly: write DIR/<YYYY-MM-DD>/REPORT.json (UTC date; with "
                             "--config also predictions.jsonl there) and compare it with the "
                             "newest earlier dated report in DIR")
-    # Scoring flags default to None so that one given with --config can be
-    # refused; run() fills in the defaults shown in the help.
-    scoring = parser.add_argument_group("scoring prediction files (with --config: the eval.* keys)")
-    scoring.add_argument("--etype", choices=typing.get_args(EType), default=None,
-                         help=f"exact set match, execution accuracy, or both "
-                              f"(default: {_DEFAULTS.etype})")
-    scoring.add_argument("--keep-distinct", action="store_true", default=None,
-                         help="keep DISTINCT when executing (official default: remove it)")
-    scoring.add_argument("--workers", type=int, default=None,
-                         help=f"worker processes (default: {_DEFAULTS.workers})")
-    scoring.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
-                         help=f"time limit per query; interrupted queries score as 'timeout' "
-                              f"(default: {_DEFAULTS.timeout_s:g}, >1000x the slowest Spider dev "
-                              "gold query)")
-    scoring.add_argument("--max-rows", type=int, default=None,
-                         help=f"rows fetched per query at most (default: {_DEFAULTS.max_rows})")
-    scoring.add_argument("--max-result-bytes", type=int, default=None, metavar="BYTES",
-                         help="bytes of result fetched per query at most; a larger result is "
-                              "stopped and scored 'result_too_large' "
-                              f"(default: {_DEFAULTS.max_result_bytes})")
-    scoring.add_argument("--exec-metric", choices=("spider", "bird"), default=None,
-                         help="execution accuracy semantics: spider (multisets of rows, order "
-                              "when the gold orders, columns may be permuted) or bird (sets of "
-                              "rows, BIRD's official metric) (default: spider)")
+    # Scoring flags default to None so that one given with --config can be refused.
+    files.add_argument("--etype", choices=typing.get_args(EType), default=None,
+                       help=f"exact set match, execution accuracy, or both; the same as "
+                            f"eval.etype (default: {_DEFAULTS.etype})")
+    _add_deprecated_arguments(parser)
     parser.add_argument("--skip-missing-db", action="store_true",
                         help="when a db_id in tables.json has no <db_id>.sqlite, leave its "
                              "examples out of execution scoring (exact match still scores "
@@ -128,18 +106,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
 
 
+def _add_deprecated_arguments(parser: argparse.ArgumentParser) -> None:
+    old = parser.add_argument_group(
+        "deprecated (kept for one release; each prints a deprecation line): use the eval.* "
+        "override named")
+    old.add_argument("--keep-distinct", action="store_true", default=None,
+                     help="eval.keep_distinct=true")
+    old.add_argument("--workers", type=int, default=None, help="eval.workers=N")
+    old.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                     help="eval.timeout_s=SECONDS")
+    old.add_argument("--max-rows", type=int, default=None, help="eval.max_rows=N")
+    old.add_argument("--max-result-bytes", type=int, default=None, metavar="BYTES",
+                     help="eval.max_result_bytes=BYTES")
+    old.add_argument("--exec-metric", choices=("spider", "bird"), default=None,
+                     help="eval.exec_metric=spider|bird")
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``t2s evaluate``; returns the exit status.
 
     Raises:
-        InputError: on missing options or malformed input files.
-        ConfigError: on invalid option values.
-        DataError: on a missing/malformed tables.json.
+        InputError: on missing options, malformed input files, or flags that do
+            not belong to the mode.
+        ConfigError: on invalid settings.
+        DataError: on a missing/malformed tables.json or dataset.
+        T2SError: if the model cannot be loaded.
     """
     file_mode = args.out is not None or any(getattr(args, n) is not None for n in _FILE_ARGS)
-    if args.config is not None or args.overrides or not file_mode:
+    if args.config is not None or not file_mode:
         # Like every command: the model, scored with the config (default configs/tiny.yaml).
-        return score_model(args)
+        return _score_model(args)
 
     missing = [f"--{name}" for name in _FILE_ARGS if getattr(args, name) is None]
     if args.out is None and args.out_dir is None:
@@ -151,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--out {args.out} is a folder; give the REPORT.json file path")
     check_output_file(out, "--out-dir" if args.out_dir else "--out")
     check_output_file(markdown_path(out), "--out-dir" if args.out_dir else "--out")
-    options = scoring_options(args)
+    options = file_options(args)
     gold = read_gold(args.gold)
     predictions = read_predictions(args.pred, gold)
     report = evaluate_predictions(
@@ -161,6 +157,26 @@ def run(args: argparse.Namespace) -> int:
     print(format_summary(report))
     print(f"wrote {out} and {markdown_path(out)}", file=sys.stderr)
     print_nightly_comparison(args, out, report)
+    return 0
+
+
+def _score_model(args: argparse.Namespace) -> int:
+    """``t2s evaluate --config ...``: :func:`~t2s.evaluation.model.score_model`, then print.
+
+    Raises:
+        InputError: if a prediction-file flag is given (the message lists them all).
+    """
+    refuse_file_flags(args)
+    config = load_inference_config(config_path(args.config), args.overrides)
+    if args.out_dir is None:
+        report_dir, where = Path(config.eval.report_dir), "eval.report_dir"
+    else:
+        report_dir, where = report_path(args).parent, "--out-dir"
+    scored = score_model(config, report_dir, where=where, progress=not args.no_progress,
+                         skip_missing_db=args.skip_missing_db)
+    print(format_summary(scored.report))
+    print(f"wrote {scored.predictions_path} and {scored.report_path}", file=sys.stderr)
+    print_nightly_comparison(args, scored.report_path, scored.report)
     return 0
 
 
@@ -183,76 +199,38 @@ def print_nightly_comparison(args: argparse.Namespace, out: Path, report: dict) 
     print(f"\n{text}" if text else f"\nno earlier dated report in {args.out_dir} to compare with")
 
 
-def score_model(args: argparse.Namespace) -> int:
-    """``t2s evaluate --config ...``: generate predictions with the model, then score them.
+def file_options(args: argparse.Namespace) -> EvalConfig:
+    """The scoring settings for prediction files: defaults < scoring flags < ``eval.*`` overrides.
 
-    Generation lives in :mod:`t2s.inference` (the only place that generates).
-    The eval split is ``data.eval_file`` (first ``data.max_eval_examples``);
-    the scoring settings are the ``eval.*`` keys (the ``--etype``/``--timeout``/
-    ``--workers``/... flags are for prediction files and are refused here).
-    Writes, under ``eval.report_dir`` (or today's folder under ``--out-dir``):
-    ``predictions.jsonl`` (one ``{"index", "id", "sql", "error"}`` record per
-    example, so the file can be re-scored with ``--pred``), ``REPORT.json``
-    and ``REPORT.md``.
+    Each deprecated flag prints one deprecation line to stderr.
 
     Raises:
-        T2SError: if the model cannot be loaded.
-        InputError: if ``--out`` or any prediction-file flag is given (the
-            message lists them all).
-        ConfigError: on an invalid config or a null ``data.eval_file``.
-        DataError: if the dataset is missing or malformed.
+        InputError: if an override is not an ``eval.*`` scoring key, or a flag
+            and an override set the same key.
+        ConfigError: listing every invalid value, by key.
     """
-
-    refuse_file_flags(args)
-    config = load_inference_config(config_path(args.config), args.overrides)
-    report_dir = Path(config.eval.report_dir) if args.out_dir is None \
-        else report_path(args).parent
-    where = "--out-dir" if args.out_dir else "eval.report_dir"
-    check_output_dir(report_dir, where)
-    for name in ("predictions.jsonl", "REPORT.json", "REPORT.md"):
-        check_output_file(report_dir / name, where)
-    if config.data.eval_file is None:
-        raise ConfigError("data.eval_file is null: there is no split to evaluate")
-    dataset = open_dataset_if_any(config.data)
-    if dataset is None:
-        raise DataError(f"no Spider-format dataset at data.root={config.data.root}")
-    examples = dataset.examples(config.data.eval_file)[:config.data.max_eval_examples]
-    predictions = generate_predictions(config, examples, dataset, progress=not args.no_progress)
-    if len(predictions) != len(examples):
-        raise T2SError(f"inference returned {len(predictions)} predictions for "
-                       f"{len(examples)} examples")
-    pred_path = report_dir / "predictions.jsonl"
-    write_jsonl(pred_path, [{"index": i, "id": p.id, "sql": p.sql, "error": p.error}
-                            for i, p in enumerate(predictions)])
-    options = dataclasses.replace(config.eval, exec_metric=exec_metric(config))
-    report = evaluate_predictions(
-        gold_from_examples(examples), [p.sql for p in predictions],
-        db_dir=dataset.database_dir, tables_path=dataset.tables_path, options=options,
-        out_path=report_dir / "REPORT.json", gold_path=dataset.split_path(config.data.eval_file),
-        pred_path=pred_path, model=describe_model(config), workers=config.eval.workers,
-        progress=not args.no_progress, skip_missing_db=args.skip_missing_db)
-    print(format_summary(report))
-    print(f"wrote {pred_path} and {report_dir / 'REPORT.json'}", file=sys.stderr)
-    print_nightly_comparison(args, report_dir / "REPORT.json", report)
-    return 0
-
-
-def scoring_options(args: argparse.Namespace) -> EvalConfig:
-    """The prediction-file flags as an :class:`EvalConfig` (defaults for flags not given).
-
-    Raises:
-        ConfigError: listing every invalid value, by flag.
-    """
-    given = {"etype": args.etype, "keep_distinct": args.keep_distinct, "workers": args.workers,
-             "timeout_s": args.timeout, "max_rows": args.max_rows,
-             "max_result_bytes": args.max_result_bytes,
-             # Files name no source, so "auto" means Spider's metric here.
-             "exec_metric": args.exec_metric or "spider"}
-    options = dataclasses.replace(_DEFAULTS, **{k: v for k, v in given.items() if v is not None})
-    problems = eval_problems(options)
-    if problems:
-        raise ConfigError("; ".join(f"{_FLAG_OF[key]} {message}" for key, message in problems))
-    return options
+    keys = [text.partition("=")[0].strip() for text in args.overrides]
+    foreign = [k for k in keys if not k.startswith("eval.") or k == "eval.report_dir"]
+    if foreign:
+        raise InputError(f"{', '.join(foreign)}: prediction files take eval.* scoring "
+                         "overrides only (for eval.report_dir use --out or --out-dir; pass "
+                         "--config to score a model with the other keys)")
+    flags = []
+    for name, key in _SCORING_FLAGS.items():
+        value = getattr(args, name)
+        if value is None:
+            continue
+        flag = f"--{name.replace('_', '-')}"
+        if key in keys:
+            raise InputError(f"{flag} and {key}= both given; give only {key}=")
+        # As typed on a command line: true, 0.5, bird (JSON numbers are YAML).
+        override = f"{key}={value if isinstance(value, str) else json.dumps(value)}"
+        if name not in _OFFICIAL:
+            print(f"t2s evaluate: {flag} is deprecated and goes in the next release; use "
+                  f"{override}", file=sys.stderr)
+        flags.append(override)
+    # Files name no data source, so eval.exec_metric: auto resolves to spider.
+    return load_config(None, [*flags, *args.overrides]).eval
 
 
 def check_job_args(args: argparse.Namespace) -> list[str]:
@@ -267,18 +245,8 @@ def check_job_args(args: argparse.Namespace) -> list[str]:
     return []
 
 
-def exec_metric(config: Config) -> str:
-    """``eval.exec_metric``, with ``auto`` resolved by source: ``bird`` for BIRD data
-    (one BIRD source, or a mixture whose evaluation sources are all BIRD), else ``spider``."""
-    if config.eval.exec_metric != "auto":
-        return config.eval.exec_metric
-    data = config.data
-    kinds = {s.source for s in data.sources if s.eval_file} if data.sources else {data.source}
-    return "bird" if kinds == {"bird"} else "spider"
-
-
 def refuse_file_flags(args: argparse.Namespace) -> None:
-    """With ``--config`` (or overrides), refuse the flags that only prediction files use.
+    """With ``--config`` (or overrides alone), refuse the flags that only prediction files use.
 
     Scoring a model reads its data and settings from the config, so these
     flags would be silently ignored; one message lists every one given.
@@ -291,26 +259,15 @@ def refuse_file_flags(args: argparse.Namespace) -> None:
     files = [f"--{name}" for name in _FILE_ARGS if getattr(args, name) is not None]
     if files:
         problems.append(f"{', '.join(files)} name prediction files; --config scores the "
-                        "model on data.eval_file of its dataset (drop --config and the "
-                        "key=value overrides to score the files)")
+                        "model on data.eval_file of its dataset (drop --config to score "
+                        "the files)")
     if args.out is not None:
         problems.append("--out is for prediction files; with --config set eval.report_dir "
                         "(or use --out-dir for dated nightly reports)")
     settings = [f"--{name.replace('_', '-')} (use {key}=...)"
-                for name, key in _FILE_ONLY_FLAGS.items()
-                if key is not None and getattr(args, name) is not None]
+                for name, key in _SCORING_FLAGS.items() if getattr(args, name) is not None]
     if settings:
         problems.append(f"{', '.join(settings)}: with --config the scoring settings are "
                         "the eval.* keys")
     if problems:
         raise InputError("; ".join(problems))
-
-
-def write_jsonl(path: Path, records: list[dict[str, object]]) -> None:
-    """Write JSON lines atomically (temporary file, then ``os.replace``).
-
-    Raises:
-        OSError: if the folder cannot be written.
-    """
-
-    write_text_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))

@@ -20,14 +20,11 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from t2s.errors import InputError
+from t2s.evaluation.metrics import paired, paired_metric
 from t2s.evaluation.report import previous_report
-
-Metric = Literal["execution", "exact_match"]
-METRICS: tuple[str, ...] = ("execution", "exact_match")
-_METRIC_FIELD = {"execution": "execution_match", "exact_match": "exact_match"}
 
 # Below this many discordant pairs, use the exact binomial test (the usual rule
 # of thumb: the chi-square approximation needs b + c >= 25).
@@ -165,19 +162,21 @@ class Comparison:
 
 
 def compare_reports(a: Mapping[str, Any], b: Mapping[str, Any],
-                    metric: Metric = "execution") -> Comparison:
+                    metric: str | None = None) -> Comparison:
     """Pair the examples of A and B by position and count flips of ``metric``.
 
-    Examples scored in neither report (execution skipped for a missing
-    database in both) are left out of the pairs and of ``count``.
+    ``metric`` is a paired metric's name (:func:`~t2s.evaluation.metrics.paired`;
+    default: the first, ``execution``). Examples scored in neither report
+    (execution skipped for a missing database in both) are left out of the
+    pairs and of ``count``.
 
     Raises:
-        InputError: if the metric was not scored in one of the reports, an
-            example is scored in one report only, or the example counts differ.
+        InputError: if the metric is unknown, was not scored in one of the
+            reports, an example is scored in one report only, or the example
+            counts differ.
     """
-    if metric not in METRICS:
-        raise InputError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
-    key = _METRIC_FIELD[metric]
+    metric = metric or paired()[0].name
+    key = paired_metric(metric).example_key
     ex_a, ex_b = a["examples"], b["examples"]
     if len(ex_a) != len(ex_b):
         raise InputError(f"cannot pair {len(ex_a)} examples with {len(ex_b)}")
@@ -262,8 +261,11 @@ def compare_with_previous_night(out_dir: str | Path, report_path: str | Path,
     problems = check_comparable(old, report)
     if problems:
         return f"not comparable with {baseline}: " + "; ".join(problems)
-    # Same flags, so both scored the same metrics; execution when it was run.
-    scored_execution = any(x.get("execution_match") is not None for x in report["examples"])
-    metric: Metric = "execution" if scored_execution else "exact_match"
-    comparison = compare_reports(old, report, metric=metric)
+    # Same flags, so both scored the same metrics: pair the first one scored
+    # (execution when it was run).
+    choices = paired()
+    metric = next((m for m in choices
+                   if any(x.get(m.example_key) is not None for x in report["examples"])),
+                  choices[-1])
+    comparison = compare_reports(old, report, metric=metric.name)
     return f"vs {baseline}:\n" + format_comparison(comparison, (str(baseline), str(report_path)))

@@ -22,6 +22,7 @@ from t2s.evaluation.compare import (
     format_comparison,
     load_report,
 )
+from t2s.evaluation.metrics import paired
 from t2s.outputs import check_output_file
 from t2s.provenance import write_json_atomic
 
@@ -30,8 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``t2s compare`` options."""
     parser.add_argument("report_a", metavar="A.json", help="baseline REPORT.json")
     parser.add_argument("report_b", metavar="B.json", help="candidate REPORT.json")
-    parser.add_argument("--metric", choices=("execution", "exact_match"), default="execution",
-                        help="which verdict to pair (default: execution)")
+    names = [metric.name for metric in paired()]
+    parser.add_argument("--metric", choices=names, default=names[0],
+                        help=f"which verdict to pair (default: {names[0]})")
     parser.add_argument("--show", type=int, default=20,
                         help="flipped examples listed per direction (default: 20)")
     parser.add_argument("--alpha", type=float, default=0.05,

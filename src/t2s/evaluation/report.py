@@ -37,8 +37,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from t2s import __version__
-from t2s.evaluation import EVALUATOR_VERSION
+from t2s.evaluation import EVALUATOR_VERSION, metrics
 from t2s.evaluation.hardness import LEVELS
+from t2s.evaluation.metrics import printed
 from t2s.provenance import file_sha256, git_commit, write_text_atomic
 
 if TYPE_CHECKING:
@@ -73,13 +74,14 @@ def build_manifest(*, options: EvalConfig, gold_path: str | Path | None,
             "semantics": "taoyds/test-suite-sql-eval evaluation.py + exec_eval.eval_exec_match "
                          "(default settings)",
         },
-        # exec_metric only when not Spider's, so reports from before it existed
-        # still compare (nightly flips refuse reports whose flags differ).
+        # exec_metric only when BIRD's (every other value scores with Spider's
+        # semantics), so reports from before it existed still compare (nightly
+        # flips refuse reports whose flags differ).
         "flags": {"etype": options.etype, "keep_distinct": options.keep_distinct,
                   "timeout_s": options.timeout_s, "max_rows": options.max_rows,
                   "max_result_bytes": options.max_result_bytes,
                   **({"exec_metric": options.exec_metric}
-                     if options.exec_metric not in ("spider", "auto") else {})},
+                     if options.exec_metric == "bird" else {})},
         "data": {
             "gold": fingerprint(gold_path),
             "tables": fingerprint(tables_path),
@@ -95,21 +97,11 @@ def build_manifest(*, options: EvalConfig, gold_path: str | Path | None,
     }
 
 
-def _accuracy(values: Sequence[bool | None]) -> dict[str, Any] | None:
-    scored = [v for v in values if v is not None]
-    if not scored:
-        return None
-    correct = sum(1 for v in scored if v)
-    return {"correct": correct, "accuracy": round(correct / len(scored), 4)}
-
-
 def _group_stats(results: Sequence[ExampleResult]) -> dict[str, Any]:
-    return {
-        "count": len(results),
-        "exact_match": _accuracy([r.exact_match for r in results]),
-        "string_match": _accuracy([r.string_match for r in results]),
-        "execution": _accuracy([r.execution_match for r in results]),
-    }
+    stats: dict[str, Any] = {"count": len(results)}
+    for metric in metrics.METRICS:
+        stats[metric.name] = metric.aggregate([r.scores.get(metric.name) for r in results])
+    return stats
 
 
 def _grouped(results: Iterable[ExampleResult], keys: Callable[[ExampleResult], Iterable[str]],
@@ -196,10 +188,12 @@ def _pct(stat: Mapping[str, Any] | None) -> str:
 
 
 def _table(title: str, groups: Mapping[str, Any]) -> list[str]:
-    lines = [f"| {title} | count | exact % | exec % |", "|---|---:|---:|---:|"]
+    shown = printed()
+    lines = [f"| {title} | count | " + " | ".join(f"{m.label} %" for m in shown) + " |",
+             "|---|---:|" + "---:|" * len(shown)]
     for name, stats in groups.items():
-        lines.append(f"| {name} | {stats['count']} | {_pct(stats['exact_match'])} "
-                     f"| {_pct(stats['execution'])} |")
+        lines.append(f"| {name} | {stats['count']} | "
+                     + " | ".join(_pct(stats[m.name]) for m in shown) + " |")
     return lines
 
 
@@ -245,9 +239,10 @@ def format_summary(report: Mapping[str, Any]) -> str:
     groups = {**(summary.get("by_difficulty") or summary["by_hardness"]), "all": summary}
     header = f"{'':<8}" + "".join(f"{name:>12}" for name in groups)
     rows = [header, f"{'count':<8}" + "".join(f"{g['count']:>12}" for g in groups.values())]
-    for label, key in (("exact", "exact_match"), ("exec", "execution")):
-        if summary[key] is not None:
-            rows.append(f"{label:<8}" + "".join(f"{_pct(g[key]):>12}" for g in groups.values()))
+    for metric in printed():
+        if summary[metric.name] is not None:
+            rows.append(f"{metric.label:<8}"
+                        + "".join(f"{_pct(g[metric.name]):>12}" for g in groups.values()))
     if summary["errors"]:
         rows.append("errors: " + ", ".join(f"{k} {v}" for k, v in summary["errors"].items()))
     rows += [f"warning: {note}" for note in report_warnings(summary)]

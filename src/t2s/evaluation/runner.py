@@ -27,16 +27,13 @@ from typing import Any
 from t2s.config import EvalConfig, eval_problems
 from t2s.data.spider import DatabaseSchema, load_tables
 from t2s.errors import ConfigError, InputError
+from t2s.evaluation import metrics
 from t2s.evaluation.categories import categories, category
-from t2s.evaluation.exact_match import (
-    GoldQueryError,
-    exact_match,
-    parse_error,
-    string_exact_match,
-)
-from t2s.evaluation.execution import EvalError, ExecutionEvaluator
+from t2s.evaluation.exact_match import GoldQueryError
+from t2s.evaluation.execution import ExecutionEvaluator
 from t2s.evaluation.hardness import hardness
 from t2s.evaluation.inputs import GoldExample, check_databases, check_schemas
+from t2s.evaluation.metrics import ExampleInput, uses_database
 from t2s.evaluation.report import build_manifest, build_report, write_report
 
 # Examples per task sent to a worker. Small enough that 2 workers stay evenly
@@ -54,14 +51,15 @@ def default_workers() -> int:
 class ExampleResult:
     """The verdicts for one example, as written to ``REPORT.json``.
 
-    ``exact_match``/``string_match`` are ``None`` when ``etype`` is ``exec``, and
-    ``execution_match`` is ``None`` when it is ``match`` or when
-    ``execution_skipped``. ``error`` is about the prediction: the execution
-    error (see :class:`~t2s.evaluation.execution.EvalError`) when execution
-    was scored; otherwise the exact-match one (``empty_prediction``,
-    ``parse_error``, ``unknown_table``, ``unknown_column``: the Spider parser
-    could not read the prediction; ``gold_error``: it could not read the gold
-    query).
+    ``scores`` maps each scored metric's name (:data:`~t2s.evaluation.metrics.METRICS`)
+    to its verdict: ``exact_match``/``string_match`` are absent when ``etype``
+    is ``exec``, and ``execution`` when it is ``match`` or when
+    ``execution_skipped``; the JSON form has every metric's key, ``null`` when
+    not scored. ``error`` is about the prediction: the execution error (see
+    :class:`~t2s.evaluation.execution.EvalError`) when execution was scored;
+    otherwise the exact-match one (``empty_prediction``, ``parse_error``,
+    ``unknown_table``, ``unknown_column``: the Spider parser could not read the
+    prediction; ``gold_error``: it could not read the gold query).
 
     ``gold_parse_error`` is the Spider parser's message for a gold query it
     cannot parse (``None`` when it parses), in every mode: such an example has
@@ -79,17 +77,21 @@ class ExampleResult:
     category: str
     categories: list[str] = field(default_factory=list)
     difficulty: str | None = None
-    exact_match: bool | None = None
-    string_match: bool | None = None
-    execution_match: bool | None = None
+    scores: dict[str, bool | None] = field(default_factory=dict)
     error: str | None = None
     message: str = ""
     gold_parse_error: str | None = None
     execution_skipped: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form (field order kept)."""
-        return asdict(self)
+        """The JSON form: the fields in order, ``scores`` spelled out as one key per metric."""
+        record: dict[str, Any] = {}
+        for name, value in asdict(self).items():
+            if name == "scores":
+                record.update({m.example_key: self.scores.get(m.name) for m in metrics.METRICS})
+            else:
+                record[name] = value
+        return record
 
 
 @dataclass(frozen=True)
@@ -135,39 +137,17 @@ class _Scorer:
             gold=example.gold, pred=pred, hardness=level,
             category=category(example.gold), categories=sorted(categories(example.gold)),
             difficulty=example.difficulty, gold_parse_error=gold_problem)
-        if self.options.exact:
-            self._score_exact(result, schema)
-        if self.options.execution and example.db_id in self.skip_execution:
-            result.execution_skipped = True
-        elif self.options.execution:
-            outcome = self.executor.evaluate(example.db_id, example.gold, pred)
-            result.execution_match = outcome.match
-            result.error = None if outcome.error is None else outcome.error.value
-            result.message = outcome.message
+        for metric in metrics.METRICS:
+            if not metric.scored(self.options):
+                continue
+            if metric.needs_database and example.db_id in self.skip_execution:
+                result.execution_skipped = True
+                continue
+            verdict = metric.score(ExampleInput(example, pred, schema, self.executor))
+            result.scores[metric.name] = verdict.value
+            if metric.reports_error:
+                result.error, result.message = verdict.error, verdict.message
         return result
-
-    def _score_exact(self, result: ExampleResult, schema: DatabaseSchema) -> None:
-        """Set ``exact_match``/``string_match`` (and ``error`` for match mode)."""
-
-        # exact_match applies the official 'value' -> '1' rewrite itself.
-        result.string_match = string_exact_match(result.gold, result.pred)
-        if not result.pred.strip():
-            result.exact_match = False
-            result.error = EvalError.EMPTY_PREDICTION.value
-            return
-        try:
-            result.exact_match = exact_match(result.gold, result.pred, schema)
-        except GoldQueryError as exc:
-            result.exact_match = False
-            result.error, result.message = EvalError.GOLD_ERROR.value, str(exc)
-            return
-        if not result.exact_match:
-            problem = parse_error(result.pred, schema)  # "unknown table", ... or None
-            if problem is not None:
-                kind = problem.replace(" ", "_")
-                known = {e.value for e in EvalError}
-                result.error = kind if kind in known else EvalError.PARSE_ERROR.value
-                result.message = f"Spider parser: {problem}"
 
 
 _SCORER: _Scorer | None = None
@@ -319,7 +299,7 @@ def evaluate_predictions(examples: Sequence[GoldExample], predictions: Sequence[
     where = gold_path or "gold"
     schemas = load_tables(tables_path)
     check_schemas(examples, schemas, where, tables_path)
-    databases = check_databases(examples, db_dir, where, execution=options.execution,
+    databases = check_databases(examples, db_dir, where, execution=uses_database(options),
                                 skip_missing=skip_missing_db)
     start = time.perf_counter()
     results = score_examples(examples, predictions, db_dir=db_dir, schemas=schemas,

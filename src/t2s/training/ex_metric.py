@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from t2s.config import Config
 from t2s.data.spider import Example, SpiderDataset
 from t2s.evaluation.inputs import gold_from_examples
+from t2s.evaluation.metrics import training_metric, training_value
 from t2s.evaluation.runner import score_examples
 from t2s.inference.generate import GenerationOptions, SQLGenerator
 from t2s.inference.pipeline import generate_predictions
@@ -29,6 +30,7 @@ from t2s.inference.pipeline import generate_predictions
 log = logging.getLogger(__name__)
 
 METRIC = "eval_ex"
+_SCORED = training_metric(METRIC)  # the evaluator's execution accuracy
 
 
 def execution_accuracy(model, tokenizer, config: Config, examples: Sequence[Example],
@@ -40,9 +42,9 @@ def execution_accuracy(model, tokenizer, config: Config, examples: Sequence[Exam
     results = score_examples(
         gold_from_examples(examples), [p.sql for p in predictions],
         db_dir=dataset.database_dir, schemas=dataset.schemas,
-        options=dataclasses.replace(config.eval, etype="exec"), workers=1,
+        options=dataclasses.replace(config.eval, etype=_SCORED.etype), workers=1,
         progress=False)
-    return sum(bool(r.execution_match) for r in results) / max(len(results), 1)
+    return training_value(_SCORED, [r.scores.get(_SCORED.name) for r in results])
 
 
 def make_callback(config: Config, dataset: SpiderDataset, eval_examples: Sequence[Example]):
