@@ -72,6 +72,9 @@ Cluster = Literal["slurm", "local", "debug"]
 # spelling: parse_named_path checks it, and serve's request models take it as pattern.
 NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_\-]{0,127}$"
 
+# data.eval_select's values: ``every:N`` (N >= 1); t2s.data.selection reads the N.
+EVAL_SELECT_PATTERN = r"every:([1-9][0-9]*)"
+
 
 @dataclass
 class SchemaTextConfig:
@@ -199,6 +202,11 @@ class DataConfig:
     """Use only the first N training examples (null: all)."""
     max_eval_examples: int | None = None
     """Use only the first N evaluation examples (null: all)."""
+    eval_select: str | None = None
+    """A named subset of the evaluation split, taken before ``max_eval_examples``:
+    ``every:N`` keeps the examples whose index in the file is a multiple of N and
+    whose SQLite database is present (Spider dev ``every:5`` = spider-dev-194: 194
+    questions over 19 databases, wta_1's database being absent); null: the whole split."""
     schema: SchemaTextConfig = field(default_factory=SchemaTextConfig)
     """Schema serialisation switches."""
     prompt: PromptConfig = field(default_factory=PromptConfig)
@@ -1109,6 +1117,8 @@ def _check_data(data: DataConfig, add: Callable[[str, str], None]) -> None:
                     add(f"{key}.columns.{name}", "is required (the column holding it)")
     if data.sources and not any(e.train_file for e in data.sources):
         add("data.sources", "no source has a train_file")
+    if data.eval_select is not None and not re.fullmatch(EVAL_SELECT_PATTERN, data.eval_select):
+        add("data.eval_select", f"{data.eval_select!r} is not a selection; use every:N (N >= 1)")
 
 
 # ----------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from pathlib import Path
 
 from t2s.cli_args import add_config_arguments, config_path
 from t2s.config import Config, EType, EvalConfig, eval_problems
+from t2s.data.selection import eval_examples
 from t2s.data.sources import open_dataset_if_any
 from t2s.errors import ConfigError, DataError, InputError, T2SError
 from t2s.evaluation.compare import compare_with_previous_night
@@ -187,7 +188,8 @@ def score_model(args: argparse.Namespace) -> int:
     """``t2s evaluate --config ...``: generate predictions with the model, then score them.
 
     Generation lives in :mod:`t2s.inference` (the only place that generates).
-    The eval split is ``data.eval_file`` (first ``data.max_eval_examples``);
+    The eval split is ``data.eval_file`` (``data.eval_select``, then the first
+    ``data.max_eval_examples``);
     the scoring settings are the ``eval.*`` keys (the ``--etype``/``--timeout``/
     ``--workers``/... flags are for prediction files and are refused here).
     Writes, under ``eval.report_dir`` (or today's folder under ``--out-dir``):
@@ -216,7 +218,7 @@ def score_model(args: argparse.Namespace) -> int:
     dataset = open_dataset_if_any(config.data)
     if dataset is None:
         raise DataError(f"no Spider-format dataset at data.root={config.data.root}")
-    examples = dataset.examples(config.data.eval_file)[:config.data.max_eval_examples]
+    examples = eval_examples(dataset, config.data)
     predictions = generate_predictions(config, examples, dataset, progress=not args.no_progress)
     if len(predictions) != len(examples):
         raise T2SError(f"inference returned {len(predictions)} predictions for "
