@@ -19,6 +19,7 @@ imports no other t2s module except :mod:`t2s.errors`.
 from t2s.config.data import (
     DEFAULT_INSTRUCTION,
     DEFAULT_SCHEMA_STYLE,
+    EVAL_SELECT_PATTERN,
     PROMPT_KEYS,
     ColumnMap,
     DataConfig,
@@ -49,7 +50,8 @@ from t2s.config.sql import SQL_MAX_RESULT_BYTES, SQL_MAX_ROWS, SQL_TIMEOUT_S, Sq
 from t2s.config.train import Precision, TrainConfig, precision_problem, resolve_precision
 
 __all__ = [
-    "DEFAULT_INSTRUCTION", "DEFAULT_SCHEMA_STYLE", "NAME_PATTERN", "PROMPT_KEYS",
+    "DEFAULT_INSTRUCTION", "DEFAULT_SCHEMA_STYLE", "EVAL_SELECT_PATTERN", "NAME_PATTERN",
+    "PROMPT_KEYS",
     "SQL_MAX_RESULT_BYTES", "SQL_MAX_ROWS", "SQL_TIMEOUT_S",
     "Cluster", "ColumnMap", "Config", "ConfigCheck", "DataConfig", "DataSource", "Decoding",
     "EType", "EvalConfig", "GuidedStrategy", "InferConfig", "KeyInfo", "LoraConfig",

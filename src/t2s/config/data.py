@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -10,6 +11,9 @@ from typing import Literal
 # them from there (t2s.inference.adapter_prompt). A key added to the schema
 # that shapes prompts belongs here. (train.max_seq_length does not: t2s never
 # cuts a prompt; at training it only drops overlong examples.)
+# data.eval_select's values: ``every:N`` (N >= 1); t2s.data.selection reads the N.
+EVAL_SELECT_PATTERN = r"every:([1-9][0-9]*)"
+
 PROMPT_KEYS = ("data.prompt_format", "data.schema", "data.prompt", "data.evidence")
 
 DEFAULT_INSTRUCTION = ("Generate a SQLite query that answers the question, "
@@ -172,6 +176,11 @@ class DataConfig:
     """Use only the first N training examples (null: all)."""
     max_eval_examples: int | None = None
     """Use only the first N evaluation examples (null: all)."""
+    eval_select: str | None = None
+    """A named subset of the evaluation split, taken before ``max_eval_examples``:
+    ``every:N`` keeps the examples whose index in the file is a multiple of N and
+    whose SQLite database is present (Spider dev ``every:5`` = spider-dev-194: 194
+    questions over 19 databases, wta_1's database being absent); null: the whole split."""
     schema: SchemaTextConfig = field(default_factory=SchemaTextConfig)
     """Schema serialisation switches."""
     prompt: PromptConfig = field(default_factory=PromptConfig)
@@ -195,5 +204,8 @@ class DataConfig:
             problems.extend((f"sources.{index}.{key}", message) for key, message in entry.problems())
         if self.sources and not any(e.train_file for e in self.sources):
             problems.append(("sources", "no source has a train_file"))
+        if self.eval_select is not None and not re.fullmatch(EVAL_SELECT_PATTERN, self.eval_select):
+            problems.append(("eval_select",
+                             f"{self.eval_select!r} is not a selection; use every:N (N >= 1)"))
         problems.extend((f"schema.{key}", message) for key, message in self.schema.problems())
         return problems

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from t2s.config import Config
+from t2s.data.selection import eval_examples
 from t2s.data.sources import open_dataset_if_any
 from t2s.errors import ConfigError, DataError, T2SError
 from t2s.evaluation.inputs import gold_from_examples
@@ -46,7 +47,8 @@ def score_model(config: Config, report_dir: str | Path, *, where: str = "eval.re
                 progress: bool = True, skip_missing_db: bool = False) -> ModelReport:
     """Generate predictions for the eval split with the model, then score them.
 
-    The eval split is ``data.eval_file`` (first ``data.max_eval_examples``);
+    The eval split is ``data.eval_file`` (``data.eval_select``, then the first
+    ``data.max_eval_examples``);
     the model is ``infer.*``; the scoring settings are ``config.eval``.
     Writes, under ``report_dir``: ``predictions.jsonl`` (one ``{"index", "id",
     "sql", "error"}`` record per example, so the file can be re-scored with
@@ -76,7 +78,7 @@ def score_model(config: Config, report_dir: str | Path, *, where: str = "eval.re
     dataset = open_dataset_if_any(config.data)
     if dataset is None:
         raise DataError(f"no Spider-format dataset at data.root={config.data.root}")
-    examples = dataset.examples(config.data.eval_file)[:config.data.max_eval_examples]
+    examples = eval_examples(dataset, config.data)
     predictions = generate_predictions(config, examples, dataset, progress=progress)
     if len(predictions) != len(examples):
         raise T2SError(f"inference returned {len(predictions)} predictions for "

@@ -31,6 +31,7 @@ from typing import Any
 from t2s.config import Config, dump_yaml, precision_problem, resolve_precision, to_dict
 from t2s.data.chat_templates import setup_chat_template
 from t2s.data.prompts import SchemaTextCache
+from t2s.data.selection import eval_examples as eval_examples_of
 from t2s.data.sft import LengthReport, apply_length_limit, build_records, check_token_boundary
 from t2s.data.sources import data_report, open_dataset
 from t2s.data.spider import Example, SpiderDataset
@@ -84,8 +85,7 @@ def prepare_data(config: Config) -> PreparedData:
     data = config.data
     dataset = open_dataset(data)
     train_examples = dataset.examples(data.train_file)[: data.max_train_examples]
-    eval_examples = (dataset.examples(data.eval_file)[: data.max_eval_examples]
-                     if data.eval_file else [])
+    eval_examples = eval_examples_of(dataset, data)
     schema_texts = SchemaTextCache.from_config(dataset.schemas, dataset.database_dir, data.schema)
     fingerprints = {data.tables_file: file_sha256(dataset.tables_path),
                     data.train_file: file_sha256(dataset.split_path(data.train_file))}
