@@ -337,3 +337,51 @@ def test_a_directory_or_a_device_is_reported_as_what_it_is(tmp_path: Path) -> No
     if Path("/dev/zero").exists():
         with pytest.raises(OSError, match="not a regular file"):
             connect_readonly("/dev/zero")
+
+
+def test_a_table_wider_than_the_result_column_cap_is_readable(tmp_path: Path) -> None:
+    """A 1,500-column table was "not an SQLite database": SQLite applied the result
+    column cap to the schema itself. The cap now holds for results only."""
+    from t2s.data.schema_text import introspect_sqlite
+    from t2s.sqlexec import MAX_COLUMNS
+
+    path = tmp_path / "wide.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE t (" + ", ".join(f"c{i} INTEGER" for i in range(1500)) + ")")
+    conn.execute("INSERT INTO t (c0, c1499) VALUES (1, 2)")
+    conn.commit()
+    conn.close()
+    assert run_query(path, "SELECT c0, c1499 FROM t").rows == [(1, 2)]
+    assert len(introspect_sqlite(path).tables[0].columns) == 1500
+    assert 1500 > MAX_COLUMNS
+    wide = run_query(path, "SELECT * FROM t")  # the result cap still holds
+    assert wide.error is ErrorKind.RUNTIME_ERROR and "too many columns" in wide.message
+
+
+def test_full_text_tables_are_readable_and_still_read_only(tmp_path: Path) -> None:
+    """FTS5 and FTS4 constructors run statements the authorizer denies ("vtable
+    constructor failed"): they are connected before it is installed; reads pass,
+    writes to them are still denied and leave every byte unchanged."""
+    path = tmp_path / "fts.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript("""
+        CREATE VIRTUAL TABLE docs USING fts5(title, body);
+        INSERT INTO docs VALUES ('a', 'hello world'), ('b', 'goodbye');
+        CREATE VIRTUAL TABLE notes USING fts4(body);
+        INSERT INTO notes VALUES ('hello there');
+    """)
+    conn.commit()
+    conn.close()
+    before = file_state(tmp_path)
+    with ReadOnlyDatabase(path) as db:
+        assert db.execute("SELECT title FROM docs WHERE docs MATCH 'hello'").rows == [("a",)]
+        assert db.execute("SELECT highlight(docs, 1, '[', ']') FROM docs WHERE docs MATCH "
+                          "'hello' ORDER BY bm25(docs)").rows == [("[hello] world",)]
+        assert db.execute("SELECT count(*) FROM notes WHERE notes MATCH 'hello'").rows == [(1,)]
+        for sql in ("INSERT INTO docs VALUES ('x', 'y')", "DELETE FROM docs",
+                    "UPDATE notes SET body = 'x'", "INSERT INTO docs(docs) VALUES ('optimize')",
+                    "DROP TABLE docs", "CREATE VIRTUAL TABLE t USING fts5(x)"):
+            result = db.execute(sql)
+            assert result.error is ErrorKind.RUNTIME_ERROR, sql
+            assert "not authorized" in result.message, (sql, result.message)
+    assert file_state(tmp_path) == before

@@ -17,7 +17,10 @@ change a byte of a database and a runaway query can never hang a job:
    objects), ATTACH/DETACH (which ``VACUUM INTO`` uses to write a new file),
    transactions, PRAGMA assignments, ``load_extension()`` and
    ``fts3_tokenizer()`` (whose result is a pointer into process memory, and
-   whose two-argument form installs one). Extension loading is
+   whose two-argument form installs one). Virtual tables (FTS5, FTS4) are
+   connected when the database is opened, before the authorizer, because their
+   constructors run statements it would deny; reading them then passes as
+   reading, and writing them is denied like any write. Extension loading is
    also switched off at the connection level and no database may be attached
    (``SQLITE_LIMIT_ATTACHED = 0``).
 3. **A time limit that really interrupts.** A progress handler, called by SQLite
@@ -88,7 +91,8 @@ MAX_VALUE_BYTES = 256 * 1024
 MAX_LIKE_PATTERN_BYTES = 1_000
 
 # Columns of a result at most: BIRD's widest table has 115 columns (Match), so
-# 256 leaves room for joins, and one row holds at most 256 x 2 MiB.
+# 256 leaves room for joins, and one row holds at most 256 x 256 KiB (64 MiB).
+# Tables may be wider (up to SQLite's 2,000): the cap is set after the schema is read.
 MAX_COLUMNS = 256
 
 # What a fetched value costs, for the result budget: text and BLOBs by length,
@@ -98,9 +102,11 @@ _ROW_BYTES = 56
 
 # PRAGMAs that only describe the schema; inference uses them to introspect a
 # user's database. Any other PRAGMA (and any PRAGMA with ``=``) is denied.
+# data_version (a read-only counter of other connections' commits) is what
+# FTS5 asks on every query of a full-text table.
 _READ_ONLY_PRAGMAS = frozenset({
     "table_info", "table_xinfo", "table_list", "index_list", "index_info",
-    "index_xinfo", "foreign_key_list",
+    "index_xinfo", "foreign_key_list", "data_version",
 })
 
 # SQL functions that are never allowed, even though reading is. fts3_tokenizer
@@ -264,17 +270,48 @@ def connect_readonly(path: str | Path, *, immutable: bool = False) -> sqlite3.Co
             conn.enable_load_extension(False)
         conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
         conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
-        conn.setlimit(sqlite3.SQLITE_LIMIT_COLUMN, MAX_COLUMNS)
         conn.setlimit(sqlite3.SQLITE_LIMIT_LIKE_PATTERN_LENGTH, MAX_LIKE_PATTERN_BYTES)
         _install_linear_trims(conn)
         # Reading the schema here makes a non-SQLite file fail now, with
         # "file is not a database", rather than on the first query.
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        # The column cap is for results; SQLite applies it to table definitions
+        # too, so set before the schema is read it made a 1,500-column table
+        # "malformed database schema - too many columns" (SQLite's own cap is 2,000).
+        conn.setlimit(sqlite3.SQLITE_LIMIT_COLUMN, MAX_COLUMNS)
+        _connect_virtual_tables(conn)
         conn.set_authorizer(_authorize)
     except sqlite3.Error:
         conn.close()
         raise
     return conn
+
+
+# Virtual tables connected at open at most (Spider and BIRD have none; an FTS5
+# table is one): ~50 us each, so a hostile schema costs at most ~0.1 s here.
+MAX_VIRTUAL_TABLES = 2_000
+
+
+def _connect_virtual_tables(conn: sqlite3.Connection) -> None:
+    """Run each virtual table's constructor now, before the authorizer is installed.
+
+    A virtual table (FTS5, FTS4, R-tree) is connected on its first use, and its
+    constructor runs statements of its own that the authorizer denies (FTS5
+    reports an UPDATE of ``sqlite_master.type``, FTS4 a ``PRAGMA page_size``), so
+    every read failed with "vtable constructor failed". Connected once here, it
+    stays connected; reads then pass the authorizer as reads, and writes to it
+    are still denied. A table whose module is not built in stays unusable, with
+    SQLite's own message when a query names it.
+    """
+    names = [row[0] for row in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND rootpage = 0 LIMIT ?",
+        (MAX_VIRTUAL_TABLES,))]
+    for name in names:
+        quoted = '"' + str(name).replace('"', '""') + '"'
+        try:
+            conn.execute(f"SELECT 1 FROM {quoted} LIMIT 0").fetchall()
+        except sqlite3.Error:
+            continue
 
 
 def _as_text(value: str | bytes | int | float) -> str:

@@ -12,6 +12,8 @@ from t2s.config import PromptConfig
 from t2s.data.prompts import SchemaTextCache, build_completion, build_prompt, normalize_sql
 from t2s.data.schema_text import introspect_sqlite, sample_values, serialize_schema, spider_type
 from t2s.data.spider import (
+    MAX_QUESTION_CHARS,
+    MAX_SQL_CHARS,
     SpiderDataset,
     check_db_id,
     database_path,
@@ -59,6 +61,27 @@ def test_missing_files_and_fields(tmp_path):
     bad.write_text("[{")
     with pytest.raises(DataError, match="not valid JSON"):
         load_examples(bad)
+    bad.write_text("[" * 100_000)  # past Python's recursion limit: an error, not a crash
+    with pytest.raises(DataError, match="q.json: nested too deeply"):
+        load_examples(bad)
+    bad.write_text(json.dumps([{"question": 7, "query": "SELECT 1", "db_id": "x"}]))
+    with pytest.raises(DataError, match="record 0: question must be a string"):
+        load_examples(bad)
+
+
+def test_a_question_or_sql_over_its_limit_is_refused_at_load(tmp_path):
+    """A 100 MB question took a training job past 8 GB: refused before tokenizing."""
+    path = tmp_path / "q.json"
+    for key, limit, name in (("question", MAX_QUESTION_CHARS, "MAX_QUESTION_CHARS"),
+                             ("query", MAX_SQL_CHARS, "MAX_SQL_CHARS")):
+        record = {"question": "q?", "query": "SELECT 1", "db_id": "x", key: "x" * limit}
+        path.write_text(json.dumps([record]))
+        assert len(load_examples(path)) == 1  # at the limit: fine
+        record[key] += "x"
+        path.write_text(json.dumps([record]))
+        with pytest.raises(DataError, match=rf"record 0: {key} is {limit + 1:,} characters, over "
+                                            rf"the limit of {limit:,} \(t2s.data.spider.{name}\)"):
+            load_examples(path)
 
 
 @pytest.mark.parametrize(("change", "message"), [

@@ -412,3 +412,50 @@ def test_a_view_is_reused_until_an_input_changes(tmp_path, wikisql_dir):
     second = open_dataset(data)
     assert second.root != first.root
     assert second.info["inputs"] != first.info["inputs"]
+
+
+@pytest.mark.parametrize(("name", "content", "where"), [
+    ("train.jsonl", b'{"nl": "How many?", "gold_sql": "SELECT 1", "database": "clinic"}\n'
+                    b'{"nl": "caf\xe9", "gold_sql": "SELECT 1", "database": "clinic"}\n',
+     r"byte offset 77 \(line 2, column 12, byte 0xe9\)"),
+    ("dev.csv", b"nl,gold_sql,database\nHow many?,SELECT 1,clinic\ncaf\xe9,SELECT 1,clinic\n",
+     r"byte offset 50 \(line 3, column 4, byte 0xe9\)"),
+])
+def test_a_non_utf8_byte_in_a_files_source_names_file_line_and_offset(tmp_path, inhouse, name,
+                                                                      content, where):
+    """pyarrow read the bad byte and raised UnicodeDecodeError later (JSON) or a bare
+    "error while generating the dataset" (CSV)."""
+    (inhouse / name).write_bytes(content)
+    data = _data(tmp_path, "data.source=files", f"data.root={inhouse}", f"data.train_file={name}",
+                 "data.eval_file=null", "data.database_dir=dbs", COLUMNS)
+    with pytest.raises(DataError, match=rf"{name}: not valid UTF-8 at {where}; re-encode"):
+        open_dataset(data)
+
+
+def test_utf8_check_reads_in_blocks_and_counts_across_them(tmp_path, monkeypatch):
+    from t2s.data import files
+
+    monkeypatch.setattr(files, "_UTF8_BLOCK", 3)  # characters and lines cut by blocks
+    path = tmp_path / "x.csv"
+    path.write_bytes("é€\nab€cd\nxyz".encode() + b"\xff\n")
+    with pytest.raises(DataError, match=r"byte offset 17 \(line 3, column 4, byte 0xff\)"):
+        files.check_utf8(path)
+    path.write_bytes("é€\nab€cd\nxyz\n".encode())
+    files.check_utf8(path)  # valid throughout: no error
+
+
+def test_a_question_over_its_limit_is_a_bad_row(tmp_path, inhouse):
+    """A 100 MB question took training past 8 GB: refused at load, before tokenizing."""
+    from t2s.data.spider import MAX_QUESTION_CHARS
+
+    lines = (inhouse / "train.jsonl").read_text().splitlines()
+    lines[2] = json.dumps({"nl": "x" * (MAX_QUESTION_CHARS + 1), "gold_sql": "SELECT 1",
+                           "database": "clinic"})
+    (inhouse / "train.jsonl").write_text("\n".join(lines) + "\n")
+    common = ["data.source=files", f"data.root={inhouse}", "data.train_file=train.jsonl",
+              "data.eval_file=null", "data.database_dir=dbs", COLUMNS]
+    with pytest.raises(DataError, match=rf"train\.jsonl: row 2: question is "
+                                        rf"{MAX_QUESTION_CHARS + 1:,} characters, over the limit"):
+        open_dataset(_data(tmp_path, *common))
+    dataset = open_dataset(_data(tmp_path, *common, "data.bad_rows=skip"))
+    assert len(dataset.examples("train.jsonl")) == len(lines) - 1

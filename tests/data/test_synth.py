@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,63 @@ def test_synth_refuses_bad_inputs(tmp_path, sample_dir):
     notdb.write_text("hello")
     with pytest.raises(DataError, match="not an SQLite database"):
         synthesize([notdb], tmp_path / "out2")
+
+
+# --------------------------------------------------------------------------- bounded reads
+
+
+def _table(path: Path, rows: int) -> sqlite3.Connection:
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE sale (id INTEGER PRIMARY KEY, city TEXT, amount REAL)")
+    conn.executemany("INSERT INTO sale VALUES (?, ?, ?)",
+                     ((i, f"city{i % 7}", (i * 37) % 1000) for i in range(rows)))
+    conn.commit()
+    return conn
+
+
+def _vm_steps(conn: sqlite3.Connection, work) -> int:
+    """SQLite virtual-machine steps (in hundreds) that ``work`` costs: rows read, counted."""
+    steps = [0]
+
+    def tick() -> int:
+        steps[0] += 1
+        return 0
+
+    conn.set_progress_handler(tick, 100)
+    try:
+        work()
+    finally:
+        conn.set_progress_handler(None, 0)
+    return steps[0]
+
+
+def test_value_draws_and_draft_checks_read_a_bounded_number_of_rows(tmp_path):
+    """synth took 256 s for 50 pairs on a 1e6-row table, sorting whole columns per
+    template and fetching whole results: the reads stop at SAMPLE_ROWS / KEEP_ROWS
+    rows, so they cost the same on a table 5x larger."""
+    import random
+
+    from t2s.data.sample.questions import KEEP_ROWS, _keep
+    from t2s.data.sample.schema import DatabaseSpec
+    from t2s.data.sample.templates import SAMPLE_ROWS, Context, Draft
+
+    costs = []
+    for rows in (2 * SAMPLE_ROWS, 10 * SAMPLE_ROWS):
+        conn = _table(tmp_path / f"{rows}.sqlite", rows)
+        ctx = Context(DatabaseSpec("shop", ()), conn, random.Random(0))
+        values: list = []
+        draft = Draft("Which amounts?", "SELECT amount FROM sale")
+        costs.append((
+            _vm_steps(conn, lambda ctx=ctx, values=values: values.extend(ctx.values("sale", "amount"))),
+            _vm_steps(conn, lambda ctx=ctx: ctx.distinct("sale", "city")),
+            _vm_steps(conn, lambda conn=conn, draft=draft: _keep(conn, draft, set(), "t"))))
+        assert len(values) == SAMPLE_ROWS and values == sorted(values)
+        conn.close()
+    small, large = costs
+    assert small == large, costs  # the same work, whatever the table's size
+    # A table below the bound is read whole, as the sample databases always were.
+    conn = _table(tmp_path / "small.sqlite", 50)
+    ctx = Context(DatabaseSpec("shop", ()), conn, random.Random(0))
+    assert len(ctx.values("sale", "amount")) == 50
+    assert ctx.distinct("sale", "city") == [f"city{i}" for i in range(7)]
+    assert KEEP_ROWS < 2 * SAMPLE_ROWS  # so the draft above had more rows than are read

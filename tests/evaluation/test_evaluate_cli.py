@@ -13,6 +13,7 @@ from conftest import GOLD_AND_PRED, make_dataset
 from t2s.cli import main
 from t2s.errors import InputError
 from t2s.evaluation.inputs import read_gold, read_predictions
+from t2s.jsonio import MAX_LINE_BYTES
 
 
 @pytest.fixture
@@ -110,6 +111,13 @@ GOLD_TEXT = "SELECT count(*) FROM item\tshop\nSELECT name FROM item\tshelf\n"
     (GOLD_TEXT, '{"index": 5, "sql": "SELECT 1"}\n', "p.jsonl", r"p.jsonl:1: 'index' must be"),
     (GOLD_TEXT, '{"id": "nope", "sql": "SELECT 1"}\n', "p.jsonl", r"id 'nope' is not an id"),
     (GOLD_TEXT, '{"sql": "SELECT 1"}\n', "p.jsonl", r"p.jsonl:1: needs 'index'"),
+    # Hostile lines (t2s.jsonio): nesting past Python's recursion limit, a line past the cap.
+    (GOLD_TEXT, '{"index": 0, "sql": "SELECT 1"}\n' + "[" * 100_000 + "\n", "p.jsonl",
+     r"p.jsonl:2: nested too deeply"),
+    (GOLD_TEXT, '{"index": 0, "sql": "SELECT 1"}\n{"index": 1, "sql": "' + "1" * MAX_LINE_BYTES
+     + '"}\n', "p.jsonl", r"p.jsonl:2: longer than the limit of 1,048,576 bytes per line"),
+    (GOLD_TEXT, "SELECT 1\nSELECT " + "1" * MAX_LINE_BYTES + "\n", "pred.sql",
+     r"pred.sql:2: longer than the limit of 1,048,576 bytes per line"),
 ])
 def test_bad_input_is_a_clear_error_naming_file_and_line(
         data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], gold: str,

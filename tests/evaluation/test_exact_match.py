@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import LIBRARY_ENTRY
-from t2s.data.spider import DatabaseSchema, load_tables, schema_from_tables_entry
+from t2s.data.spider import MAX_SQL_CHARS, DatabaseSchema, load_tables, schema_from_tables_entry
 from t2s.errors import DataError
 from t2s.evaluation.exact_match import (
     GoldQueryError,
@@ -23,7 +23,7 @@ from t2s.evaluation.exact_match import (
     parse_failure,
     string_exact_match,
 )
-from t2s.evaluation.spider_sql import parse, schema_index, tokenize
+from t2s.evaluation.spider_sql import SpiderSQLError, parse, schema_index, tokenize
 
 # A small schema of our own: author <- book <- loan -> member.
 JOIN = "FROM book AS T1 JOIN author AS T2 ON T1.author_id  =  T2.author_id"
@@ -237,3 +237,18 @@ def test_spider_dev_predictions_from_other_examples_rarely_match(spider_dev):
     pairs = [(a, b) for a, b in zip(rows, rows[1:], strict=False) if a[1] == b[1] and a[0] != b[0]]
     matches = sum(exact_match(a[0], b[0], schemas[a[1]]) for a, b in pairs)
     assert len(pairs) > 500 and matches < len(pairs) * 0.05
+
+
+def test_sql_over_the_size_limit_is_a_wrong_answer_refused_before_tokenizing(library):
+    """A 100 MB prediction peaked at 6.7 GB in the tokenizer; one character over the
+    limit is refused up front (scored wrong, with the reason), never tokenized."""
+    gold = "SELECT name FROM author"
+    over = "SELECT name FROM author WHERE name = '" + "a" * MAX_SQL_CHARS + "'"
+    failure = parse_failure(over, library)
+    assert failure is not None and failure.kind == "parse error"
+    assert f"over the limit of {MAX_SQL_CHARS:,} per SQL" in str(failure)
+    assert exact_match(gold, over, library) is False
+    assert string_exact_match(over, over) is False
+    with pytest.raises(SpiderSQLError, match="over the limit"):
+        tokenize(" " * (MAX_SQL_CHARS + 1))
+    assert tokenize(" " * MAX_SQL_CHARS) == []  # at the limit: tokenized

@@ -326,7 +326,7 @@ def test_a_non_utf8_line_is_an_error_row_and_the_job_continues(tmp_path, sample_
     questions = read_questions(path)
     assert [q.id for q in questions] == ["a", "1", "c"]  # the bad line's id is its position
     assert questions[0].error is None and questions[2].error is None
-    assert questions[1].error == "line 2: not valid UTF-8 (byte 38 of the line)"
+    assert questions[1].error == "line 2: not valid UTF-8 (byte 0xe9 at column 38)"  # t2s.jsonio
     assert "\ufffd" not in questions[1].question
     out = tmp_path / "a.jsonl"
     summary = run_batch(_fake_predictor(sample_dir), questions, out, progress=False)
@@ -338,6 +338,36 @@ def test_a_non_utf8_line_is_an_error_row_and_the_job_continues(tmp_path, sample_
     csv_path.write_bytes(b"id,question,db_id\nx,How many caf\xe9s?,clinic\ny,Fine?,clinic\n")
     rows = read_questions(csv_path)
     assert rows[0].error == "line 2: not valid UTF-8" and rows[1].error is None
+
+
+def test_hostile_lines_are_error_rows_and_the_job_continues(tmp_path, sample_dir):
+    """Nesting past Python's recursion limit, a line past the cap and a question past
+    its limit each become one error row (t2s.jsonio, MAX_QUESTION_CHARS); no traceback."""
+    from t2s.data.spider import MAX_QUESTION_CHARS
+    from t2s.jsonio import MAX_LINE_BYTES
+
+    good = {"question": "How many venues?", "db_id": "concert_hall"}
+    path = tmp_path / "q.jsonl"
+    path.write_text("\n".join([
+        json.dumps({"id": "a", **good}),
+        "[" * 100_000,
+        json.dumps({"id": "huge", "question": "x" * MAX_LINE_BYTES, "db_id": "clinic"}),
+        json.dumps({"id": "long", "question": "x" * (MAX_QUESTION_CHARS + 1), "db_id": "clinic"}),
+        json.dumps({"id": "at", "question": "x" * MAX_QUESTION_CHARS, "db_id": "clinic"}),
+        json.dumps({"id": "z", **good})]) + "\n", encoding="utf-8")
+    questions = read_questions(path)
+    assert [q.id for q in questions] == ["a", "1", "2", "long", "at", "z"]
+    assert "line 2: nested too deeply" in questions[1].error
+    assert "line 3: longer than the limit of 1,048,576 bytes" in questions[2].error
+    assert questions[3].error == (f"line 4: question is {MAX_QUESTION_CHARS + 1:,} characters, "
+                                  f"over the limit of {MAX_QUESTION_CHARS:,} "
+                                  "(t2s.data.spider.MAX_QUESTION_CHARS)")
+    assert [q.error is None for q in questions] == [True, False, False, False, True, True]
+    out = tmp_path / "a.jsonl"
+    summary = run_batch(_fake_predictor(sample_dir), [q for q in questions if q.id != "at"], out,
+                        progress=False)
+    assert (summary.written, summary.errors) == (5, 3)
+    assert [r["id"] for r in _rows(out)] == ["a", "1", "2", "long", "z"]
 
 
 def test_csv_without_a_question_column_fails_once_before_the_model_loads(tmp_path, capsys):

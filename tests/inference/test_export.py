@@ -74,3 +74,16 @@ def test_export_refuses_unsafe_requests(merged_dir, adapter_dir, tmp_path, capsy
         export_merged(tmp_path / "none", tmp_path / "out")
     assert main(["export", "--out", str(tmp_path / "x")]) == 2
     assert "pass --merge" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("force", [[], ["--force"]])
+def test_out_under_a_regular_file_is_refused_before_the_model_loads(tmp_path, capsys, force):
+    from t2s.cli import main
+
+    (tmp_path / "file").write_text("mine")
+    assert main(["export", "--merge", "--out", str(tmp_path / "file" / "merged"), *force,
+                 "--config", str(ROOT / "configs" / "tiny.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert f"--out {tmp_path / 'file' / 'merged'}: {tmp_path / 'file'} is a file, so nothing " \
+           "can be created under it" in err
+    assert "Traceback" not in err and (tmp_path / "file").read_text() == "mine"

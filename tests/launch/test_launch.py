@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
 from t2s.config import load_config
-from t2s.errors import ConfigError
+from t2s.errors import ConfigError, T2SError
 from t2s.launch.job import CommandFailed, CommandJob
 from t2s.launch.registry import format_table, list_submissions, summarize_states
 from t2s.launch.spec import (
@@ -248,9 +249,15 @@ def normalise(text: str, job_dir: Path) -> str:
     return text.replace(str(job_dir), "<JOB_DIR>").replace(sys.executable, "<PYTHON>")
 
 
-def test_sbatch_script_matches_golden(tmp_path, monkeypatch):
+@pytest.mark.parametrize("slurm_on_path", [True, False])
+def test_sbatch_script_matches_golden(tmp_path, monkeypatch, slurm_on_path):
+    """The same script whether Slurm is installed here or not: a dry run needs no Slurm."""
     pytest.importorskip("submitit")
     monkeypatch.chdir(ROOT)
+    if not slurm_on_path:
+        monkeypatch.setenv("PATH", str(tmp_path / "no-slurm-here"))
+    elif shutil.which("srun") is None:
+        pytest.skip("no srun on PATH: the other case covers this machine")
     config = slurm_config(
         f"slurm.jobs_dir={tmp_path}", "slurm.partition=gpu", "slurm.nodes=2",
         "slurm.gpus_per_node=8", "slurm.cpus_per_task=32", "slurm.mem_gb=400",
@@ -277,6 +284,70 @@ def test_dry_run_writes_config_and_record_but_submits_nothing(tmp_path, monkeypa
     # The job reads the frozen, resolved config: later edits of the YAML do not leak in.
     assert load_config(submission.job_dir / "config.yaml").train.max_steps == 7
     assert f"--config {submission.job_dir}/config.yaml" in record["command"]
+
+
+# --- failed submissions: a clear error, no folder left ------------------------------------------
+
+
+def _fake_slurm(folder: Path, sbatch: str) -> Path:
+    """A PATH folder with an ``srun`` and an ``sbatch`` running the shell code ``sbatch``."""
+    folder.mkdir()
+    for name, body in (("srun", "exit 0"), ("sbatch", sbatch)):
+        (folder / name).write_text(f"#!/bin/sh\n{body}\n")
+        (folder / name).chmod(0o755)
+    return folder
+
+
+def test_no_slurm_on_path_is_refused_before_a_folder_exists(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    config = slurm_config(f"slurm.jobs_dir={tmp_path / 'jobs'}")
+    with pytest.raises(ConfigError, match=r"cluster slurm needs Slurm's sbatch and srun on PATH"
+                                          r".*--dry-run writes the sbatch script without Slurm"):
+        submit(config, "train", cluster="slurm")
+    assert not (tmp_path / "jobs").exists()
+
+
+def test_a_controller_that_refuses_leaves_no_job_folder(tmp_path, monkeypatch):
+    pytest.importorskip("submitit")
+    monkeypatch.chdir(ROOT)
+    bin_dir = _fake_slurm(tmp_path / "bin", "echo 'sbatch: error: Invalid account or "
+                                            "account/partition combination specified' >&2; exit 1")
+    monkeypatch.setenv("PATH", str(bin_dir))
+    jobs = tmp_path / "jobs"
+    config = slurm_config(f"slurm.jobs_dir={jobs}")
+    with pytest.raises(T2SError, match=r"sbatch refused the train job \(nothing submitted\):.*"
+                                       r"Invalid account"):
+        submit(config, "train", cluster="slurm")
+    assert list(jobs.iterdir()) == []  # the folder made for it is gone
+
+
+@pytest.mark.parametrize("after", ["notajob", "12;rm", "afterok:12", ""])
+def test_after_must_be_a_job_id(tmp_path, monkeypatch, capsys, after):
+    from t2s.cli import main
+
+    monkeypatch.chdir(ROOT)
+    assert main(["submit", "train", "--config", "configs/tiny.yaml", "--dry-run", "--after",
+                 after, f"slurm.jobs_dir={tmp_path / 'jobs'}"]) == 2
+    err = capsys.readouterr().err
+    assert f"--after {after!r} is not a Slurm job id" in err and "Traceback" not in err
+    assert not (tmp_path / "jobs").exists()
+    with pytest.raises(ConfigError, match="is not a Slurm job id"):
+        submit(slurm_config(f"slurm.jobs_dir={tmp_path / 'jobs'}"), "train", cluster="slurm",
+               dependency=f"afterok:{after}", dry_run=True)
+    assert not (tmp_path / "jobs").exists()
+
+
+def test_cli_dry_run_without_slurm_prints_the_script(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("submitit")
+    from t2s.cli import main
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert main(["submit", "train", "--config", "configs/tiny.yaml", "--dry-run", "--after",
+                 "1234_5", f"slurm.jobs_dir={tmp_path / 'jobs'}"]) == 0
+    out = capsys.readouterr().out
+    assert "#SBATCH --dependency=afterok:1234_5" in out and "srun --unbuffered" in out
 
 
 # --- running through submitit without Slurm ----------------------------------------------------

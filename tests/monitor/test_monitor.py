@@ -12,7 +12,14 @@ import pytest
 
 from t2s.errors import InputError
 from t2s.monitor.drift import psi
-from t2s.monitor.report import load_reference, read_log, referenced_tables, write_report
+from t2s.monitor.report import (
+    MAX_LENGTH_BINS,
+    length_bins,
+    load_reference,
+    read_log,
+    referenced_tables,
+    write_report,
+)
 from t2s.serve.requestlog import new_record
 
 
@@ -114,3 +121,84 @@ def test_cli_fails_on_drift_without_loading_torch(sample_dir, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "STATUS 1 False"
     assert "FLAG vocabulary" in proc.stdout
+
+
+# ---------------------------------------------------------------------------
+# Hostile logs: counted, never crashed on; no data is a failure
+
+
+def test_bad_lines_are_counted_and_the_rest_reported(sample_dir, tmp_path):
+    """A line nested past Python's recursion limit, a question stored as an int and a
+    non-object are unreadable lines (counted), not a traceback."""
+    log = _log(tmp_path / "serve.jsonl", _unshifted(sample_dir))
+    good = log.read_text(encoding="utf-8").splitlines()[:-1]  # without the torn line
+    record = json.loads(good[0])
+    log.write_text("\n".join([*good, "[" * 100_000, json.dumps({**record, "question": 7}),
+                              json.dumps({**record, "ts": "yesterday"}), "[1, 2]"]) + "\n",
+                   encoding="utf-8")
+    lines = read_log(log)
+    assert (len(lines.records), lines.unreadable, lines.torn_last_line) == (len(good), 4, False)
+    assert lines.first_problems[0].endswith("nested too deeply (arrays or objects more than "
+                                            "~1,000 levels deep)")
+    assert "'question' is a int" in lines.first_problems[1]
+    report = write_report(log, sample_dir / "train.json", tmp_path / "report")
+    assert report["inputs"]["unreadable_log_lines"] == 4
+    assert report["summary"]["requests"] == len(good)
+
+
+def _cli(args: list[str]) -> subprocess.CompletedProcess:
+    code = f"import sys\nfrom t2s.cli import main\nsys.exit(main({args!r}))"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_a_garbage_log_is_an_error_not_an_ok_report(sample_dir, tmp_path):
+    garbage = tmp_path / "garbage.jsonl"
+    garbage.write_bytes(b"\x00\xff garbage\n" * 791 + b"[" * 100_000 + b"\n")
+    with pytest.raises(InputError, match="no readable /generate or /v1/chat/completions request "
+                                         "records; 792 unreadable line"):
+        write_report(garbage, sample_dir / "train.json", tmp_path / "report")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    for log in (garbage, empty):
+        proc = _cli(["monitor", "report", "--log", str(log), "--reference",
+                     str(sample_dir / "train.json"), "--out", str(tmp_path / "out"),
+                     "--fail-on-drift"])
+        assert proc.returncode == 2, proc.stderr
+        assert "t2s monitor: error: --log" in proc.stderr and "Traceback" not in proc.stderr
+        assert not (tmp_path / "out" / "REPORT.json").exists()
+
+
+def test_fail_on_drift_fails_on_damaged_lines_but_not_a_torn_last_one(sample_dir, tmp_path):
+    torn = _log(tmp_path / "torn.jsonl", _unshifted(sample_dir))  # ends in a torn line
+    damaged = tmp_path / "damaged.jsonl"
+    damaged.write_text(torn.read_text(encoding="utf-8") + "}\n", encoding="utf-8")
+    statuses = {}
+    for log in (torn, damaged):
+        proc = _cli(["monitor", "report", "--log", str(log), "--reference",
+                     str(sample_dir / "train.json"), "--out", str(tmp_path / log.stem),
+                     "--fail-on-drift"])
+        statuses[log.stem] = proc.returncode
+        assert "unreadable log line" in proc.stdout, proc.stderr
+    assert statuses == {"torn": 0, "damaged": 1}
+
+
+def test_out_under_a_regular_file_is_a_clear_error(sample_dir, tmp_path):
+    log = _log(tmp_path / "serve.jsonl", _unshifted(sample_dir))
+    (tmp_path / "file").write_text("mine")
+    proc = _cli(["monitor", "report", "--log", str(log), "--reference",
+                 str(sample_dir / "train.json"), "--out", str(tmp_path / "file" / "out")])
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "is a file, so nothing can be created under it" in proc.stderr
+    assert (tmp_path / "file").read_text() == "mine"
+
+
+def test_question_length_plot_bins_do_not_grow_with_a_question():
+    """One bar per word count drew 20,000 bars for a 20,000-word question (30 s at
+    40 KB, minutes at 400 KB): the number of bins is bounded, whatever the lengths."""
+    assert length_bins([3, 12, 25]) == [float(n) for n in range(27)]  # one per count
+    for longest in (49, 50, 51, 20_000, 10**6):
+        edges = length_bins([1, 15, longest])
+        assert len(edges) - 1 <= MAX_LENGTH_BINS
+        assert edges[0] == 0 and edges[-1] > longest  # every value falls in a bin
+    assert length_bins([]) == [0.0, 1.0]

@@ -17,7 +17,6 @@ breakdown, and BIRD's execution metric (sets of rows) is chosen for it.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from t2s.data.records import RowChecker, SourceData, tables_entry
 from t2s.data.schema_text import spider_type
 from t2s.data.spider import Column, DatabaseSchema, Example, ForeignKey, Table, check_db_id
 from t2s.errors import DataError
+from t2s.jsonio import BadJSON, loads
 
 
 def cleaned_tables_entry(entry: dict[str, Any]) -> dict[str, Any]:
@@ -108,10 +108,12 @@ def read_questions(path: Path, checker: RowChecker, schemas: dict[str, Any]) -> 
         if db_id not in schemas:
             checker.bad(row, f"field 'db_id' {db_id!r} is not in the schema file")
             continue
-        examples.append(Example(
+        example = Example(
             index=len(examples), question=question, query=sql, db_id=db_id,
             evidence=checker.text(row, record, "evidence", required=False),
-            difficulty=checker.text(row, record, "difficulty", required=False)))
+            difficulty=checker.text(row, record, "difficulty", required=False))
+        if checker.sized(row, example):
+            examples.append(example)
     return examples
 
 
@@ -154,8 +156,8 @@ def _read_json(path: Path) -> Any:
     if not path.is_file():
         raise DataError(f"{path} does not exist")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return loads(path.read_text(encoding="utf-8"), max_bytes=None)
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not valid UTF-8 ({exc})") from None
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    except BadJSON as exc:
+        raise DataError(f"{path}: {exc}") from None

@@ -22,7 +22,6 @@ file, and a row with an empty required field, stop with the file, row and field
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from t2s.data.records import RowChecker, SourceData, tables_entry
 from t2s.data.schema_text import introspect_sqlite
 from t2s.data.spider import Example, check_db_id, load_tables
 from t2s.errors import DataError
+from t2s.jsonio import read_lines
 
 FORMATS = {".json": "json", ".jsonl": "json", ".ndjson": "json", ".csv": "csv",
            ".parquet": "parquet"}
@@ -42,8 +42,9 @@ def read_file_rows(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
     """Column names and rows of one file, read with ``datasets``.
 
     Raises:
-        DataError: for a missing file, an unknown suffix, or a file the
-            builder cannot read (for JSON lines, the first bad line is named).
+        DataError: for a missing file, an unknown suffix, bytes that are not
+            UTF-8 (line and byte offset named), or a file the builder cannot
+            read (for JSON lines, the first bad line is named).
     """
     if not path.is_file():
         raise DataError(f"{path} does not exist")
@@ -51,6 +52,11 @@ def read_file_rows(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
     if builder is None:
         raise DataError(f"{path}: unknown file type {path.suffix!r}; expected one of "
                         f"{', '.join(sorted(FORMATS))}")
+    if builder != "parquet":
+        # pyarrow reads JSON with a bad byte and fails later, deep in to_list
+        # (UnicodeDecodeError), and CSV with "An error occurred while generating
+        # the dataset": checked here first, naming the line and byte offset.
+        check_utf8(path)
     from datasets import load_dataset
 
     try:
@@ -58,25 +64,63 @@ def read_file_rows(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
     except Exception as exc:  # datasets wraps parser errors in several types
         raise DataError(f"{path}: cannot be read as {builder}: {_first_bad_line(path) or exc}") \
             from None
-    return list(dataset.column_names), dataset.to_list()
+    try:
+        return list(dataset.column_names), dataset.to_list()
+    except UnicodeDecodeError as exc:  # a Parquet string column holding other bytes
+        raise DataError(f"{path}: a text value is not valid UTF-8 ({exc.reason}, byte "
+                        f"0x{exc.object[exc.start]:02x}); re-encode the data as UTF-8") from None
+
+
+# Bytes decoded at a time by check_utf8: its memory, whatever the file's size.
+_UTF8_BLOCK = 1024 * 1024
+
+
+def check_utf8(path: Path) -> None:
+    """Check that a text file is UTF-8 throughout, in blocks of 1 MiB.
+
+    Raises:
+        DataError: at the first byte that is not, naming its line, column and
+            byte offset in the file.
+    """
+    carry, offset, line, line_start = b"", 0, 1, 0  # offset: file position of data[0]
+    with path.open("rb") as handle:
+        while True:
+            block = handle.read(_UTF8_BLOCK)
+            data = carry + block
+            if not data:
+                return
+            try:
+                data.decode("utf-8")
+                good = len(data)
+            except UnicodeDecodeError as exc:
+                # A character cut by the block's end is completed by the next block.
+                if block and exc.end == len(data) and exc.reason == "unexpected end of data":
+                    good = exc.start
+                else:
+                    good = -1
+                    bad = exc.start
+            end = good if good >= 0 else bad
+            line += data.count(b"\n", 0, end)
+            newline = data.rfind(b"\n", 0, end)
+            if newline >= 0:
+                line_start = offset + newline + 1
+            if good < 0:
+                at = offset + bad
+                raise DataError(f"{path}: not valid UTF-8 at byte offset {at} (line {line}, "
+                                f"column {at - line_start + 1}, byte 0x{data[bad]:02x}); "
+                                "re-encode the file as UTF-8")
+            carry, offset = data[good:], offset + good
 
 
 def _first_bad_line(path: Path) -> str | None:
     """``line N: ...`` for the first line of a JSON-lines file that is not a JSON object."""
     if path.suffix.lower() not in (".jsonl", ".ndjson"):
         return None
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        return f"not valid UTF-8 ({exc})"
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            if not isinstance(json.loads(line), dict):
-                return f"line {number}: not a JSON object"
-        except json.JSONDecodeError as exc:
-            return f"line {number}: not valid JSON ({exc.msg})"
+    for line in read_lines(path):
+        if line.error is not None:
+            return f"line {line.number}: {line.error}"
+        if not isinstance(line.value, dict):
+            return f"line {line.number}: not a JSON object"
     return None
 
 
@@ -109,8 +153,10 @@ def map_rows(rows: Iterable[dict[str, Any]], columns: list[str], mapping: Column
             continue
         optional = {name: checker.text(row, record, fields[name], required=False)
                     for name in ("evidence", "difficulty", "category") if fields[name]}
-        examples.append(Example(index=len(examples), question=values["question"],
-                                query=values["sql"], db_id=values["db_id"], **optional))
+        example = Example(index=len(examples), question=values["question"],
+                          query=values["sql"], db_id=values["db_id"], **optional)
+        if checker.sized(row, example):
+            examples.append(example)
     return examples
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from t2s.data.spider import DatabaseSchema, Example, schema_from_tables_entry
+from t2s.data.spider import DatabaseSchema, Example, oversized, schema_from_tables_entry
 from t2s.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,18 @@ class RowChecker:
                 else f"empty ({value!r})"
             self.bad(row, f"{name} is {state}")
         return None
+
+    def sized(self, row: int, example: Example) -> bool:
+        """Whether ``example`` is within the size limits (:func:`~t2s.data.spider.oversized`);
+        if not, it is a bad row (raised, or counted when skipping).
+
+        Raises:
+            DataError: under ``error`` for a question, evidence or SQL over its limit.
+        """
+        problem = oversized(example)
+        if problem is not None:
+            self.bad(row, problem)
+        return problem is None
 
     def log_summary(self) -> None:
         """Warn once when rows were skipped."""

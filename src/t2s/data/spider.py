@@ -13,7 +13,6 @@ embedded sample data that t2s generates (:mod:`t2s.data.sample`).
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from t2s.errors import DataError
+from t2s.jsonio import BadJSON, loads
 from t2s.sqlexec import describe_non_file
 
 # db_ids name a folder under database/; anything beyond letters, digits, '_' and
@@ -120,6 +120,32 @@ class Example:
 
 OPTIONAL_FIELDS = ("evidence", "difficulty", "category", "source")
 """Example fields a Spider-format question file may carry beyond question/query/db_id."""
+
+# The longest question (and BIRD evidence) accepted: Spider's longest question
+# is ~300 characters, BIRD's question plus evidence ~1,500, and 20,000
+# characters (~5,000 tokens) already overflow every shipped max_seq_length, so
+# nothing trainable is refused. Checked at load, before tokenizing: a 100 MB
+# question took a training job past 8 GB of memory.
+MAX_QUESTION_CHARS = 20_000
+
+# The longest SQL accepted (gold, prediction, or served): BIRD's longest gold
+# SQL is ~3,500 characters; the exact-match tokenizer holds ~67 bytes per
+# character at its peak (a 100 MB line peaked at 6.7 GB), so 100,000
+# characters cost at most ~7 MB.
+MAX_SQL_CHARS = 100_000
+
+_MAX_CHARS = {"question": MAX_QUESTION_CHARS, "evidence": MAX_QUESTION_CHARS,
+              "query": MAX_SQL_CHARS}
+
+
+def oversized(example: Example) -> str | None:
+    """Why ``example`` is too large to use (its first field over its limit), or None."""
+    for name, limit in _MAX_CHARS.items():
+        value = getattr(example, name)
+        if value is not None and len(value) > limit:
+            return (f"{name} is {len(value):,} characters, over the limit of {limit:,} "
+                    f"(t2s.data.spider.{'MAX_SQL_CHARS' if name == 'query' else 'MAX_QUESTION_CHARS'})")
+    return None
 
 
 def check_db_id(db_id: str) -> str:
@@ -254,11 +280,16 @@ def load_examples(path: str | Path) -> list[Example]:
         missing = [k for k in ("question", "query", "db_id") if k not in record]
         if missing:
             raise DataError(f"{path}: record {index} is missing {', '.join(missing)}")
+        wrong = [k for k in ("question", "query", "db_id") if not isinstance(record[k], str)]
+        if wrong:
+            raise DataError(f"{path}: record {index}: {', '.join(wrong)} must be a string")
         optional = {k: str(record[k]) for k in OPTIONAL_FIELDS if record.get(k) is not None}
-        examples.append(
-            Example(index=index, question=record["question"], query=record["query"],
-                    db_id=record["db_id"], **optional)
-        )
+        example = Example(index=index, question=record["question"], query=record["query"],
+                          db_id=record["db_id"], **optional)
+        problem = oversized(example)
+        if problem:
+            raise DataError(f"{path}: record {index}: {problem}")
+        examples.append(example)
     return examples
 
 
@@ -266,10 +297,11 @@ def _read_json(path: Path) -> Any:
     if not path.is_file():
         raise DataError(f"{path} does not exist")
     try:
-        with path.open(encoding="utf-8") as handle:
-            return json.load(handle)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: not valid JSON ({exc})") from None
+        return loads(path.read_bytes().decode("utf-8"), max_bytes=None)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not valid UTF-8 at byte offset {exc.start}") from None
+    except BadJSON as exc:
+        raise DataError(f"{path}: {exc}") from None
 
 
 class SpiderDataset:

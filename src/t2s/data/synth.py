@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from t2s.data.records import tables_entry
-from t2s.data.sample.questions import SHAPE_QUOTAS, Pair, generate_pairs
+from t2s.data.sample.questions import KEEP_ROWS, SHAPE_QUOTAS, Pair, generate_pairs
 from t2s.data.sample.schema import ColumnSpec, DatabaseSpec, TableSpec, pluralize
 from t2s.data.schema_text import introspect_sqlite
 from t2s.errors import DataError
@@ -211,7 +211,8 @@ def _checked(path: Path, pairs: list[Pair]) -> tuple[list[Pair], int]:
     """Pairs whose SQL runs through sqlexec and returns rows that are not all NULL."""
     kept = []
     for pair in pairs:
-        result = run_query(path, pair.query)
+        # As the generator's own check: the first rows decide (KEEP_ROWS).
+        result = run_query(path, pair.query, max_rows=KEEP_ROWS)
         rows = result.rows if result.ok else []
         if rows and not all(v is None for row in rows for v in row) and rows != [(0,)]:
             kept.append(pair)

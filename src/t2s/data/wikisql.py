@@ -36,6 +36,7 @@ from t2s.config import SourceConfig
 from t2s.data.records import RowChecker, SourceData
 from t2s.data.spider import Example
 from t2s.errors import DataError
+from t2s.jsonio import read_lines
 from t2s.sqlexec import connect_readonly, create_database
 
 AGG_OPS = ("", "MAX", "MIN", "COUNT", "SUM", "AVG")
@@ -322,9 +323,11 @@ def load_source(spec: SourceConfig, bad_rows: str = "error") -> SourceData:
             except ValueError as exc:
                 checker.bad(number, str(exc))
                 continue
-            examples.append(Example(index=len(examples), question=question, query=sql,
-                                    db_id=table.name, category=category(record["sql"])))
-            used[table.name] = table
+            example = Example(index=len(examples), question=question, query=sql,
+                              db_id=table.name, category=category(record["sql"]))
+            if checker.sized(number, example):
+                examples.append(example)
+                used[table.name] = table
         inputs.append(root / split_file)
         skipped += [c.report for c in (table_checker, checker) if c.report.count]
         for c in (table_checker, checker):
@@ -351,24 +354,19 @@ def load_source(spec: SourceConfig, bad_rows: str = "error") -> SourceData:
 def _jsonl(path: Path, checker: RowChecker):
     """``(line number, object)`` of each non-blank line; bad lines go to ``checker``.
 
+    Lines are read by :func:`t2s.jsonio.read_lines`: one too long, not UTF-8,
+    not JSON or nested too deep is a bad row like any other.
+
     Raises:
-        DataError: if the file is missing or not UTF-8.
+        DataError: if the file is missing.
     """
     if not path.is_file():
         raise DataError(f"{path} does not exist")
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not valid UTF-8 ({exc})") from None
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
+    for line in read_lines(path):
+        if line.error is not None:
+            checker.bad(line.number, line.error)
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            checker.bad(number, f"not valid JSON ({exc.msg})")
+        if not isinstance(line.value, dict):
+            checker.bad(line.number, f"a {type(line.value).__name__}, not an object")
             continue
-        if not isinstance(record, dict):
-            checker.bad(number, f"a {type(record).__name__}, not an object")
-            continue
-        yield number, record
+        yield line.number, line.value

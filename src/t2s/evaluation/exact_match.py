@@ -32,7 +32,7 @@ from collections import Counter
 from dataclasses import replace
 from functools import lru_cache
 
-from t2s.data.spider import DatabaseSchema
+from t2s.data.spider import MAX_SQL_CHARS, DatabaseSchema
 from t2s.errors import DataError
 from t2s.evaluation.spider_sql import (
     STAR,
@@ -293,6 +293,8 @@ def string_exact_match(gold_sql: str, pred_sql: str) -> bool:
     case-sensitively and regardless of quote style; whitespace (including none
     around punctuation) and trailing semicolons are ignored.
     """
+    if max(len(gold_sql), len(pred_sql)) > MAX_SQL_CHARS:  # as tokenize refuses it
+        return False
     return _string_tokens(gold_sql) == _string_tokens(pred_sql)
 
 

@@ -33,7 +33,6 @@ as a wrong answer.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +40,7 @@ from typing import Any
 
 from t2s.data.spider import check_db_id
 from t2s.errors import DataError, InputError
+from t2s.jsonio import MAX_LINE_BYTES, BadJSON, loads, read_raw_lines
 
 _JSONL_SUFFIXES = (".jsonl", ".ndjson")
 
@@ -81,25 +81,27 @@ def _read_lines(path: Path) -> list[str]:
     """Lines of a UTF-8 text file, without line endings.
 
     Raises:
-        InputError: if the file is missing or a line is not valid UTF-8 (the
-            message names the line and byte).
+        InputError: if the file is missing, a line is longer than
+            :data:`~t2s.jsonio.MAX_LINE_BYTES`, or a line is not valid UTF-8
+            (the message names the line and byte).
     """
     if not path.is_file():
         raise InputError(f"{path}: file does not exist")
-    data = path.read_bytes()
-    if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark, as Windows editors write
-        data = data[3:]
-    raw_lines = data.split(b"\n")
-    if raw_lines and raw_lines[-1] == b"":  # the file ends with a newline
-        raw_lines.pop()
     lines = []
-    for number, raw in enumerate(raw_lines, start=1):
-        try:
-            lines.append(raw.rstrip(b"\r").decode("utf-8"))
-        except UnicodeDecodeError as exc:
-            raise InputError(
-                f"{path}:{number}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column "
-                f"{exc.start + 1}); re-encode the file as UTF-8") from None
+    with path.open("rb") as handle:
+        # Line by line with a cap: one 100 MB line is refused here, before the
+        # SQL tokenizer could grow it to gigabytes.
+        for number, raw, _ in read_raw_lines(handle):
+            if raw is None:
+                raise InputError(f"{path}:{number}: longer than the limit of "
+                                 f"{MAX_LINE_BYTES:,} bytes per line; no SQL or record is "
+                                 "that long")
+            try:
+                lines.append(raw.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                raise InputError(
+                    f"{path}:{number}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column "
+                    f"{exc.start + 1}); re-encode the file as UTF-8") from None
     return lines
 
 
@@ -146,11 +148,11 @@ def _read_gold_json(path: Path) -> list[GoldExample]:
     if not path.is_file():
         raise InputError(f"{path}: file does not exist")
     try:
-        records = json.loads(path.read_bytes().decode("utf-8"))
+        records = loads(path.read_bytes().decode("utf-8"), max_bytes=None)
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not valid UTF-8 at byte offset {exc.start}") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    except BadJSON as exc:
+        raise InputError(f"{path}: {exc}") from None
     if not isinstance(records, list):
         raise InputError(f"{path}: expected a JSON list of {{question, query, db_id}} records")
     examples = []
@@ -248,9 +250,9 @@ def _read_predictions_jsonl(path: Path, lines: list[str],
 
 def _parse_jsonl_record(path: Path, number: int, line: str) -> Mapping[str, Any]:
     try:
-        record = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+        record = loads(line)
+    except BadJSON as exc:
+        raise InputError(f"{path}:{number}: {exc}") from None
     if not isinstance(record, dict):
         raise InputError(f"{path}:{number}: expected a JSON object")
     if "sql" not in record:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from t2s.data.spider import DatabaseSchema
+from t2s.data.spider import MAX_SQL_CHARS, DatabaseSchema
 
 # Index order matters: Spider encodes each operator as its index in these tuples
 # (the official structures and ours compare these integers).
@@ -241,8 +241,13 @@ def tokenize(sql: str) -> list[str]:
     """Split ``sql`` into Spider's lower-case tokens; string literals stay whole.
 
     Raises:
-        SpiderSQLError: if the quotes are unbalanced.
+        SpiderSQLError: if the quotes are unbalanced, or ``sql`` is longer than
+            :data:`~t2s.data.spider.MAX_SQL_CHARS` (checked first: the token
+            lists hold ~67 bytes per character, 6.7 GB for a 100 MB prediction).
     """
+    if len(sql) > MAX_SQL_CHARS:
+        raise SpiderSQLError(PARSE_ERROR, f"{len(sql):,} characters, over the limit of "
+                                          f"{MAX_SQL_CHARS:,} per SQL")
     text = sql.replace("'", '"')  # Spider unifies quote styles first
     quotes = [i for i, char in enumerate(text) if char == '"']
     if len(quotes) % 2:

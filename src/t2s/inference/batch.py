@@ -56,6 +56,7 @@ from t2s.inference.questions import (
     select_shard,
     shard_output_path,
 )
+from t2s.jsonio import BadJSON, loads
 from t2s.outputs import WriterLock, check_output_file
 from t2s.provenance import (
     differences,
@@ -124,8 +125,8 @@ def written_ids(path: Path) -> Counter[str]:
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
+                record = loads(line, max_bytes=None)  # t2s's own lines: its writer bounds them
+            except BadJSON:
                 record = None
             if not isinstance(record, dict) or "id" not in record:
                 raise InputError(

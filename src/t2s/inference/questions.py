@@ -18,7 +18,6 @@ the job writes an error row for it and goes on.
 from __future__ import annotations
 
 import csv
-import json
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -26,8 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from t2s.data.spider import MAX_QUESTION_CHARS
 from t2s.errors import InputError
 from t2s.inference.pipeline import Question
+from t2s.jsonio import BadJSON, loads, read_lines
 
 FORMATS = ("auto", "jsonl", "csv", "json")
 
@@ -85,22 +86,11 @@ def read_questions(path: str | Path, input_format: str = "auto",
 
 def _jsonl_records(path: Path) -> Iterator[tuple[str, Any]]:
     # Bytes, decoded line by line: a bad byte makes its own line an error row
-    # instead of being replaced by U+FFFD and answered as a different question.
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            if number == 1:
-                raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                yield f"line {number}", _Broken(f"not valid UTF-8 (byte {exc.start + 1} of the line)")
-                continue
-            if not line.strip():
-                continue
-            try:
-                yield f"line {number}", json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield f"line {number}", _Broken(f"not valid JSON ({exc})")
+    # instead of being replaced by U+FFFD and answered as a different question;
+    # so does a line too long or nested too deep (t2s.jsonio), and the job goes on.
+    for line in read_lines(path):
+        where = f"line {line.number}"
+        yield where, _Broken(line.error) if line.error is not None else line.value
 
 
 def _csv_records(path: Path) -> Iterator[tuple[str, Any]]:
@@ -141,9 +131,8 @@ def _check_csv_header(path: Path, fieldnames: Sequence[str] | None) -> None:
 
 def _json_records(path: Path) -> Iterator[tuple[str, Any]]:
     try:
-        with path.open(encoding="utf-8") as handle:
-            records = json.load(handle)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        records = loads(path.read_bytes().decode("utf-8-sig"), max_bytes=None)
+    except (BadJSON, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: not valid JSON ({exc}); for one object per line "
                          "use --input-format jsonl") from None
     if not isinstance(records, list):
@@ -170,6 +159,14 @@ def _question(position: int, where: str, record: Any, input_dir: Path,
     if not isinstance(question, str) or not question.strip():
         return Question(id=record_id, question="" if question is None else str(question),
                         error=f"{where}: missing or empty 'question' field")
+    evidence = record.get("evidence")
+    evidence = evidence if isinstance(evidence, str) else None
+    for name, text in (("question", question), ("evidence", evidence)):
+        if text is not None and len(text) > MAX_QUESTION_CHARS:
+            # Refused before any tokenizing: the row says so, the job goes on.
+            return Question(id=record_id, question="",
+                            error=f"{where}: {name} is {len(text):,} characters, over the limit "
+                                  f"of {MAX_QUESTION_CHARS:,} (t2s.data.spider.MAX_QUESTION_CHARS)")
     raw_db = record.get("db") or record.get("db_path")
     db_id = record.get("db_id")
     if raw_db is None and db_id is None:
@@ -178,10 +175,8 @@ def _question(position: int, where: str, record: Any, input_dir: Path,
     if db_path is None and db_id is None:
         return Question(id=record_id, question=question,
                         error=f"{where}: no 'db' or 'db_id' field, and no --db/--db-id default")
-    evidence = record.get("evidence")
     return Question(id=record_id, question=question, db_path=db_path,
-                    db_id=None if db_id is None else str(db_id),
-                    evidence=evidence if isinstance(evidence, str) else None)
+                    db_id=None if db_id is None else str(db_id), evidence=evidence)
 
 
 def resolve_db_path(raw: str, input_dir: Path) -> str:

@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(source, args.overrides)
     cluster = args.cluster or config.slurm.cluster
     shards = getattr(args, "shards", None)
-    check_submission(config, args.stage, cluster, shards)
+    check_submission(config, args.stage, cluster, shards, after=args.after, dry_run=args.dry_run)
     extra_args = split_stage_args(args.args)
     check_stage_args(args.stage, extra_args, shards)
     common = {"cluster": cluster, "source": source, "overrides": args.overrides,

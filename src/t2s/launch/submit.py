@@ -23,7 +23,7 @@ from typing import Any, get_args
 
 import t2s
 from t2s.config import Cluster, Config, SlurmConfig, dump_yaml, load_config
-from t2s.errors import ConfigError
+from t2s.errors import ConfigError, T2SError
 from t2s.launch.job import CommandJob, save_wait_s
 from t2s.launch.spec import (
     STAGES,
@@ -183,13 +183,33 @@ def resolve_accelerate_config(value: str) -> str | None:
     return str(found.resolve()) if found is not None else None
 
 
-def check_submission(config: Config, stage: str, cluster: str, shards: int | None) -> None:
+# An afterok job id: a job (123), an array task (123_4), several joined by ':'.
+_JOB_IDS = re.compile(r"\d+(?:_\d+)?(?::\d+(?:_\d+)?)*")
+
+# What cluster=slurm runs on the login node: sbatch submits, and submitit
+# requires srun (the script's launcher) to be on PATH to build its executor.
+SLURM_CLIENTS = ("sbatch", "srun")
+
+
+def check_submission(config: Config, stage: str, cluster: str, shards: int | None, *,
+                     after: str | None = None, dry_run: bool = False) -> None:
     """Everything about a submission that can be wrong before a folder is made.
 
+    A dry run needs no Slurm: it writes the folder and the sbatch script only.
+
     Raises:
-        ConfigError: listing every problem.
+        ConfigError: listing every problem (among them: ``after`` is not a job
+            id, or Slurm's clients are not on PATH for a real Slurm submission).
     """
     problems = []
+    if after is not None and not _JOB_IDS.fullmatch(after):
+        problems.append(f"--after {after!r} is not a Slurm job id (e.g. 1234, 1234_5, or "
+                        "1234:1240 for several)")
+    missing = [name for name in SLURM_CLIENTS if shutil.which(name) is None]
+    if cluster == "slurm" and not dry_run and missing:
+        problems.append(f"cluster slurm needs Slurm's {' and '.join(missing)} on PATH (not "
+                        "found: is this a Slurm login node?); --dry-run writes the sbatch "
+                        "script without Slurm, --cluster local runs here")
     if stage not in STAGES:
         problems.append(f"stage must be one of {', '.join(STAGES)}, got {stage!r}")
     if cluster not in CLUSTERS:
@@ -229,6 +249,8 @@ def make_executor(job_dir: Path, cluster: str, params: dict[str, Any],
         import submitit
     except ImportError:
         raise ConfigError("t2s submit needs submitit: pip install 't2s[slurm]'") from None
+    if cluster == "slurm" and shutil.which("srun") is None:
+        return _script_only_executor(submitit, job_dir, params, max_requeues)
     executor = submitit.AutoExecutor(folder=job_dir, cluster=cluster,
                                      slurm_max_num_timeout=max_requeues)
     try:
@@ -236,6 +258,40 @@ def make_executor(job_dir: Path, cluster: str, params: dict[str, Any],
     except (NameError, ValueError, TypeError) as exc:
         raise ConfigError(f"submitit rejected the slurm settings: {exc}") from None
     return executor
+
+
+@dataclass
+class _ScriptOnly:
+    """The executor of a dry run without Slurm: builds the sbatch script, submits nothing."""
+
+    _executor: Any
+
+
+def _script_only_executor(submitit: Any, job_dir: Path, params: dict[str, Any],
+                          max_requeues: int) -> _ScriptOnly:
+    """submitit's Slurm executor without its srun probe, for ``--dry-run`` off a cluster.
+
+    submitit refuses to build a Slurm executor where ``srun`` is not on PATH, yet
+    the script is a pure function of the parameters: this one skips the probe and
+    translates the parameters as ``AutoExecutor`` does (generic names through the
+    executor's equivalences, ``slurm_`` ones as they are), so the script is the same.
+
+    Raises:
+        ConfigError: if submitit rejects a parameter.
+    """
+    class ScriptOnlySlurmExecutor(submitit.SlurmExecutor):
+        @classmethod
+        def affinity(cls) -> int:
+            return 1  # no srun needed: this executor only writes the script
+
+    inner = ScriptOnlySlurmExecutor(folder=job_dir, max_num_timeout=max_requeues)
+    generic = {k: v for k, v in params.items() if not k.startswith("slurm_")}
+    specific = {k.removeprefix("slurm_"): v for k, v in params.items() if k.startswith("slurm_")}
+    try:
+        inner._internal_update_parameters(**{**inner._convert_parameters(generic), **specific})
+    except (NameError, ValueError, TypeError) as exc:
+        raise ConfigError(f"submitit rejected the slurm settings: {exc}") from None
+    return _ScriptOnly(inner)
 
 
 def sbatch_script(executor: Any) -> str:
@@ -268,16 +324,42 @@ def submit(config: Config, stage: str, *, cluster: str | None = None,
         dry_run: Write the folder, config and sbatch script but submit nothing.
 
     Raises:
-        ConfigError: if the settings cannot be submitted.
+        ConfigError: if the settings cannot be submitted (a bad ``afterok`` job
+            id, no Slurm on PATH without ``dry_run``, ...).
+        T2SError: if sbatch (or the local launcher) refuses the job. A failed
+            submission leaves no job folder.
     """
     cluster = cluster or config.slurm.cluster
-    check_submission(config, stage, cluster, shards)
+    after = dependency.removeprefix("afterok:") if dependency and \
+        dependency.startswith("afterok:") else None
+    check_submission(config, stage, cluster, shards, after=after, dry_run=dry_run)
     params = executor_parameters(config.slurm, stage, dependency=dependency, begin=begin)
     if cluster != "slurm":
         # Local runs have one node and no Slurm-only options.
         params = {k: v for k, v in params.items() if not k.startswith("slurm_")}
     launch_spec(config, stage, Path("config.yaml"))  # validate before making a folder
     job_dir = new_job_dir(config.slurm.jobs_dir, stage)
+    try:
+        return _submit_in(job_dir, config, stage, cluster, params, source=source,
+                          overrides=overrides, extra_args=extra_args, shards=shards,
+                          dependency=dependency, begin=begin, dry_run=dry_run)
+    except BaseException:
+        # Nothing was submitted (sbatch refused, the config did not load back,
+        # an interrupt): a failed submission leaves no folder behind.
+        shutil.rmtree(job_dir, ignore_errors=True)
+        raise
+
+
+def _submit_in(job_dir: Path, config: Config, stage: str, cluster: str, params: dict[str, Any],
+               *, source: str | None, overrides: Sequence[str], extra_args: Sequence[str],
+               shards: int | None, dependency: str | None, begin: str | None,
+               dry_run: bool) -> Submission:
+    """:func:`submit`'s work inside its new folder (which it removes when this raises).
+
+    Raises:
+        ConfigError: if the frozen config does not load back, or submitit rejects a setting.
+        T2SError: if sbatch refuses the job (its message quoted).
+    """
     config_path = job_dir / "config.yaml"
     dump_yaml(config, config_path)
     _check_frozen_config(config_path, job_dir)
@@ -296,19 +378,20 @@ def submit(config: Config, stage: str, *, cluster: str | None = None,
                                          lambda nodelist: nodelist)),
         "job_ids": [], "state": None,
     }
-    try:
-        executor = make_executor(job_dir, cluster, params, config.slurm.max_requeues)
-    except ConfigError:
-        shutil.rmtree(job_dir)  # nothing was submitted: leave no half-made folder
-        raise
+    executor = make_executor(job_dir, cluster, params, config.slurm.max_requeues)
     if cluster == "slurm":
         (job_dir / "sbatch.sh").write_text(sbatch_script(executor))
     if dry_run:
         record["state"] = "DRY-RUN"
         write_record(job_dir, record)
         return Submission(job_dir, [], record)
-    jobs = _submit_all(executor, [CommandJob(spec, save_wait_s(config.slurm.signal_delay_s),
-                                             config.slurm.time_min * 60) for spec in specs])
+    try:
+        jobs = _submit_all(executor, [CommandJob(spec, save_wait_s(config.slurm.signal_delay_s),
+                                                 config.slurm.time_min * 60) for spec in specs])
+    except (RuntimeError, OSError) as exc:  # submitit's FailedJobError: sbatch exited non-zero
+        words = str(exc).strip() or type(exc).__name__
+        raise T2SError(f"{'sbatch' if cluster == 'slurm' else cluster} refused the {stage} "
+                       f"job (nothing submitted): {words}") from None
     record["job_ids"] = [str(job.job_id) for job in jobs]
     write_record(job_dir, record)
     return Submission(job_dir, jobs, record)
@@ -318,12 +401,11 @@ def _check_frozen_config(config_path: Path, job_dir: Path) -> None:
     """Reload the frozen config the job will read, so a problem shows now, not in the queue.
 
     Raises:
-        ConfigError: if the written config does not load back (the folder is removed).
+        ConfigError: if the written config does not load back (the caller removes the folder).
     """
     try:
         load_config(config_path)
     except ConfigError as exc:
-        shutil.rmtree(job_dir)
         raise ConfigError(f"the resolved config does not load back as the job would read it "
                           f"(nothing submitted):\n{exc}") from None
 

@@ -28,7 +28,6 @@ The drift checks (:mod:`t2s.monitor.drift`; PSI > 0.25 flags):
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import re
@@ -41,6 +40,7 @@ from t2s.data.spider import SpiderDataset, load_examples
 from t2s.errors import InputError
 from t2s.evaluation.categories import category
 from t2s.evaluation.spider_sql import SpiderSQLError, tokenize
+from t2s.jsonio import BadJSON, loads, read_lines
 from t2s.monitor.drift import DriftCheck, categorical_check, numeric_check, rate_check
 from t2s.provenance import file_sha256, write_json_atomic, write_text_atomic
 from t2s.sqlexec import run_query
@@ -112,16 +112,20 @@ def load_reference(path: str | Path) -> Reference:
     """
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        data = loads(path.read_bytes().decode("utf-8"), max_bytes=None)
+    except (OSError, BadJSON, UnicodeDecodeError) as exc:
         raise InputError(f"--reference {path}: cannot read JSON ({exc})") from None
     if isinstance(data, dict) and "config" in data:
-        config = data["config"]["data"]
-        root = Path(config["root"])
-        if not root.is_absolute() and not root.is_dir():
-            root = path.parent / root
-        questions_file = root / config["train_file"]
-        tables, database_dir = root / config["tables_file"], root / config["database_dir"]
+        try:
+            config = data["config"]["data"]
+            root = Path(config["root"])
+            if not root.is_absolute() and not root.is_dir():
+                root = path.parent / root
+            questions_file = root / config["train_file"]
+            tables, database_dir = root / config["tables_file"], root / config["database_dir"]
+        except (KeyError, TypeError) as exc:
+            raise InputError(f"--reference {path}: its config.data lacks a string "
+                             f"root/train_file/tables_file/database_dir ({exc!r})") from None
     elif isinstance(data, list):
         questions_file = path
         tables, database_dir = path.parent / "tables.json", path.parent / "database"
@@ -159,30 +163,81 @@ def _reference_empty_rate(reference: Reference, dataset: SpiderDataset, examples
             reference.empty_hits += not result.rows
 
 
-def read_log(path: str | Path) -> tuple[list[dict[str, Any]], int]:
-    """The log's records and how many lines were unreadable (a torn last line).
+@dataclass(frozen=True)
+class LogLines:
+    """A request log as read: its records and what could not be used.
+
+    Attributes:
+        records: Lines that are request records with the fields' types right.
+        unreadable: Lines that are not (too long, not JSON, nested too deep,
+            not an object, no numeric ``ts``, a field of the wrong type).
+        torn_last_line: Whether the last line is unreadable and has no
+            newline: a record the server was still writing (counted in
+            ``unreadable`` too).
+        first_problems: The first few ``line N: why``, for the message.
+    """
+
+    records: list[dict[str, Any]]
+    unreadable: int
+    torn_last_line: bool = False
+    first_problems: tuple[str, ...] = ()
+
+
+# What each field the report reads must hold (None is always allowed except
+# for ts): a log written by another tool, or edited, is counted, not crashed on.
+_NUMBER = (int, float)
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "route": (str,), "outcome": (str,), "adapter": (str,), "db_id": (str,),
+    "question": (str,), "sql": (str,), "error_kind": (str,), "latency_ms": _NUMBER,
+    "cached": (bool,), "executed": (bool,), "exec_ok": (bool,), "empty_result": (bool,),
+    "sql_parsed": (bool,),
+}
+
+
+def record_problem(record: Any) -> str | None:
+    """Why a parsed log line is not a usable request record, or None."""
+    if not isinstance(record, dict):
+        return f"a JSON {type(record).__name__}, not an object"
+    ts = record.get("ts")
+    if isinstance(ts, bool) or not isinstance(ts, _NUMBER) or not math.isfinite(ts):
+        return "no numeric 'ts'"
+    for key, types in _FIELD_TYPES.items():
+        value = record.get(key)
+        if value is None:
+            continue
+        wrong = not isinstance(value, types) or (types is _NUMBER and (
+            isinstance(value, bool) or not math.isfinite(value)))
+        if wrong:
+            return f"{key!r} is a {type(value).__name__}"
+    return None
+
+
+def read_log(path: str | Path) -> LogLines:
+    """The log's usable records, and how many lines were unreadable.
+
+    Each line goes through :func:`t2s.jsonio.read_lines` (bounded size, any
+    nesting depth) and :func:`record_problem`; a bad line is counted, never raised.
 
     Raises:
-        InputError: if the file is missing.
+        InputError: if the file is missing or cannot be read.
     """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"--log {path} does not exist")
-    records, bad = [], 0
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            if not line.strip():
+    records, problems, unreadable, torn = [], [], 0, False
+    try:
+        for line in read_lines(path):
+            problem = line.error or record_problem(line.value)
+            if problem is None:
+                records.append(line.value)
                 continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                bad += 1
-                continue
-            if isinstance(record, dict) and "ts" in record:
-                records.append(record)
-            else:
-                bad += 1
-    return records, bad
+            unreadable += 1
+            torn = line.final
+            if len(problems) < 3:
+                problems.append(f"line {line.number}: {problem}")
+    except OSError as exc:
+        raise InputError(f"--log {path}: {exc.strerror or exc}") from None
+    return LogLines(records, unreadable, torn, tuple(problems))
 
 
 # --------------------------------------------------------------------------- numbers
@@ -286,7 +341,8 @@ def _share_inside(question: str, names: set[str]) -> float:
 
 
 def build_report(records: list[dict[str, Any]], reference: Reference, log_path: str | Path,
-                 reference_path: str | Path, bad_lines: int = 0) -> dict[str, Any]:
+                 reference_path: str | Path, bad_lines: int = 0,
+                 torn_last_line: bool = False) -> dict[str, Any]:
     """Every number of the report, as REPORT.json holds it.
 
     Args:
@@ -295,6 +351,7 @@ def build_report(records: list[dict[str, Any]], reference: Reference, log_path: 
         log_path: The log file (named and hashed in the report).
         reference_path: The reference file (named in the report).
         bad_lines: Unreadable log lines.
+        torn_last_line: Whether the last of them is a line still being written.
     """
     latencies = [r["latency_ms"] for r in records if r.get("latency_ms") is not None]
     outcomes = Counter(r.get("outcome", "unknown") for r in records)
@@ -303,7 +360,7 @@ def build_report(records: list[dict[str, Any]], reference: Reference, log_path: 
     return {
         "inputs": {"log": str(log_path), "log_sha256": file_sha256(log_path),
                    "reference": str(reference_path), "reference_questions": reference.source,
-                   "unreadable_log_lines": bad_lines},
+                   "unreadable_log_lines": bad_lines, "torn_last_line": torn_last_line},
         "summary": {
             "requests": len(records), "failures": failures,
             "failure_rate": round(failures / len(records), 4) if records else None,
@@ -363,16 +420,38 @@ def write_report(log_path: str | Path, reference_path: str | Path, out_dir: str 
     Raises:
         InputError: if the log or the reference cannot be read.
     """
-    all_records, bad_lines = read_log(log_path)
-    records = [r for r in all_records if r.get("route") in GENERATION_ROUTES]
+    log = read_log(log_path)
+    records = [r for r in log.records if r.get("route") in GENERATION_ROUTES]
+    if not records:
+        # No data is a failure, not a report of "0 requests" with every check "ok".
+        why = f"; {log.unreadable} unreadable line(s), e.g. {'; '.join(log.first_problems)}" \
+            if log.unreadable else ""
+        raise InputError(f"--log {log_path}: no readable {' or '.join(GENERATION_ROUTES)} "
+                         f"request records{why}; nothing to report on")
     reference = load_reference(reference_path)
-    report = build_report(records, reference, log_path, reference_path, bad_lines)
+    report = build_report(records, reference, log_path, reference_path, log.unreadable,
+                          log.torn_last_line)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     report["plots"] = plot(report, records, reference, out)
     write_json_atomic(out / "REPORT.json", report)
     write_text_atomic(out / "REPORT.md", markdown(report))
     return report
+
+
+# Bars of the question-length histogram at most. One bar per word count made
+# one 20,000-word question draw 20,000 bars (matplotlib adds each as a patch and
+# places the legend by testing it against each): 30 s for 40 KB, minutes for
+# 400 KB. Fifty bars show a distribution of ~10-30 words as finely as needed.
+MAX_LENGTH_BINS = 50
+
+
+def length_bins(lengths: list[int]) -> list[float]:
+    """Histogram bin edges for word counts: one per count up to :data:`MAX_LENGTH_BINS`
+    bins, wider bins beyond, so the number of bars never grows with a question's length."""
+    top = max(lengths, default=0) + 1
+    width = max(1, math.ceil(top / MAX_LENGTH_BINS))
+    return [float(edge) for edge in range(0, top + width, width)]
 
 
 def _save(plt: Any, fig: Any, out: Path, name: str) -> str:
@@ -413,7 +492,7 @@ def plot(report: dict[str, Any], records: list[dict[str, Any]], reference: Refer
     fig, ax = plt.subplots(figsize=(7, 3.5))
     ref_lengths = [len(words(q)) for q in reference.questions]
     new_lengths = [len(words(r["question"])) for r in records if r.get("question")]
-    bins = range(0, max(ref_lengths + new_lengths + [1]) + 2)
+    bins = length_bins(ref_lengths + new_lengths)
     ax.hist(ref_lengths, bins=bins, density=True, alpha=0.5, label="training")
     if new_lengths:
         ax.hist(new_lengths, bins=bins, density=True, alpha=0.5, label="served")
