@@ -24,12 +24,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import get_args
 
+from t2s.config import GuidedStrategy
 from t2s.sqlexec import DEFAULT_MAX_RESULT_BYTES, ExecResult, ReadOnlyDatabase
 
-Strategy = Literal["first_ok", "majority"]
-STRATEGIES: tuple[str, ...] = ("first_ok", "majority")
+STRATEGIES: tuple[str, ...] = get_args(GuidedStrategy)
 
 # (sql) -> ExecResult; the default runs on a read-only connection (see select_for_database).
 Executor = Callable[[str], ExecResult]
@@ -60,7 +60,7 @@ def _result_key(result: ExecResult) -> tuple:
 
 
 def select_candidate(candidates: Sequence[str], execute: Executor,
-                     strategy: Strategy = "first_ok") -> Selection:
+                     strategy: GuidedStrategy = "first_ok") -> Selection:
     """Pick one of ``candidates`` by executing them.
 
     Candidates are tried in order; duplicates (same SQL text) run once. Empty
@@ -118,7 +118,7 @@ def _majority(order: list[tuple[int, str]], results: dict[str, ExecResult]) -> t
 def select_for_database(candidates: Sequence[str], db_path: str | Path, *,
                         timeout_s: float, max_rows: int,
                         max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
-                        strategy: Strategy = "first_ok") -> Selection:
+                        strategy: GuidedStrategy = "first_ok") -> Selection:
     """:func:`select_candidate` with candidates run read-only on ``db_path``.
 
     Raises:

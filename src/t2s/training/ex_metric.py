@@ -23,7 +23,7 @@ from t2s.config import Config
 from t2s.data.spider import Example, SpiderDataset
 from t2s.evaluation.inputs import gold_from_examples
 from t2s.evaluation.runner import score_examples
-from t2s.inference.generate import GenerationOptions, SQLGenerator
+from t2s.inference.generate import SQLGenerator
 from t2s.inference.pipeline import generate_predictions
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ METRIC = "eval_ex"
 def execution_accuracy(model, tokenizer, config: Config, examples: Sequence[Example],
                        dataset: SpiderDataset) -> float:
     """Share of ``examples`` whose generated SQL returns the gold result (0..1)."""
-    generator = SQLGenerator(model, tokenizer, GenerationOptions.from_config(config.infer))
+    generator = SQLGenerator(model, tokenizer, config.infer.decoding)
     predictions = generate_predictions(config, examples, dataset, progress=False,
                                        backend=generator)
     results = score_examples(
