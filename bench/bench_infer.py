@@ -97,8 +97,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from t2s.config import load_config
-    from t2s.inference.generate import GenerationOptions, SQLGenerator
+    from t2s.config import Decoding, load_config
+    from t2s.inference.generate import SQLGenerator
 
     torch.set_num_threads(args.threads)
     # Other jobs on the machine slow every number; the 1-minute load says how busy it was.
@@ -107,14 +107,14 @@ def main(argv: list[str] | None = None) -> int:
     model, tokenizer = load_model(config, args.adapter)
     prompts = sample_prompts(config, args.prompts)
     fixed = dict(max_new_tokens=args.new_tokens, stop_at_eos=False)
-    batched = SQLGenerator(model, tokenizer, GenerationOptions(batch_size=args.prompts, **fixed))
-    single = SQLGenerator(model, tokenizer, GenerationOptions(batch_size=1, **fixed))
+    batched = SQLGenerator(model, tokenizer, Decoding(batch_size=args.prompts, **fixed))
+    single = SQLGenerator(model, tokenizer, Decoding(batch_size=1, **fixed))
     batched.generate(prompts[:2])  # warm-up
     batched_s = timed(batched, prompts)
     single_s = timed(single, prompts)
     tokens = args.prompts * args.new_tokens
 
-    normal = GenerationOptions.from_config(config.infer)
+    normal = config.infer.decoding
     adapter_lat = latencies(SQLGenerator(model, tokenizer, normal), prompts, args.latency_runs)
     merged = model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
     merged_lat = latencies(SQLGenerator(merged, tokenizer, normal), prompts, args.latency_runs)

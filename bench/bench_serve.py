@@ -82,7 +82,7 @@ def generate_ceiling(config, adapter: Path, questions, sizes=(1, 16), repeats: i
     backend = loaded.predictor.backend
     rates = {}
     for size in sizes:
-        backend.options = dataclasses.replace(loaded.options, batch_size=size, stop_at_eos=False)
+        backend.decoding = dataclasses.replace(loaded.options, batch_size=size, stop_at_eos=False)
         backend.generate(prompts[:size])  # warm-up
         best = min(timed(backend, prompts[:size]) for _ in range(repeats))
         rates[size] = round(size / best, 2)

@@ -76,8 +76,9 @@ def generation(base: Path, prompts: int, new_tokens: int) -> list[dict]:
     import torch
     from transformers import AutoModelForCausalLM
 
+    from t2s.config import Decoding
     from t2s.data.prompts import build_prompt
-    from t2s.inference.generate import GenerationOptions, SQLGenerator
+    from t2s.inference.generate import SQLGenerator
     from t2s.models.loading import load_tokenizer
 
     cuda = torch.cuda.is_available()
@@ -90,7 +91,7 @@ def generation(base: Path, prompts: int, new_tokens: int) -> list[dict]:
              for i in range(prompts)]
     rows = []
     for batch in (prompts, 1):
-        generator = SQLGenerator(model, tokenizer, GenerationOptions(
+        generator = SQLGenerator(model, tokenizer, Decoding(
             batch_size=batch, max_new_tokens=new_tokens, stop_at_eos=False))
         started = time.time()
         generator.generate(texts)

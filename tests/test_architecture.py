@@ -8,7 +8,9 @@ always-passing.
 
 The rules (README "Layout" says the same in prose):
 
-- ``config/`` imports nothing from t2s but ``errors`` (its ``command.py`` aside).
+- ``config/`` imports nothing from t2s but ``errors`` (its ``command.py`` aside);
+  its sections (every module but the loader, the key listing and the command)
+  are plain dataclasses: no YAML, no loader, no ``t2s.config`` package import.
 - ``cli.py`` and every sub-command's ``--help`` path import no ML library.
 - Nothing imports ``cli``: sub-commands take their helpers from ``cli_args``
   (the loop cli -> command -> cli is gone).
@@ -185,6 +187,15 @@ def breaches(package: Package) -> list[str]:
         if imp.root == "t2s" and not (imp.target == "t2s.errors" or _within(imp.target, "t2s.config")):
             breach(imp, "config/ imports nothing from t2s but errors")
 
+    # The package face, the loader, the key listing and the command may read YAML
+    # and every section; a section module may import other sections only.
+    config_readers = ("t2s.config", "t2s.config.loader", "t2s.config.keys", "t2s.config.command")
+    for imp in package.imports_of("t2s.config"):
+        if imp.module in config_readers:
+            continue
+        if imp.root == "yaml" or imp.target in config_readers:
+            breach(imp, "config/'s sections import no YAML, loader or key listing")
+
     forbidden_for_data = ("t2s.models.loading", "t2s.models.tiny", "t2s.training.train", "t2s.training.command",
                           "t2s.inference", "t2s.evaluation", "t2s.launch", "t2s.serve")
     for imp in package.imports_of("t2s.data"):
@@ -260,6 +271,8 @@ def test_the_package_keeps_its_walls():
 
 @pytest.mark.parametrize(("relative", "edit", "expected"), [
     ("config/__init__.py", "from t2s.data.spider import Table\n", "config/ imports nothing"),
+    ("config/model.py", "import yaml\n", "config/'s sections import no YAML"),
+    ("config/train.py", "from t2s.config import load_config\n", "config/'s sections import no YAML"),
     ("inference/pipeline.py", "\n\ndef _sneak():\n    from t2s.training.train import prepare_data\n",
      "inference/ and models/ never import training/"),
     ("models/loading.py", "from t2s.training.runs import checkpoints\n",

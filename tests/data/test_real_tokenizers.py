@@ -223,7 +223,8 @@ def test_batched_greedy_equals_one_at_a_time(real_base):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from t2s.inference.generate import GenerationOptions, SQLGenerator
+    from t2s.config import Decoding
+    from t2s.inference.generate import SQLGenerator
     from t2s.models.loading import load_tokenizer
 
     tokenizer = load_tokenizer(str(real_base))
@@ -232,8 +233,8 @@ def test_batched_greedy_equals_one_at_a_time(real_base):
     prompts = [build_prompt(q, SCHEMA) for q in
                ("How many?", "Name every singer older than thirty, by age.", "Oldest singer?")]
     options = dict(max_new_tokens=8, stop_at_eos=False)
-    batched = SQLGenerator(model, tokenizer, GenerationOptions(batch_size=3, **options)).generate(prompts)
-    single = SQLGenerator(model, tokenizer, GenerationOptions(batch_size=1, **options)).generate(prompts)
+    batched = SQLGenerator(model, tokenizer, Decoding(batch_size=3, **options)).generate(prompts)
+    single = SQLGenerator(model, tokenizer, Decoding(batch_size=1, **options)).generate(prompts)
     assert len({g.prompt_tokens for g in batched}) == 3, "equal lengths would not test padding"
     assert [g.completion for g in batched] == [g.completion for g in single]
     assert all(g.completion_tokens == 8 for g in batched)

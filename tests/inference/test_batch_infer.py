@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from conftest import inference_overrides
-from t2s.config import InferConfig, SchemaTextConfig
+from t2s.config import Decoding, InferConfig, SchemaTextConfig
 from t2s.errors import InputError
 from t2s.inference.batch import remaining_questions, repair_output, run_batch, written_ids
-from t2s.inference.generate import Generation, GenerationOptions
+from t2s.inference.generate import Generation
 from t2s.inference.pipeline import Predictor, Question, SchemaResolver
 from t2s.inference.questions import (
     InputDefaults,
@@ -38,7 +38,7 @@ class FakeBackend:
     """Answers each prompt with SQL derived from its text, in batches, like SQLGenerator."""
 
     def __init__(self, batch_size: int = 3) -> None:
-        self.options = GenerationOptions(batch_size=batch_size, max_new_tokens=8)
+        self.decoding = Decoding(batch_size=batch_size, max_new_tokens=8)
         self.context_length = None
         self.calls = 0
 

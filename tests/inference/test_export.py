@@ -40,7 +40,8 @@ def test_merged_folder_is_a_plain_model_with_provenance(merged_dir, adapter_dir)
 def test_merged_model_matches_the_adapter(merged_dir, adapter_dir, sample_dir):
     import torch
 
-    from t2s.inference.generate import GenerationOptions, SQLGenerator
+    from t2s.config import Decoding
+    from t2s.inference.generate import SQLGenerator
     from t2s.models.loading import load_trained
 
     with_adapter, tokenizer = load_trained(adapter_dir)
@@ -55,9 +56,9 @@ def test_merged_model_matches_the_adapter(merged_dir, adapter_dir, sample_dir):
     torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-4)
     # Otherwise the comparison above would hold for an untrained (zero) adapter too.
     assert (expected - base).abs().max() > 1e-3
-    options = GenerationOptions(max_new_tokens=8, batch_size=3)
-    from_adapter = SQLGenerator(with_adapter, tokenizer, options).generate(prompts)
-    from_merged = SQLGenerator(merged, merged_tokenizer, options).generate(prompts)
+    decoding = Decoding(max_new_tokens=8, batch_size=3)
+    from_adapter = SQLGenerator(with_adapter, tokenizer, decoding).generate(prompts)
+    from_merged = SQLGenerator(merged, merged_tokenizer, decoding).generate(prompts)
     assert [g.completion for g in from_merged] == [g.completion for g in from_adapter]
 
 

@@ -10,10 +10,11 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import inference_overrides, sample_prompts
-from t2s.config import InferConfig, SqlLimits
+from t2s.config import Decoding, InferConfig, SchemaTextConfig, SqlLimits
 from t2s.inference.backends import generations_from_outputs, vllm_sampling_kwargs
-from t2s.inference.generate import GenerationOptions
+from t2s.inference.generate import Generation
 from t2s.inference.guided import GuidedStats, select_candidate, select_for_database
+from t2s.inference.pipeline import Predictor, Question, SchemaResolver
 from t2s.inference.postprocess import extract_sql, first_statement, pretty_sql
 from t2s.sqlexec import ErrorKind, ExecResult
 
@@ -128,16 +129,51 @@ def test_guided_selection_on_a_real_database_reports_changes(tmp_path):
         assert conn.execute("SELECT count(*) FROM singer").fetchone() == (2,)
 
 
+class _SameCandidates:
+    """A backend that answers every prompt with the same candidates, best first."""
+
+    decoding = Decoding()
+    context_length = None
+
+    def __init__(self, candidates: tuple[str, ...]) -> None:
+        self.candidates = candidates
+
+    def encode(self, prompt):
+        return prompt.split()
+
+    def render(self, prompt):
+        return prompt
+
+    def generate(self, prompts, num_candidates=1, on_batch=None):
+        return [Generation(sql=self.candidates[0], candidates=self.candidates[:num_candidates])
+                for _ in prompts]
+
+
+def test_the_predictor_selects_with_infer_guided_strategy(tmp_path):
+    """The strategy is read from InferConfig, the one place it is set."""
+    db = tmp_path / "t.sqlite"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (a INT)")
+    backend = _SameCandidates(("SELECT 1", "SELECT 2", "SELECT 1 + 1"))
+    chosen = {}
+    for strategy in ("first_ok", "majority"):
+        infer = InferConfig(execution_guided=True, num_candidates=3, guided_strategy=strategy)
+        predictor = Predictor(backend, SchemaResolver(SchemaTextConfig()), infer)
+        chosen[strategy] = predictor.predict([Question("0", "Which?", db_path=str(db))])[0].sql
+    # first_ok keeps the top candidate (it runs); two of three candidates return 2.
+    assert chosen == {"first_ok": "SELECT 1", "majority": "SELECT 2"}
+
+
 # ---------------------------------------------------------------------------
 # vLLM glue (vLLM itself cannot run here: no CUDA, not installed)
 
 
 def test_vllm_sampling_settings():
-    options = GenerationOptions(max_new_tokens=64, temperature=0.7, top_p=0.9, seed=3)
-    greedy = vllm_sampling_kwargs(options, 1, [2], sample=False)
+    decoding = Decoding(max_new_tokens=64, temperature=0.7, top_p=0.9, seed=3)
+    greedy = vllm_sampling_kwargs(decoding, 1, [2], sample=False)
     assert greedy["temperature"] == 0.0 and greedy["n"] == 1 and greedy["max_tokens"] == 64
     assert greedy["stop_token_ids"] == [2] and greedy["ignore_eos"] is False
-    sampled = vllm_sampling_kwargs(options, 3, [2], sample=True)
+    sampled = vllm_sampling_kwargs(decoding, 3, [2], sample=True)
     assert (sampled["temperature"], sampled["top_p"], sampled["n"], sampled["seed"]) == (0.7, 0.9, 3, 3)
 
 
@@ -199,8 +235,8 @@ def test_batched_greedy_equals_one_at_a_time_on_a_random_model(sample_dir, adapt
     model = _random_llama(tokenizer)
     prompts = sample_prompts(sample_dir, 6)
     options = dict(max_new_tokens=10, stop_at_eos=False)
-    batched = SQLGenerator(model, tokenizer, GenerationOptions(batch_size=6, **options)).generate(prompts)
-    single = SQLGenerator(model, tokenizer, GenerationOptions(batch_size=1, **options)).generate(prompts)
+    batched = SQLGenerator(model, tokenizer, Decoding(batch_size=6, **options)).generate(prompts)
+    single = SQLGenerator(model, tokenizer, Decoding(batch_size=1, **options)).generate(prompts)
     lengths = {g.prompt_tokens for g in batched}
     assert len(lengths) > 1, "prompts of equal length would not test padding"
     assert [g.completion for g in batched] == [g.completion for g in single]
@@ -230,10 +266,10 @@ def test_without_eos_stopping_every_row_runs_to_max_new_tokens(sample_dir, adapt
     model.lm_head = head
     prompts = sample_prompts(sample_dir, 3)
     for batch_size in (1, 3):
-        stopping = SQLGenerator(model, tokenizer, GenerationOptions(
+        stopping = SQLGenerator(model, tokenizer, Decoding(
             batch_size=batch_size, max_new_tokens=12)).generate(prompts)
         assert [g.completion_tokens for g in stopping] == [1, 1, 1]
-        running = SQLGenerator(model, tokenizer, GenerationOptions(
+        running = SQLGenerator(model, tokenizer, Decoding(
             batch_size=batch_size, max_new_tokens=12, stop_at_eos=False)).generate(prompts)
         assert [g.completion_tokens for g in running] == [12, 12, 12]
 
@@ -246,7 +282,7 @@ def test_batched_greedy_equals_one_at_a_time_with_the_adapter(sample_dir, infer_
     prompts = sample_prompts(sample_dir, 4)
     generator = SQLGenerator.from_config(infer_config.infer, infer_config.model)
     batched = generator.generate(prompts)
-    generator.options = dataclasses.replace(generator.options, batch_size=1)
+    generator.decoding = dataclasses.replace(generator.decoding, batch_size=1)
     single = generator.generate(prompts)
     assert [g.completion for g in batched] == [g.completion for g in single]
     assert [g.sql for g in batched] == [extract_sql(g.completion) for g in batched]
@@ -262,7 +298,7 @@ def test_beam_candidates_and_too_longsample_prompts(sample_dir, adapter_dir):
     assert lengths[1] < lengths[2]
     limit = lengths[1] + 8  # the longest prompt + 8 new tokens does not fit
     generator = SQLGenerator(_random_llama(tokenizer), tokenizer,
-                             GenerationOptions(max_new_tokens=8, batch_size=4, stop_at_eos=False),
+                             Decoding(max_new_tokens=8, batch_size=4, stop_at_eos=False),
                              context_length=limit)
     results = generator.generate(prompts, num_candidates=3)
     too_long = [r for r in results if r.error]

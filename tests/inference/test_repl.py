@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from conftest import inference_overrides
-from t2s.config import InferConfig, SchemaTextConfig
-from t2s.inference.generate import Generation, GenerationOptions
+from t2s.config import Decoding, InferConfig, SchemaTextConfig
+from t2s.inference.generate import Generation
 from t2s.inference.pipeline import Predictor, SchemaResolver
 from t2s.inference.repl_command import Repl, loop
 
@@ -21,7 +21,7 @@ class ScriptedBackend:
     """Returns fixed SQL; can raise KeyboardInterrupt to act like Ctrl-C mid-generation."""
 
     def __init__(self, sql: str = "SELECT count(*) FROM venue") -> None:
-        self.options = GenerationOptions()
+        self.decoding = Decoding()
         self.context_length = None
         self.sql = sql
         self.interrupt = False

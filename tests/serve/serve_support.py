@@ -11,8 +11,8 @@ import fastapi.routing
 from fastapi import FastAPI
 
 from conftest import TEST_TINY
-from t2s.config import Config, load_config
-from t2s.inference.generate import Generation, GenerationOptions
+from t2s.config import Config, Decoding, load_config
+from t2s.inference.generate import Generation
 from t2s.inference.pipeline import Predictor, build_predictor
 from t2s.serve.adapters import AdapterRegistry
 from t2s.serve.embedded import EmbeddedServer
@@ -39,7 +39,7 @@ class ScriptedBackend:
     context_length = None
 
     def __init__(self, tag: str = "") -> None:
-        self.options = GenerationOptions(max_new_tokens=32)
+        self.decoding = Decoding(max_new_tokens=32)
         self.tag = tag
         self.calls: list[int] = []
         self.prompts: list = []  # every prompt generated for, in order

@@ -205,7 +205,7 @@ def test_batched_answers_equal_one_at_a_time(tiny):
     for question in QUESTIONS:
         target = service._target(_input(question), adapter)
         backend = adapter.predictor.backend
-        backend.options = dataclasses.replace(adapter.options, batch_size=1)
+        backend.decoding = dataclasses.replace(adapter.options, batch_size=1)
         alone[question] = backend.generate([target.prompt])[0].sql
     gate, entered = threading.Event(), threading.Event()
     sizes = []

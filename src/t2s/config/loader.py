@@ -216,8 +216,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
             hardware and model checks), so one message lists every problem.
 
     Raises:
-        ConfigError: listing every unknown key, wrong type and invalid
-            combination found, each with its source and key.
+        ConfigError: listing every unknown key, wrong type, value its section
+            refuses (NaN and infinity included) and invalid combination found,
+            each with its source and key; or a file or override nested too
+            deep or too large.
     """
     return load_config_with_sources(path, overrides, checks)[0]
 

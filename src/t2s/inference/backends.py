@@ -22,11 +22,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from t2s.config import DataConfig, InferConfig, ModelConfig
+from t2s.config import DataConfig, Decoding, InferConfig, ModelConfig
 from t2s.errors import T2SError
 from t2s.inference.generate import (
     Generation,
-    GenerationOptions,
     Prompt,
     PromptTooLongError,
     SQLGenerator,
@@ -39,9 +38,9 @@ from t2s.models.loading import is_adapter_folder, load_tokenizer
 
 
 class Backend(Protocol):
-    """What every generation backend offers."""
+    """What every generation backend offers: it decodes as its :class:`~t2s.config.Decoding` says."""
 
-    options: GenerationOptions
+    decoding: Decoding
     context_length: int | None
 
     def encode(self, prompt: Prompt) -> list[int]:
@@ -71,25 +70,25 @@ def load_backend(infer: InferConfig, model_config: ModelConfig,
 # ---------------------------------------------------------------------------- vLLM
 
 
-def vllm_sampling_kwargs(options: GenerationOptions, n: int, eos_ids: Sequence[int],
+def vllm_sampling_kwargs(decoding: Decoding, n: int, eos_ids: Sequence[int],
                          sample: bool) -> dict[str, Any]:
     """Keyword arguments of ``vllm.SamplingParams`` for one request kind.
 
     Args:
-        options: Decoding settings.
+        decoding: Decoding settings.
         n: Sequences per prompt.
         eos_ids: Token ids that end a sequence.
-        sample: Sample (``temperature``/``top_p`` from options) rather than
+        sample: Sample (``temperature``/``top_p`` from ``decoding``) rather than
             decode greedily (temperature 0, vLLM's greedy).
     """
     return {
         "n": n,
-        "max_tokens": options.max_new_tokens,
-        "temperature": options.temperature if sample else 0.0,
-        "top_p": options.top_p if sample else 1.0,
-        "seed": options.seed if sample else None,
+        "max_tokens": decoding.max_new_tokens,
+        "temperature": decoding.temperature if sample else 0.0,
+        "top_p": decoding.top_p if sample else 1.0,
+        "seed": decoding.seed if sample else None,
         "stop_token_ids": list(eos_ids),
-        "ignore_eos": not options.stop_at_eos,
+        "ignore_eos": not decoding.stop_at_eos,
         "skip_special_tokens": True,
     }
 
@@ -129,16 +128,16 @@ class VLLMGenerator:
     Args:
         llm: A ``vllm.LLM``.
         tokenizer: The Hugging Face tokenizer of the model.
-        options: Decoding settings.
+        decoding: Decoding settings.
         lora_request: A ``vllm.lora.request.LoRARequest`` or None for a merged model.
         context_length: Maximum prompt + generated tokens.
     """
 
-    def __init__(self, llm: Any, tokenizer: Any, options: GenerationOptions,
+    def __init__(self, llm: Any, tokenizer: Any, decoding: Decoding,
                  lora_request: Any = None, context_length: int | None = None) -> None:
         self.llm = llm
         self.tokenizer = tokenizer
-        self.options = options
+        self.decoding = decoding
         self.lora_request = lora_request
         self.context_length = context_length
         eos = tokenizer.eos_token_id
@@ -161,7 +160,9 @@ class VLLMGenerator:
         path = Path(infer.adapter_path)
         if not path.is_dir():
             raise T2SError(f"model folder {path} does not exist; set infer.adapter_path")
-        kwargs: dict[str, Any] = {"seed": GenerationOptions().seed,
+        # The engine's own seed is fixed (the default infer.seed); a sampled
+        # request carries infer.seed itself (vllm_sampling_kwargs).
+        kwargs: dict[str, Any] = {"seed": Decoding().seed,
                                   "trust_remote_code": model_config.trust_remote_code}
         if model_config.dtype != "auto":
             kwargs["dtype"] = model_config.dtype
@@ -176,7 +177,7 @@ class VLLMGenerator:
         tokenizer = load_tokenizer(tokenizer_source)
         llm = LLM(model=model_path, tokenizer=tokenizer_source, **kwargs)
         context = llm.llm_engine.model_config.max_model_len
-        return cls(llm, tokenizer, GenerationOptions.from_config(infer), lora_request, context)
+        return cls(llm, tokenizer, infer.decoding, lora_request, context)
 
     def encode(self, prompt: Prompt) -> list[int]:
         return encode_prompt(self.tokenizer, prompt)
@@ -194,22 +195,22 @@ class VLLMGenerator:
         ready: list[int] = []
         for index, ids in enumerate(encoded):
             try:
-                check_prompt_length(len(ids), self.options.max_new_tokens, self.context_length)
+                check_prompt_length(len(ids), self.decoding.max_new_tokens, self.context_length)
             except PromptTooLongError as exc:
                 results[index] = Generation(prompt_tokens=len(ids), error=str(exc))
                 continue
             ready.append(index)
         inputs = [{"prompt_token_ids": encoded[i]} for i in ready]
-        sample = self.options.do_sample
+        sample = self.decoding.do_sample
         first_n = num_candidates if sample else 1
         started = time.perf_counter()
         primary = self.llm.generate(
-            inputs, SamplingParams(**vllm_sampling_kwargs(self.options, first_n, self.eos_ids, sample)),
+            inputs, SamplingParams(**vllm_sampling_kwargs(self.decoding, first_n, self.eos_ids, sample)),
             lora_request=self.lora_request, use_tqdm=False)
         extra = None
         if not sample and num_candidates > 1:
             extra = self.llm.generate(
-                inputs, SamplingParams(**vllm_sampling_kwargs(self.options, num_candidates - 1,
+                inputs, SamplingParams(**vllm_sampling_kwargs(self.decoding, num_candidates - 1,
                                                               self.eos_ids, True)),
                 lora_request=self.lora_request, use_tqdm=False)
         latency = time.perf_counter() - started

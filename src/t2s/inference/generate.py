@@ -18,10 +18,10 @@ import copy
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from t2s.config import DataConfig, InferConfig, ModelConfig, resolve_precision
+from t2s.config import DataConfig, Decoding, InferConfig, ModelConfig, resolve_precision
 from t2s.data.chat_templates import END_OF_TURN, setup_chat_template
 from t2s.errors import InputError
 from t2s.inference.postprocess import extract_sql
@@ -32,10 +32,6 @@ log = logging.getLogger(__name__)
 # A prompt is the rendered ``[INST] ... [/INST]`` string or chat messages
 # (see :func:`t2s.data.prompts.build_prompt`).
 Prompt = str | list[dict[str, str]]
-
-# Seed for sampling, so two runs of the same job sample the same candidates.
-DEFAULT_SEED = 0
-
 
 class PromptTooLongError(InputError):
     """A prompt plus the tokens to generate does not fit the model's context."""
@@ -75,29 +71,6 @@ class _Encoded:
     index: int
     ids: list[int]
     error: str | None = None
-
-
-@dataclass
-class GenerationOptions:
-    """Decoding settings of one generator; built from :class:`~t2s.config.InferConfig`."""
-
-    max_new_tokens: int = 256
-    do_sample: bool = False
-    temperature: float = 1.0
-    top_p: float = 1.0
-    num_beams: int = 1
-    batch_size: int = 8
-    seed: int = DEFAULT_SEED
-    stop_at_eos: bool = True
-    """False only for benchmarks that must generate exactly ``max_new_tokens``."""
-    extra: dict[str, Any] = field(default_factory=dict)
-    """Further ``GenerationConfig`` attributes (e.g. ``cache_implementation``), set last."""
-
-    @classmethod
-    def from_config(cls, infer: InferConfig) -> GenerationOptions:
-        return cls(max_new_tokens=infer.max_new_tokens, do_sample=infer.do_sample,
-                   temperature=infer.temperature, top_p=infer.top_p, num_beams=infer.num_beams,
-                   batch_size=infer.batch_size, seed=infer.seed)
 
 
 def encode_prompt(tokenizer: Any, prompt: Prompt) -> list[int]:
@@ -140,16 +113,16 @@ class SQLGenerator:
     Args:
         model: A causal LM in eval mode, on its device.
         tokenizer: Its tokenizer (needs a pad token; :func:`t2s.models.loading.load_tokenizer` sets one).
-        options: Decoding settings.
+        decoding: Decoding settings (default: ``infer.*``'s defaults).
         context_length: Maximum prompt + generated tokens; default: the model's
             ``max_position_embeddings``.
     """
 
-    def __init__(self, model: Any, tokenizer: Any, options: GenerationOptions | None = None,
+    def __init__(self, model: Any, tokenizer: Any, decoding: Decoding | None = None,
                  context_length: int | None = None) -> None:
         self.model = model
         self.tokenizer = tokenizer
-        self.options = options or GenerationOptions()
+        self.decoding = decoding or Decoding()
         self.context_length = context_length or getattr(model.config, "max_position_embeddings", None)
         if tokenizer.pad_token_id is None:
             raise ValueError("the tokenizer has no pad token; load it with t2s.models.loading.load_tokenizer")
@@ -179,7 +152,7 @@ class SQLGenerator:
         setup_chat_template(tokenizer, data.prompt_format, data.prompt, infer.adapter_path)
         if cuda:
             model = model.to("cuda")
-        return cls(model, tokenizer, GenerationOptions.from_config(infer))
+        return cls(model, tokenizer, infer.decoding)
 
     def _eos_ids(self) -> list[int]:
         ids = {self.tokenizer.eos_token_id}
@@ -209,13 +182,13 @@ class SQLGenerator:
         Raises:
             PromptTooLongError: naming both numbers and the limit.
         """
-        check_prompt_length(prompt_tokens, self.options.max_new_tokens, self.context_length)
+        check_prompt_length(prompt_tokens, self.decoding.max_new_tokens, self.context_length)
 
     # --------------------------------------------------------------- generation
 
     def generate(self, prompts: Sequence[Prompt], num_candidates: int = 1,
                  on_batch: Callable[[int], None] | None = None) -> list[Generation]:
-        """Generate for every prompt, in batches of ``options.batch_size``.
+        """Generate for every prompt, in batches of ``decoding.batch_size``.
 
         Args:
             prompts: Rendered prompts or chat messages.
@@ -243,7 +216,7 @@ class SQLGenerator:
         # Longest first: similar lengths share a batch (less padding), and a batch
         # too big for memory fails at the start rather than after an hour.
         ready = sorted((e for e in encoded if not e.error), key=lambda e: -len(e.ids))
-        size = self.options.batch_size
+        size = self.decoding.batch_size
         for start in range(0, len(ready), size):
             batch = ready[start:start + size]
             for item, generation in zip(batch, self._generate_batch([e.ids for e in batch], num_candidates),
@@ -254,30 +227,28 @@ class SQLGenerator:
         return [r if r is not None else Generation(error="not generated") for r in results]
 
     def _generation_config(self, num_candidates: int):
-        options = self.options
+        decoding = self.decoding
         config = copy.deepcopy(self.model.generation_config)
-        config.max_new_tokens = options.max_new_tokens
+        config.max_new_tokens = decoding.max_new_tokens
         config.max_length = None
-        config.do_sample = options.do_sample
+        config.do_sample = decoding.do_sample
         config.num_return_sequences = num_candidates
         config.pad_token_id = self.tokenizer.pad_token_id
         # Without EOS the model runs to max_new_tokens; only benchmarks want that.
-        config.eos_token_id = self.eos_ids if options.stop_at_eos else None
-        if not options.stop_at_eos:
+        config.eos_token_id = self.eos_ids if decoding.stop_at_eos else None
+        if not decoding.stop_at_eos:
             # generate() falls back to the model's own eos_token_id when ours is
             # None (measured, transformers 5.24): masking EOS until the last
             # token is what makes every row really run to max_new_tokens.
-            config.min_new_tokens = options.max_new_tokens
-        if options.do_sample:
-            config.temperature = options.temperature
-            config.top_p = options.top_p
+            config.min_new_tokens = decoding.max_new_tokens
+        if decoding.do_sample:
+            config.temperature = decoding.temperature
+            config.top_p = decoding.top_p
             config.num_beams = 1
         else:
             # Greedy for one candidate; beam search must return k distinct beams.
             config.temperature, config.top_p, config.top_k = None, None, None
-            config.num_beams = max(options.num_beams, num_candidates)
-        for key, value in options.extra.items():
-            setattr(config, key, value)
+            config.num_beams = max(decoding.num_beams, num_candidates)
         return config
 
     def _generate_batch(self, batch_ids: list[list[int]], num_candidates: int) -> list[Generation]:
@@ -291,8 +262,8 @@ class SQLGenerator:
         for row, ids in enumerate(batch_ids):
             input_ids[row, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
             attention_mask[row, width - len(ids):] = 1
-        if self.options.do_sample:
-            torch.manual_seed(self.options.seed)
+        if self.decoding.do_sample:
+            torch.manual_seed(self.decoding.seed)
         started = time.perf_counter()
         with torch.inference_mode():
             output = self.model.generate(input_ids=input_ids.to(device),
@@ -316,7 +287,7 @@ class SQLGenerator:
 
     def _cut_at_eos(self, tokens: list[int]) -> list[int]:
         """Tokens up to and including the first EOS (later ones are padding)."""
-        if not self.options.stop_at_eos:
+        if not self.decoding.stop_at_eos:
             return tokens
         for position, token in enumerate(tokens):
             if token in self.eos_ids:

@@ -24,13 +24,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import get_args
 
-from t2s.config import SqlLimits
+from t2s.config import GuidedStrategy, SqlLimits
 from t2s.sqlexec import ExecResult, ReadOnlyDatabase
 
-Strategy = Literal["first_ok", "majority"]
-STRATEGIES: tuple[str, ...] = ("first_ok", "majority")
+STRATEGIES: tuple[str, ...] = get_args(GuidedStrategy)
 
 # (sql) -> ExecResult; the default runs on a read-only connection (see select_for_database).
 Executor = Callable[[str], ExecResult]
@@ -61,7 +60,7 @@ def _result_key(result: ExecResult) -> tuple:
 
 
 def select_candidate(candidates: Sequence[str], execute: Executor,
-                     strategy: Strategy = "first_ok") -> Selection:
+                     strategy: GuidedStrategy = "first_ok") -> Selection:
     """Pick one of ``candidates`` by executing them.
 
     Candidates are tried in order; duplicates (same SQL text) run once. Empty
@@ -117,7 +116,7 @@ def _majority(order: list[tuple[int, str]], results: dict[str, ExecResult]) -> t
 
 
 def select_for_database(candidates: Sequence[str], db_path: str | Path, limits: SqlLimits,
-                        strategy: Strategy = "first_ok") -> Selection:
+                        strategy: GuidedStrategy = "first_ok") -> Selection:
     """:func:`select_candidate` with candidates run read-only on ``db_path``, each within ``limits``.
 
     Raises:

@@ -33,7 +33,7 @@ from t2s.errors import DataError, T2SError
 from t2s.inference.adapter_prompt import prompt_record
 from t2s.inference.backends import Backend, load_backend
 from t2s.inference.generate import Generation, Prompt
-from t2s.inference.guided import GuidedStats, Strategy, select_for_database
+from t2s.inference.guided import GuidedStats, select_for_database
 from t2s.provenance import folder_sha256
 
 log = logging.getLogger(__name__)
@@ -165,23 +165,23 @@ class Predictor:
     Args:
         backend: A loaded generation backend.
         resolver: Schema lookup for questions.
-        infer: Generation settings (``execution_guided``, ``num_candidates``, limits).
+        infer: Generation settings: execution-guided selection (``execution_guided``,
+            ``num_candidates``, ``guided_strategy``) and the limits of what it executes;
+            the backend decodes with its own :class:`~t2s.config.Decoding`.
         prompt_format: ``data.prompt_format`` used in training.
-        strategy: Execution-guided selection strategy.
         evidence: ``data.evidence`` used in training (questions' evidence in the prompt).
         prompt: ``data.prompt`` used in training (default wording if None).
     """
 
     def __init__(self, backend: Backend, resolver: SchemaResolver, infer: InferConfig,
-                 prompt_format: str = "inst", strategy: Strategy = "first_ok",
-                 evidence: bool = False, prompt: PromptConfig | None = None) -> None:
+                 prompt_format: str = "inst", evidence: bool = False,
+                 prompt: PromptConfig | None = None) -> None:
         self.backend = backend
         self.resolver = resolver
         self.infer = infer
         self.prompt_format = prompt_format
         self.evidence = evidence
         self.prompt = prompt or PromptConfig()
-        self.strategy = strategy
         self.stats = GuidedStats()
         self.last_prompt: str | None = None
 
@@ -257,7 +257,7 @@ class Predictor:
             prediction.guided_changed = False
             return prediction
         selection = select_for_database(generation.candidates or (generation.sql,), path,
-                                        self.infer.limits, strategy=self.strategy)
+                                        self.infer.limits, strategy=self.infer.guided_strategy)
         self.stats.add(selection)
         prediction.sql = selection.sql
         prediction.guided_changed = selection.changed
@@ -274,8 +274,8 @@ def build_predictor(config: Config, dataset: SpiderDataset | None = None,
     if backend is None:
         backend = load_backend(config.infer, config.model, config.data)
     return Predictor(backend, SchemaResolver(config.data.schema, dataset), config.infer,
-                     config.data.prompt_format, strategy=config.infer.guided_strategy,
-                     evidence=config.data.evidence, prompt=config.data.prompt)
+                     config.data.prompt_format, evidence=config.data.evidence,
+                     prompt=config.data.prompt)
 
 
 def generate_predictions(config: Config, examples: Sequence[Example], dataset: SpiderDataset,
@@ -329,15 +329,16 @@ def describe_model(config: Config) -> dict[str, Any]:
     adapter_config = path / "adapter_config.json"
     if adapter_config.is_file():
         base = json.loads(adapter_config.read_text(encoding="utf-8")).get("base_model_name_or_path")
-    infer = config.infer
+    infer, decoding = config.infer, config.infer.decoding
     return {
         "base": base or str(path),
         "adapter": str(path) if base else None,
         "adapter_sha256": folder_sha256(path),
         "backend": infer.backend,
         "decoding": {
-            "max_new_tokens": infer.max_new_tokens, "do_sample": infer.do_sample,
-            "temperature": infer.temperature, "top_p": infer.top_p, "num_beams": infer.num_beams,
+            "max_new_tokens": decoding.max_new_tokens, "do_sample": decoding.do_sample,
+            "temperature": decoding.temperature, "top_p": decoding.top_p,
+            "num_beams": decoding.num_beams,
             "execution_guided": infer.execution_guided,
             "num_candidates": infer.num_candidates if infer.execution_guided else 1,
             "prompt_format": config.data.prompt_format,

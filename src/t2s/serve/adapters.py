@@ -23,10 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from t2s.config import Config
+from t2s.config import Config, Decoding
 from t2s.data.spider import SpiderDataset
 from t2s.errors import T2SError
-from t2s.inference.generate import GenerationOptions
 from t2s.inference.pipeline import Predictor, build_predictor, describe_model
 
 log = logging.getLogger(__name__)
@@ -56,7 +55,7 @@ class Adapter:
     sha256: str
     base: str
     predictor: Predictor
-    options: GenerationOptions
+    options: Decoding
     loaded_at: float
 
     @property
@@ -122,7 +121,7 @@ class AdapterRegistry:
         predictor = self.loader(config, self.dataset)
         adapter = Adapter(name=name, path=path, sha256=facts["adapter_sha256"],
                           base=facts["base"], predictor=predictor,
-                          options=dataclasses.replace(predictor.backend.options),
+                          options=predictor.backend.decoding,
                           loaded_at=time.time())
         with self._lock:
             replaced = self._adapters.get(name)

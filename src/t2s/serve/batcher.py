@@ -185,7 +185,7 @@ class MicroBatcher:
         if self.before_generate is not None:
             self.before_generate(jobs)
         backend = jobs[0].adapter.predictor.backend
-        backend.options = dataclasses.replace(
+        backend.decoding = dataclasses.replace(
             jobs[0].adapter.options, max_new_tokens=jobs[0].max_new_tokens,
             batch_size=len(jobs))
         generations = backend.generate([job.prompt for job in jobs])

@@ -24,7 +24,7 @@ from t2s.data.spider import Example, SpiderDataset
 from t2s.evaluation.inputs import gold_from_examples
 from t2s.evaluation.metrics import training_metric, training_value
 from t2s.evaluation.runner import score_examples
-from t2s.inference.generate import GenerationOptions, SQLGenerator
+from t2s.inference.generate import SQLGenerator
 from t2s.inference.pipeline import generate_predictions
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ _SCORED = training_metric(METRIC)  # the evaluator's execution accuracy
 def execution_accuracy(model, tokenizer, config: Config, examples: Sequence[Example],
                        dataset: SpiderDataset) -> float:
     """Share of ``examples`` whose generated SQL returns the gold result (0..1)."""
-    generator = SQLGenerator(model, tokenizer, GenerationOptions.from_config(config.infer))
+    generator = SQLGenerator(model, tokenizer, config.infer.decoding)
     predictions = generate_predictions(config, examples, dataset, progress=False,
                                        backend=generator)
     results = score_examples(

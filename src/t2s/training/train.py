@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from t2s.config import Config, dump_yaml, precision_problem, resolve_precision, to_dict
+from t2s.config import Config, TrainConfig, dump_yaml, precision_problem, resolve_precision, to_dict
 from t2s.data.chat_templates import setup_chat_template
 from t2s.data.prompts import SchemaTextCache
 from t2s.data.selection import eval_examples as eval_examples_of
@@ -169,25 +169,7 @@ def sft_config(config: Config, precision: str, has_eval: bool, use_cpu: bool):
         output_dir=train.output_dir,
         completion_only_loss=True,
         **packing_arguments(train),
-        num_train_epochs=train.num_train_epochs,
-        max_steps=train.max_steps,
-        per_device_train_batch_size=train.per_device_train_batch_size,
-        per_device_eval_batch_size=train.per_device_eval_batch_size,
-        gradient_accumulation_steps=train.gradient_accumulation_steps,
-        learning_rate=train.learning_rate,
-        lr_scheduler_type=train.lr_scheduler_type,
-        warmup_steps=train.warmup_steps,
-        weight_decay=train.weight_decay,
-        max_grad_norm=train.max_grad_norm,
-        logging_steps=train.logging_steps,
-        eval_strategy="steps" if has_eval else "no",
-        eval_steps=train.eval_steps if has_eval else None,
-        save_strategy="steps",
-        save_steps=train.save_steps,
-        save_total_limit=train.save_total_limit,
-        load_best_model_at_end=train.load_best_model_at_end and has_eval,
-        metric_for_best_model=train.metric_for_best_model,
-        greater_is_better=not train.metric_for_best_model.endswith("loss"),
+        **_schedule_arguments(train, has_eval),
         bf16=precision == "bf16",
         fp16=precision == "fp16",
         use_cpu=use_cpu and not deepspeed_cpu,
@@ -207,6 +189,31 @@ def sft_config(config: Config, precision: str, has_eval: bool, use_cpu: bool):
         include_num_input_tokens_seen=("all" if train.packing or train.padding_free
                                        else "non_padding"),
     )
+
+
+def _schedule_arguments(train: TrainConfig, has_eval: bool) -> dict[str, Any]:
+    """SFTConfig's steps, batches, optimizer, logging, evaluation and checkpoint arguments."""
+    return {
+        "num_train_epochs": train.num_train_epochs,
+        "max_steps": train.max_steps,
+        "per_device_train_batch_size": train.per_device_train_batch_size,
+        "per_device_eval_batch_size": train.per_device_eval_batch_size,
+        "gradient_accumulation_steps": train.gradient_accumulation_steps,
+        "learning_rate": train.learning_rate,
+        "lr_scheduler_type": train.lr_scheduler_type,
+        "warmup_steps": train.warmup_steps,
+        "weight_decay": train.weight_decay,
+        "max_grad_norm": train.max_grad_norm,
+        "logging_steps": train.logging_steps,
+        "eval_strategy": "steps" if has_eval else "no",
+        "eval_steps": train.eval_steps if has_eval else None,
+        "save_strategy": "steps",
+        "save_steps": train.save_steps,
+        "save_total_limit": train.save_total_limit,
+        "load_best_model_at_end": train.load_best_model_at_end and has_eval,
+        "metric_for_best_model": train.metric_for_best_model,
+        "greater_is_better": not train.metric_for_best_model.endswith("loss"),
+    }
 
 
 @dataclass
