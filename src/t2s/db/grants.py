@@ -113,7 +113,8 @@ def grant_readonly_script(grant: ReadOnlyGrant) -> str:
     statements = grant_readonly_sql(grant)
     where = f"database {grant.database}" if grant.database else "the database t2s will read"
     header = [
-        f"-- A SELECT-only role for t2s on {where}; run as its owner or a superuser:",
+        f"-- A SELECT-only role for t2s on {where}; run as a superuser (the",
+        "-- temp_file_limit line needs one; an owner with CREATEROLE may drop that line):",
         "--   t2s db grant-readonly ... > grant.sql && psql -d DB -f grant.sql",
         f"-- then set its password in psql with: \\password {grant.role}",
     ]
