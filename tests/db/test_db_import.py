@@ -14,7 +14,7 @@ from t2s.cli import main
 from t2s.db import postgres
 from t2s.db.grants import ReadOnlyGrant, grant_readonly_script, grant_readonly_sql
 from t2s.db.importer import affinity, column_type, import_sqlite
-from t2s.errors import InputError
+from t2s.errors import DataError, InputError
 from t2s.sqlexec import run_query
 
 
@@ -193,3 +193,26 @@ def test_start_script_is_idempotent(pg_admin_dsn):
     again = subprocess.run([str(SCRIPTS / "start.sh")], capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr
     assert again.stdout.strip() == pg_admin_dsn
+
+
+def test_a_missing_schema_is_an_input_error(fresh_database, concerts_sqlite):
+    dsn = fresh_database("t2s_test_schema")
+    with pytest.raises(InputError, match="no schema 'nope'"):
+        import_sqlite(concerts_sqlite, dsn, schema="nope")
+
+
+def test_a_failed_import_keeps_nothing(fresh_database, tmp_path):
+    # SQLite folds only ASCII case, so "Äpfel" and "äpfel" are two tables there and
+    # one name once lowercased: the second CREATE fails, and the tables before it,
+    # already filled, go with the transaction.
+    source = write_sqlite(tmp_path / "clash.sqlite", """
+        CREATE TABLE pets (id INT); INSERT INTO pets VALUES (1);
+        CREATE TABLE "Äpfel" (id INT); INSERT INTO "Äpfel" VALUES (1);
+        CREATE TABLE "äpfel" (id INT);
+    """)
+    dsn = fresh_database("t2s_test_atomic")
+    with pytest.raises(DataError, match="nothing was kept.*äpfel"):
+        import_sqlite(source, dsn)
+    with postgres.connect(dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM information_schema.tables "
+                            "WHERE table_schema = 'public'").fetchone() == (0,)

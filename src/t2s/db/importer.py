@@ -39,7 +39,7 @@ from typing import Any
 
 from t2s.db import postgres
 from t2s.db.grants import quote_ident
-from t2s.errors import InputError
+from t2s.errors import DataError, InputError
 from t2s.sqlexec import connect_readonly
 
 # SQLite's type affinities (https://sqlite.org/datatype3.html, section 3.1), in
@@ -219,50 +219,73 @@ def import_sqlite(sqlite_path: str | Path, dsn: str, *, schema: str = "public",
     """Copy every table of ``sqlite_path`` into ``schema`` of the database ``dsn`` names.
 
     Args:
-        sqlite_path: The SQLite file (opened read-only).
+        sqlite_path: The SQLite file (opened read-only, so values past sqlexec's
+            256 KiB cap cannot be read).
         dsn: A ``postgresql://`` DSN of a role that may create tables there (and
             the database itself, when it does not exist).
         schema: Target schema (must exist).
         replace: Drop tables of the same names first; otherwise they are an error.
 
     Raises:
-        InputError: if a table already exists and ``replace`` is off.
+        InputError: if the schema is missing, or a table exists and ``replace`` is off.
+        DataError: if SQLite cannot read a table or PostgreSQL refuses the data.
         PostgresConnectionError: if the server cannot be reached.
         OSError, sqlite3.DatabaseError: if ``sqlite_path`` is not a SQLite file.
     """
+    psycopg = postgres.load_psycopg()
     source = connect_readonly(sqlite_path)
     report = ImportReport()
     try:
         plans = [plan_table(source, table) for table in _tables(source)]
         target, report.created_database = _open_target(dsn)
         with target, target.transaction():
-            existing = {row[0] for row in target.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
-                (schema,))}
-            clashes = sorted(p.name for p in plans if p.name in existing)
-            if clashes and not replace:
-                raise InputError(f"{postgres.redact_dsn(dsn)} already has table(s) "
-                                 f"{', '.join(clashes)} in schema {schema}; --replace drops them")
+            clashes = _clashes(target, dsn, schema, plans, replace)
             for plan in plans:
                 report.rows[plan.name] = _create_and_copy(target, source, schema, plan,
                                                           drop=plan.name in clashes)
                 report.types[plan.name] = dict(plan.columns)
-            for plan in plans:
-                if plan.primary_key:
-                    _add_key(target, f"ALTER TABLE {_qualified(schema, plan.name)} ADD PRIMARY KEY "
-                                     f"({_names(plan.primary_key)})",
-                             f"primary key of {plan.name}", report)
-            for plan in plans:
-                for key in plan.foreign_keys:
-                    refs = f" ({_names(key.ref_columns)})" if key.ref_columns else ""
-                    _add_key(target, f"ALTER TABLE {_qualified(schema, plan.name)} ADD FOREIGN KEY "
-                                     f"({_names(key.columns)}) REFERENCES "
-                                     f"{_qualified(schema, key.ref_table)}{refs}",
-                             f"foreign key {plan.name}({', '.join(key.columns)}) -> "
-                             f"{key.ref_table}", report)
+            _add_keys(target, schema, plans, report)
+    except sqlite3.Error as exc:
+        raise DataError(f"cannot read {sqlite_path}: {exc}") from None
+    except psycopg.Error as exc:
+        raise DataError(f"import into {postgres.redact_dsn(dsn)} failed (nothing was kept): "
+                        f"{str(exc).strip()}") from None
     finally:
         source.close()
     return report
+
+
+def _clashes(target: Any, dsn: str, schema: str, plans: list[TablePlan],
+             replace: bool) -> set[str]:
+    """The planned tables that ``schema`` already has.
+
+    Raises:
+        InputError: if ``schema`` does not exist, or a table does and ``replace`` is off.
+    """
+    if target.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone() is None:
+        raise InputError(f"{postgres.redact_dsn(dsn)} has no schema {schema!r}")
+    existing = {row[0] for row in target.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (schema,))}
+    clashes = {p.name for p in plans if p.name in existing}
+    if clashes and not replace:
+        raise InputError(f"{postgres.redact_dsn(dsn)} already has table(s) "
+                         f"{', '.join(sorted(clashes))} in schema {schema}; --replace drops them")
+    return clashes
+
+
+def _add_keys(target: Any, schema: str, plans: list[TablePlan], report: ImportReport) -> None:
+    """Primary keys first (a foreign key needs the unique key it references), then foreign keys."""
+    for plan in plans:
+        if plan.primary_key:
+            _add_key(target, f"ALTER TABLE {_qualified(schema, plan.name)} ADD PRIMARY KEY "
+                             f"({_names(plan.primary_key)})", f"primary key of {plan.name}", report)
+    for plan in plans:
+        for key in plan.foreign_keys:
+            refs = f" ({_names(key.ref_columns)})" if key.ref_columns else ""
+            _add_key(target, f"ALTER TABLE {_qualified(schema, plan.name)} ADD FOREIGN KEY "
+                             f"({_names(key.columns)}) REFERENCES "
+                             f"{_qualified(schema, key.ref_table)}{refs}",
+                     f"foreign key {plan.name}({', '.join(key.columns)}) -> {key.ref_table}", report)
 
 
 def _names(columns: tuple[str, ...]) -> str:
