@@ -130,6 +130,12 @@ def test_pg_sleep_stops_at_the_limit(concerts):
     assert result.error == ErrorKind.TIMEOUT, result.message
 
 
+def test_a_query_cannot_lift_its_own_limit(concerts):
+    result = run_query(concerts["reader"], "SELECT set_config('statement_timeout', '0', true), "
+                                           "pg_sleep(60)", timeout_s=1)
+    assert result.error == ErrorKind.TIMEOUT, result.message
+
+
 def test_the_limit_spans_every_fetch(concerts, monkeypatch):
     # Batches of 2 rows of 0.1 s each: no single FETCH reaches the 1 s limit, the
     # 30 rows together (3 s) do. A per-FETCH statement_timeout would let it finish.

@@ -28,9 +28,9 @@ same :class:`~t2s.sqlexec.ErrorKind` values as SQLite. The guards, each on its o
    enforces ``statement_timeout``, but counts it per protocol statement: each
    ``FETCH`` would get the whole limit again. So before the ``DECLARE`` and before
    every ``FETCH`` the limit is set to the time left (``SET LOCAL``), and
-   ``pg_sleep(60)`` or a slow row stream stops at the deadline. A watchdog cancels
-   the query from the client :data:`CANCEL_GRACE_S` after the deadline in case
-   the server cannot (an unresponsive network).
+   ``pg_sleep(60)`` or a slow row stream stops at the deadline. The timer is
+   armed when each protocol statement starts, so a query's own
+   ``set_config('statement_timeout', '0', true)`` does not lift it (tested).
 5. **Row and byte budgets.** Rows come in batches that start at one row and
    double (up to :data:`MAX_FETCH_ROWS`) only while the batch, at the widest row
    seen so far, fits in the bytes left; bytes are counted as sqlexec counts them.
@@ -52,7 +52,6 @@ psycopg 3 is imported only when a PostgreSQL database is opened
 from __future__ import annotations
 
 import re
-import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -70,9 +69,11 @@ DSN_SCHEMES = ("postgresql://", "postgres://")
 # that does not answer in 10 s is down for an evaluation's purposes.
 CONNECT_TIMEOUT_S = 10
 
-# The client cancels a query this long after its deadline when the server has
-# not stopped it itself (statement_timeout normally ends it within a few ms).
-CANCEL_GRACE_S = 2.0
+# TCP keepalives (libpq's defaults are the kernel's: ~2 h): a server that vanished
+# mid-query is noticed after 30 s idle + 3 probes x 10 s = ~60 s, not never.
+# (Unix sockets ignore them; there the kernel reports a dead peer at once.)
+_KEEPALIVES = {"keepalives": "1", "keepalives_idle": "30", "keepalives_interval": "10",
+               "keepalives_count": "3"}
 
 # Largest FETCH: 1,000 rows x ~100 bytes per Spider row is ~100 KB per round
 # trip, so 100,000 rows take ~110 FETCHes (1, 2, 4, ... then 1,000 at a time).
@@ -158,6 +159,8 @@ def connect(dsn: str, *, options: str = "", autocommit: bool = False) -> psycopg
     psycopg = load_psycopg()
     params = _with_options(dsn, options)
     params.setdefault("connect_timeout", str(CONNECT_TIMEOUT_S))
+    for key, value in _KEEPALIVES.items():
+        params.setdefault(key, value)
     params.setdefault("application_name", "t2s")
     try:
         return psycopg.connect(**params, autocommit=autocommit)
@@ -235,33 +238,6 @@ def _set_time_left(control: psycopg.Cursor, deadline: float) -> bool:
     return True
 
 
-class _Watchdog:
-    """Cancels the running query ``delay_s`` from now unless stopped first."""
-
-    def __init__(self, conn: psycopg.Connection, delay_s: float) -> None:
-        self._conn = conn
-        self._lock = threading.Lock()
-        self._stopped = False
-        self._timer = threading.Timer(max(delay_s, 0.0), self._fire)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def _fire(self) -> None:
-        with self._lock:
-            if self._stopped:
-                return
-            try:
-                self._conn.cancel_safe(timeout=CANCEL_GRACE_S)
-            except load_psycopg().Error:
-                pass  # the query's own error (or the lost connection) reports it
-
-    def stop(self) -> None:
-        """Cancel the cancel (idempotent)."""
-        with self._lock:
-            self._stopped = True
-        self._timer.cancel()
-
-
 def _timeout(start: float, timeout_s: float) -> sqlexec.ExecResult:
     return sqlexec.ExecResult(rows=[], error=sqlexec.ErrorKind.TIMEOUT,
                               message=f"statement stopped at its {timeout_s:g} s limit",
@@ -288,7 +264,6 @@ def execute(conn: psycopg.Connection, sql: str, *, timeout_s: float = SQL_TIMEOU
                                   message="the SQL text contains a NUL character")
     if conn.closed:
         raise PostgresConnectionError("the PostgreSQL connection is closed")
-    watchdog = _Watchdog(conn, timeout_s + CANCEL_GRACE_S)
     control, cursor = conn.cursor(), conn.cursor(name=_CURSOR)
     try:
         if not _set_time_left(control, deadline):
@@ -325,7 +300,6 @@ def execute(conn: psycopg.Connection, sql: str, *, timeout_s: float = SQL_TIMEOU
         return sqlexec.ExecResult(rows=[], error=classify_error(exc, time.monotonic() >= deadline),
                                   message=message.strip(), elapsed_s=time.perf_counter() - start)
     finally:
-        watchdog.stop()
         if not (conn.closed or conn.broken):
             # Ends the transaction, and the server cursor with it (so close() below
             # sends nothing); undoes any set_config() the query made.
