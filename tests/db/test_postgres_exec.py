@@ -3,11 +3,14 @@ change nothing (pg_dump of the database is identical before and after)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import PASSWORD_ROLE, admin_execute, dsn_for, pg_dump
+from conftest import PASSWORD_ROLE, ROOT, admin_execute, dsn_for, pg_dump
 from t2s import sqlexec
 from t2s.db import postgres
 from t2s.sqlexec import ErrorKind, ReadOnlyDatabase, run_query
@@ -151,6 +154,35 @@ def test_a_cartesian_bomb_is_result_too_large(concerts):
     assert result.error == ErrorKind.RESULT_TOO_LARGE, result.message
     # 4**7 = 16,384 rows of ~7 x 6 values: far past 1 MB, stopped after a fraction.
     assert "after" in result.message
+
+
+# Run in a fresh interpreter, so that its peak RSS is this query's alone.
+_RSS_PROBE = """
+import resource, sys
+from t2s.sqlexec import ReadOnlyDatabase
+with ReadOnlyDatabase(sys.argv[1], max_result_bytes=int(sys.argv[2])) as db:
+    db.execute("SELECT 1")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result = db.execute("SELECT repeat('x', 100000), g FROM generate_series(1, 3000) g",
+                        max_rows=10**9)
+    grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+print(result.error, grown * 1024)
+"""
+
+
+def test_a_bomb_stops_near_the_budget_in_memory_too(concerts):
+    # 3,000 rows x 100 KB = 300 MB on offer; the budget is 32 MiB. Batches grow
+    # only while they fit in the bytes left, so the client holds about the budget:
+    # measured 45 MiB of peak RSS growth, and 191 MiB when every FETCH asked for
+    # MAX_FETCH_ROWS (1,000 rows = 100 MB, far past the budget before it is counted).
+    budget = 32 * 2**20
+    probe = subprocess.run([sys.executable, "-c", _RSS_PROBE, concerts["reader"], str(budget)],
+                           capture_output=True, text=True, timeout=120,
+                           env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    assert probe.returncode == 0, probe.stderr
+    kind, grown = probe.stdout.split()
+    assert kind == "result_too_large"
+    assert int(grown) < 2 * budget
 
 
 def test_a_wide_value_counts_against_the_budget(concerts):
