@@ -9,13 +9,14 @@ import subprocess
 
 import pytest
 
-from conftest import SCRIPTS, STATE, admin_execute, create_reader, dsn_for, write_sqlite
 from t2s.cli import main
 from t2s.db import postgres
 from t2s.db.grants import ReadOnlyGrant, grant_readonly_script, grant_readonly_sql
 from t2s.db.importer import affinity, column_type, import_sqlite
 from t2s.errors import DataError, InputError
 from t2s.sqlexec import run_query
+
+from .conftest import SCRIPTS, STATE, admin_execute, create_reader, dsn_for, write_sqlite
 
 
 def _sqlite_counts(path) -> dict[str, int]:

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PASSWORD_ROLE, ROOT, admin_execute, dsn_for, pg_dump
 from t2s import sqlexec
 from t2s.db import postgres
 from t2s.sqlexec import ErrorKind, ReadOnlyDatabase, run_query
+
+from .conftest import PASSWORD_ROLE, ROOT, admin_execute, dsn_for, pg_dump
 
 
 def test_a_dsn_runs_through_sqlexec_with_rows_and_columns(concerts):
