@@ -35,9 +35,11 @@ same :class:`~t2s.sqlexec.ErrorKind` values as SQLite. The guards, each on its o
    double (up to :data:`MAX_FETCH_ROWS`) only while the batch, at the widest row
    seen so far, fits in the bytes left; bytes are counted as sqlexec counts them.
    Past ``max_rows`` the result is truncated and flagged; past
-   ``max_result_bytes`` it is ``result_too_large``. Known gap: PostgreSQL has no
-   per-value cap like SQLite's 256 KiB, so a single row (up to 1 GB a value) is
-   received whole before it is counted.
+   ``max_result_bytes`` it is ``result_too_large``. Measured: 300 MB of 100 KB
+   rows against a 32 MiB budget grew the client's peak RSS by 45 MiB (191 MiB
+   when every FETCH asked for 1,000 rows). Known gap: PostgreSQL has no per-value
+   cap like SQLite's 256 KiB, so a single row (up to 1 GB a value) is received
+   whole before it is counted.
 
 Errors are returned, never raised, except when the server cannot be reached or
 the connection is lost: :class:`PostgresConnectionError` then says so, because
