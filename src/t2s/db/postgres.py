@@ -41,6 +41,10 @@ same :class:`~t2s.sqlexec.ErrorKind` values as SQLite. The guards, each on its o
    cap like SQLite's 256 KiB, so a single row (up to 1 GB a value) is received
    whole before it is counted.
 
+Not guarded: a query may call ``pg_cancel_backend``/``pg_terminate_backend``
+(EXECUTE is PUBLIC) on other sessions of the same role, e.g. a parallel job's;
+give concurrent jobs their own roles, or revoke EXECUTE on those two in the database.
+
 Errors are returned, never raised, except when the server cannot be reached or
 the connection is lost: :class:`PostgresConnectionError` then says so, because
 that is no verdict on the SQL (an evaluation must not score it as a wrong
