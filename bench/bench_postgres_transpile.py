@@ -35,14 +35,12 @@ import sqlglot
 
 from t2s.db import postgres
 from t2s.db.grants import ReadOnlyGrant, grant_readonly_sql, quote_ident
-from t2s.db.importer import import_sqlite
+from t2s.db.importer import INTEGER_TEXT, import_sqlite
 from t2s.evaluation.execution import order_matters, results_match
 from t2s.sqlexec import run_query
 
 DATABASE = "t2s_bench_spider"
 READER = "t2s_bench_reader"
-# The importer's rule for text that becomes bigint (t2s.db.importer).
-_INTEGER_TEXT = re.compile(r"-?(?:0|[1-9][0-9]{0,17})")
 
 
 def with_params(dsn: str, **params: str) -> str:
@@ -79,7 +77,7 @@ def normalise(rows: list[tuple]) -> list[tuple]:
     """Numbers as floats, so ``sum`` in numeric and in int compare equal, and text
     that spells an integer as that number (the import made such columns bigint)."""
     def value(v):
-        if isinstance(v, str) and _INTEGER_TEXT.fullmatch(v):
+        if isinstance(v, str) and INTEGER_TEXT.fullmatch(v):
             return float(v)
         return float(v) if isinstance(v, int | float | Decimal) and not isinstance(v, bool) else v
     return [tuple(value(v) for v in row) for row in rows]

@@ -12,7 +12,7 @@ import pytest
 from t2s.cli import main
 from t2s.db import postgres
 from t2s.db.grants import ReadOnlyGrant, grant_readonly_script, grant_readonly_sql
-from t2s.db.importer import affinity, column_type, import_sqlite
+from t2s.db.importer import INTEGER_TEXT, affinity, column_type, import_sqlite
 from t2s.errors import DataError, InputError
 from t2s.sqlexec import run_query
 
@@ -50,6 +50,15 @@ def _pg_counts(dsn: str, tables) -> dict[str, int]:
 ])
 def test_column_types_follow_affinity_and_values(declared, kinds, integer_text, expected):
     assert column_type(declared, kinds, integer_text) == expected
+
+
+@pytest.mark.parametrize(("text", "spells"), [
+    ("42", True), ("-7", True), ("0", True), ("123456789012345678", True),
+    ("042", False), ("-0", False), ("+4", False), (" 42", False), ("4.0", False),
+    ("1234567890123456789", False), ("", False), ("٣", False),
+])
+def test_only_text_that_reads_back_the_same_is_an_integer(text, spells):
+    assert (INTEGER_TEXT.fullmatch(text) is not None) == spells
 
 
 def test_affinity_is_sqlites():

@@ -50,9 +50,9 @@ _AFFINITY_RULES = (("INT", "integer"), ("CHAR", "text"), ("CLOB", "text"), ("TEX
 _TYPE_OF_AFFINITY = {"integer": "bigint", "real": "double precision", "numeric": "double precision",
                      "text": "text", "blob": "text"}
 
-# Text that reads back as the same integer: no sign but "-", no leading zero,
+# Text that reads back as the same integer: no sign but "-" (and no "-0"), no leading zero,
 # at most 18 digits (every such number fits in a bigint, 9.2e18).
-_INTEGER_TEXT = re.compile(r"-?(?:0|[1-9][0-9]{0,17})")
+INTEGER_TEXT = re.compile(r"0|-?[1-9][0-9]{0,17}")
 
 # Rows read from SQLite per fetch while copying: ~1 MB for Spider-sized rows.
 _COPY_BATCH = 10_000
@@ -76,7 +76,7 @@ def column_type(declared: str, kinds: set[type], integer_text: bool = False) -> 
     Args:
         declared: The declared type (``PRAGMA table_info``), maybe empty.
         kinds: The Python types of its non-NULL values.
-        integer_text: Whether every text value spells an integer (see ``_INTEGER_TEXT``).
+        integer_text: Whether every text value spells an integer (:data:`INTEGER_TEXT`).
     """
     if not kinds:
         return _TYPE_OF_AFFINITY[affinity(declared)]
@@ -163,7 +163,7 @@ def plan_table(conn: sqlite3.Connection, table: str) -> TablePlan:
             if value is not None:
                 kinds[i].add(type(value))
                 if isinstance(value, str) and integer_text[i]:
-                    integer_text[i] = _INTEGER_TEXT.fullmatch(value) is not None
+                    integer_text[i] = INTEGER_TEXT.fullmatch(value) is not None
     columns = tuple((name.lower(), column_type(row[2] or "", kind, ints))
                     for name, row, kind, ints in zip(sources, info, kinds, integer_text, strict=True))
     primary_key = tuple(row[1].lower() for row in sorted(info, key=lambda r: r[5]) if row[5] > 0)
@@ -315,4 +315,5 @@ def _create_and_copy(target: Any, source: sqlite3.Connection, schema: str, plan:
     return count
 
 
-__all__ = ["ImportReport", "TablePlan", "affinity", "column_type", "import_sqlite", "plan_table"]
+__all__ = ["INTEGER_TEXT", "ImportReport", "TablePlan", "affinity", "column_type", "import_sqlite",
+           "plan_table"]
