@@ -14,7 +14,7 @@ DEMO_DB ?= university
 REAL_BASE ?= outputs/bases/smollm2-135m-instruct
 
 .PHONY: help setup demo real-base test test-fast train evaluate infer serve lint bench bench-serve clean \
-        submit-train submit-eval submit-infer slurm-up slurm-down image image-buildah sif
+        submit-train submit-eval submit-infer slurm-up slurm-down pg-up pg-down image image-buildah sif
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -74,6 +74,12 @@ slurm-up:  ## install (Debian packages) and start the local Slurm cluster with a
 
 slurm-down:  ## stop the local Slurm cluster
 	scripts/slurm-local/stop.sh
+
+pg-up:  ## install (Debian, root) and start a throw-away PostgreSQL 15 for tests; prints its DSN
+	scripts/postgres-local/install.sh && scripts/postgres-local/start.sh
+
+pg-down:  ## stop the throw-away PostgreSQL (PURGE=1 also deletes its data)
+	scripts/postgres-local/stop.sh $(if $(PURGE),--purge)
 
 submit-train: setup  ## submit a training job (slurm.* config keys; --cluster local to run here)
 	$(T2S) submit train --config $(CONFIG) $(ARGS)

@@ -17,7 +17,8 @@ The rules (README "Layout" says the same in prose):
 - ``data/`` imports no model, training, inference, evaluation, launch or serve code.
 - ``sqlexec.py`` is the only module that opens a database given by a user or a
   dataset (``sqlite3.connect``); the sample generator, which writes its own new
-  databases, is the one exception.
+  databases, is the one exception. Likewise ``db/postgres.py`` is the only module
+  that imports psycopg (connects to a PostgreSQL server).
 - ``evaluation/`` reaches ``inference/`` only from ``evaluation/model.py`` and
   its command (the "score a model" path), and scoring prediction files loads no ML library.
 - ``inference/`` and ``models/`` never import ``training/``.
@@ -236,6 +237,10 @@ def breaches(package: Package) -> list[str]:
             breach(imp, "training/train.py is imported only by training/command.py (and jobs/)")
 
     for imp in package.imports:
+        if imp.root == "psycopg" and imp.module != "t2s.db.postgres":
+            breach(imp, "only db/postgres.py talks to PostgreSQL (psycopg)")
+
+    for imp in package.imports:
         if not imp.top_level and not package.is_heavy(imp.target):
             breach(imp, "function-local imports are for heavy libraries only; "
                         "import this at the top of the file")
@@ -286,6 +291,7 @@ def test_the_package_keeps_its_walls():
     ("data/schema_text.py", "\n\ndef _sneak(path):\n    return sqlite3.connect(path)\n",
      "sqlite3.connect: only sqlexec.py"),
     ("provenance.py", "\n\ndef _sneak():\n    import json\n", "function-local imports"),
+    ("db/importer.py", "\n\ndef _sneak():\n    import psycopg\n", "only db/postgres.py"),
 ])
 def test_a_breach_is_caught(tmp_path, relative, edit, expected):
     copy = tmp_path / "src" / "t2s"

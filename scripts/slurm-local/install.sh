@@ -31,20 +31,6 @@ if [[ ${#missing[@]} -eq 0 ]]; then
     exit 0
 fi
 
-# Keep the packages' maintainer scripts from starting daemons through
-# invoke-rc.d: start.sh owns every daemon and records its PID. Exit code 101
-# means "action forbidden" (policy-rc.d protocol). Only added if absent.
-policy=/usr/sbin/policy-rc.d
-added_policy=0
-if [[ ! -e ${policy} ]]; then
-    printf '#!/bin/sh\nexit 101\n' >"${policy}"
-    chmod 755 "${policy}"
-    added_policy=1
-fi
-cleanup() { if [[ ${added_policy} -eq 1 ]]; then rm -f "${policy}"; fi; }
-trap cleanup EXIT
-
+# start.sh owns every daemon and records its PID: no package may start one.
 echo "install.sh: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+"$(dirname "${BASH_SOURCE[0]}")/../apt-install-no-daemons.sh" "${missing[@]}"

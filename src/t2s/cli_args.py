@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("t2s.config.command", "show the resolved config (with sources) or every config key"),
     "monitor": ("t2s.monitor.command", "monitoring reports (latency, failures, drift) from a serve log"),
     "serve": ("t2s.serve.command", "serve the model over HTTP (FastAPI): /generate, metrics, playground"),
+    "db": ("t2s.db.command", "PostgreSQL: print a SELECT-only role's grants, import a SQLite database"),
 }
 
 

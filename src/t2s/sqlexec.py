@@ -48,6 +48,12 @@ change a byte of a database and a runaway query can never hang a job:
 
 Errors never escape as exceptions: :func:`execute` returns an :class:`ExecResult`
 that says ``ok`` or gives an :class:`ErrorKind` and SQLite's message.
+
+A ``postgresql://`` DSN in place of a path is handed to :mod:`t2s.db.postgres`
+(by :func:`connect_readonly`, :func:`execute`, :class:`ReadOnlyDatabase` and
+:func:`run_query`), which gives the same results and error kinds with its own
+guards (read-only role and transaction, ``statement_timeout``, a server cursor
+fetched against the same budgets).
 """
 
 from __future__ import annotations
@@ -62,7 +68,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+# t2s.db.postgres imports this module back; both only use each other's names
+# inside functions, so either may be imported first.
 from t2s.config import SQL_MAX_RESULT_BYTES, SQL_MAX_ROWS, SQL_TIMEOUT_S
+from t2s.db import postgres
 
 # The defaults (and why they are 10 s and 100,000 rows) live with the settings
 # that override them: t2s.config.SQL_TIMEOUT_S and SQL_MAX_ROWS.
@@ -234,11 +243,14 @@ def _is_unopened_wal(path: Path) -> bool:
     return wal and not path.with_name(path.name + "-wal").exists()
 
 
-def connect_readonly(path: str | Path, *, immutable: bool = False) -> sqlite3.Connection:
+def connect_readonly(path: str | Path, *, immutable: bool = False) -> Any:
     """Open ``path`` read-only with the authorizer, limits and no extensions.
 
+    A ``postgresql://`` DSN opens a read-only PostgreSQL session instead
+    (:func:`t2s.db.postgres.connect_readonly`, whose errors it raises).
+
     Args:
-        path: An existing SQLite file.
+        path: An existing SQLite file, or a PostgreSQL DSN.
         immutable: Also pass ``immutable=1``: SQLite then takes no locks and
             never looks for a hot journal. Only for files on read-only media
             that nothing else changes while t2s runs (a database changed under
@@ -253,6 +265,8 @@ def connect_readonly(path: str | Path, *, immutable: bool = False) -> sqlite3.Co
         OSError: if ``path`` is not a regular file (e.g. ``/dev/zero``).
         sqlite3.DatabaseError: if the file is not a SQLite database.
     """
+    if postgres.is_dsn(path):
+        return postgres.connect_readonly(str(path))
     path = Path(path).resolve()
     # Checked here because SQLite reports all three as the confusing "unable to
     # open database file" (and would read /dev/zero as an empty database).
@@ -413,13 +427,14 @@ def classify_error(exc: BaseException, timed_out: bool = False) -> ErrorKind:
     return ErrorKind.RUNTIME_ERROR
 
 
-def execute(conn: sqlite3.Connection, sql: str, *, timeout_s: float = DEFAULT_TIMEOUT_S,
+def execute(conn: Any, sql: str, *, timeout_s: float = DEFAULT_TIMEOUT_S,
             max_rows: int = DEFAULT_MAX_ROWS,
             max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES) -> ExecResult:
     """Run one statement on a connection from :func:`connect_readonly`.
 
     Args:
-        conn: A read-only connection (the guards live on the connection).
+        conn: A read-only connection (the guards live on the connection); a
+            PostgreSQL one goes to :func:`t2s.db.postgres.execute`.
         sql: One SQL statement; a trailing ``;`` is fine, two statements are a
             parse error.
         timeout_s: Wall-clock limit for preparing, running and fetching.
@@ -429,7 +444,14 @@ def execute(conn: sqlite3.Connection, sql: str, *, timeout_s: float = DEFAULT_TI
 
     Returns:
         An :class:`ExecResult`; this function does not raise for bad SQL.
+
+    Raises:
+        t2s.db.postgres.PostgresConnectionError: PostgreSQL only, if the
+            connection is lost (no verdict on the SQL).
     """
+    if not isinstance(conn, sqlite3.Connection):
+        return postgres.execute(conn, sql, timeout_s=timeout_s, max_rows=max_rows,
+                                max_result_bytes=max_result_bytes)
     deadline = time.monotonic() + timeout_s
     start = time.perf_counter()
 
@@ -470,7 +492,7 @@ def execute(conn: sqlite3.Connection, sql: str, *, timeout_s: float = DEFAULT_TI
 
 
 class ReadOnlyDatabase:
-    """A read-only connection to one SQLite file, usable as a context manager.
+    """A read-only connection to one SQLite file (or PostgreSQL DSN), usable as a context manager.
 
     Example::
 
@@ -478,7 +500,8 @@ class ReadOnlyDatabase:
             result = db.execute("SELECT count(*) FROM singer")
 
     Args:
-        path: The SQLite file.
+        path: The SQLite file, or a ``postgresql://`` DSN (``path`` then holds
+            it with its password redacted).
         timeout_s: Default time limit per statement.
         max_rows: Default row cap per statement.
         max_result_bytes: Default result-size budget per statement.
@@ -488,12 +511,14 @@ class ReadOnlyDatabase:
         OSError: if ``path`` is not a regular file (FileNotFoundError if
             missing, IsADirectoryError if a directory).
         sqlite3.DatabaseError: if it is not a SQLite database.
+        t2s.db.postgres.PostgresConnectionError: for a DSN, if the server cannot
+            be reached or the role may do more than read.
     """
 
     def __init__(self, path: str | Path, *, timeout_s: float = DEFAULT_TIMEOUT_S,
                  max_rows: int = DEFAULT_MAX_ROWS,
                  max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES, immutable: bool = False) -> None:
-        self.path = Path(path)
+        self.path = postgres.redact_dsn(path) if postgres.is_dsn(path) else Path(path)
         self.timeout_s = timeout_s
         self.max_rows = max_rows
         self.max_result_bytes = max_result_bytes
