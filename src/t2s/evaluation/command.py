@@ -112,10 +112,10 @@ def _add_deprecated_arguments(parser: argparse.ArgumentParser) -> None:
         "override named")
     old.add_argument("--keep-distinct", action="store_true", default=None,
                      help="eval.keep_distinct=true")
-    old.add_argument("--workers", type=int, default=None, help="eval.workers=N")
+    old.add_argument("--workers", type=int, default=None, metavar="N", help="eval.workers=N")
     old.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                      help="eval.timeout_s=SECONDS")
-    old.add_argument("--max-rows", type=int, default=None, help="eval.max_rows=N")
+    old.add_argument("--max-rows", type=int, default=None, metavar="N", help="eval.max_rows=N")
     old.add_argument("--max-result-bytes", type=int, default=None, metavar="BYTES",
                      help="eval.max_result_bytes=BYTES")
     old.add_argument("--exec-metric", choices=("spider", "bird"), default=None,
