@@ -39,7 +39,7 @@ import typing
 from pathlib import Path
 
 from t2s.cli_args import add_config_arguments, config_path
-from t2s.config import Config, EType, EvalConfig, eval_problems
+from t2s.config import Config, DataConfig, EType, EvalConfig, eval_problems
 from t2s.data.selection import eval_examples
 from t2s.data.sources import open_dataset_if_any
 from t2s.errors import ConfigError, DataError, InputError, T2SError
@@ -50,6 +50,7 @@ from t2s.evaluation.runner import evaluate_predictions
 from t2s.inference import generate_predictions
 from t2s.inference.adapter_prompt import load_inference_config
 from t2s.inference.pipeline import describe_model
+from t2s.models.card import record_evaluation
 from t2s.outputs import check_output_dir, check_output_file
 from t2s.provenance import write_text_atomic
 
@@ -235,8 +236,19 @@ def score_model(args: argparse.Namespace) -> int:
         progress=not args.no_progress, skip_missing_db=args.skip_missing_db)
     print(format_summary(report))
     print(f"wrote {pred_path} and {report_dir / 'REPORT.json'}", file=sys.stderr)
+    card = record_evaluation(config.infer.adapter_path, report, split=_split_name(config.data),
+                             report_path=str(report_dir / "REPORT.json"))
+    if card is not None:
+        print(f"updated the model card {card}", file=sys.stderr)
     print_nightly_comparison(args, report_dir / "REPORT.json", report)
     return 0
+
+
+def _split_name(data: DataConfig) -> str:
+    """The evaluated split as the model card names it, e.g. ``dev.json every:5``."""
+    parts = [f"`{data.eval_file}`", data.eval_select,
+             f"first {data.max_eval_examples}" if data.max_eval_examples else None]
+    return " ".join(p for p in parts if p)
 
 
 def scoring_options(args: argparse.Namespace) -> EvalConfig:
