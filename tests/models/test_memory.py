@@ -18,7 +18,8 @@ RECIPES = sorted(p for p in (ROOT / "configs").glob("*.yaml")
 # Totals from each model card / config (billions, rounded as published).
 PUBLISHED = {"TinyLlama/TinyLlama-1.1B-Chat-v1.0": 1.10, "Qwen/Qwen2.5-Coder-1.5B-Instruct": 1.54,
              "Qwen/Qwen2.5-Coder-7B-Instruct": 7.62, "meta-llama/Llama-3.2-1B-Instruct": 1.24,
-             "meta-llama/Llama-3.2-3B-Instruct": 3.21, "codellama/CodeLlama-7b-Instruct-hf": 6.74}
+             "meta-llama/Llama-3.2-3B-Instruct": 3.21, "codellama/CodeLlama-7b-Instruct-hf": 6.74,
+             "HuggingFaceTB/SmolLM2-135M-Instruct": 0.13}  # 134.5M (t2s base --from-gguf)
 
 
 @pytest.mark.parametrize("name", list(KNOWN_SHAPES))

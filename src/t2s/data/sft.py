@@ -68,10 +68,9 @@ def token_lengths(records: Sequence[dict[str, Any]], tokenizer: Any) -> list[int
     for record in records:
         prompt, completion = record["prompt"], record["completion"]
         if isinstance(prompt, list):  # chat messages
-            ids = tokenizer.apply_chat_template(prompt + completion, tokenize=True)
-            if isinstance(ids, dict):
-                ids = ids["input_ids"]
-            lengths.append(len(ids))
+            # _ids: transformers 5 tokenizers return a BatchEncoding here, whose len()
+            # is its number of keys (2), which let every chat record "fit" any limit.
+            lengths.append(len(_ids(tokenizer, prompt + completion)))
         else:
             ids = tokenizer(prompt + completion)["input_ids"]
             lengths.append(len(ids) + 1)  # + EOS, which TRL appends

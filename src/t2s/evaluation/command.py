@@ -44,7 +44,7 @@ import typing
 from pathlib import Path
 
 from t2s.cli_args import add_config_arguments, config_path
-from t2s.config import EType, EvalConfig, load_config
+from t2s.config import DataConfig, EType, EvalConfig, load_config
 from t2s.errors import InputError
 from t2s.evaluation.compare import compare_with_previous_night
 from t2s.evaluation.inputs import read_gold, read_predictions
@@ -52,6 +52,7 @@ from t2s.evaluation.model import score_model
 from t2s.evaluation.report import dated_report_path, format_summary, markdown_path
 from t2s.evaluation.runner import evaluate_predictions
 from t2s.inference.adapter_prompt import load_inference_config
+from t2s.models.card import record_evaluation
 from t2s.outputs import check_output_file
 
 _FILE_ARGS = ("gold", "pred", "db", "table")
@@ -176,8 +177,19 @@ def _score_model(args: argparse.Namespace) -> int:
                          skip_missing_db=args.skip_missing_db)
     print(format_summary(scored.report))
     print(f"wrote {scored.predictions_path} and {scored.report_path}", file=sys.stderr)
+    card = record_evaluation(config.infer.adapter_path, scored.report,
+                             split=_split_name(config.data), report_path=str(scored.report_path))
+    if card is not None:
+        print(f"updated the model card {card}", file=sys.stderr)
     print_nightly_comparison(args, scored.report_path, scored.report)
     return 0
+
+
+def _split_name(data: DataConfig) -> str:
+    """The evaluated split as the model card names it, e.g. ``dev.json every:5``."""
+    parts = [f"`{data.eval_file}`", data.eval_select,
+             f"first {data.max_eval_examples}" if data.max_eval_examples else None]
+    return " ".join(p for p in parts if p)
 
 
 def report_path(args: argparse.Namespace) -> Path:

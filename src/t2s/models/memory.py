@@ -61,7 +61,11 @@ KNOWN_SHAPES: dict[str, Shape] = {
     "meta-llama/Llama-3.2-1B-Instruct": Shape(128256, 2048, 16, 32, 8, 8192, True),
     "meta-llama/Llama-3.2-3B-Instruct": Shape(128256, 3072, 28, 24, 8, 8192, True),
     "codellama/CodeLlama-7b-Instruct-hf": Shape(32016, 4096, 32, 32, 32, 11008),
+    "HuggingFaceTB/SmolLM2-135M-Instruct": Shape(49152, 576, 30, 9, 3, 1536, True),
 }
+# `make real-base` converts SmolLM2-135M-Instruct into this folder; before it exists
+# the recipe (configs/smollm2-135m_lora.yaml) is estimated from the published shape.
+LOCAL_ALIASES = {"outputs/bases/smollm2-135m-instruct": "HuggingFaceTB/SmolLM2-135M-Instruct"}
 
 
 def shape_of(config: Config) -> Shape:
@@ -83,6 +87,7 @@ def shape_of(config: Config) -> Shape:
                      data.get("num_key_value_heads") or data["num_attention_heads"],
                      data["intermediate_size"], bool(data.get("tie_word_embeddings", False)),
                      data.get("model_type") == "qwen2")
+    name = LOCAL_ALIASES.get(name, name)
     if name in KNOWN_SHAPES:
         return KNOWN_SHAPES[name]
     raise ConfigError(f"model.name_or_path: {name!r} is neither a local folder with config.json "

@@ -37,6 +37,7 @@ from t2s.data.sources import data_report, open_dataset
 from t2s.data.spider import Example, SpiderDataset
 from t2s.errors import T2SError
 from t2s.faults import crash_point, min_step_callbacks
+from t2s.models.card import write_training_card
 from t2s.models.loading import (
     apply_lora,
     count_parameters,
@@ -491,7 +492,10 @@ def finalize(run: TrainingRun, train_output: Any) -> TrainResult:
         train_tokens=int(trainer.state.num_input_tokens_seen or 0),
     )
     if trainer.is_world_process_zero():
-        _write_run_info(run.config, run.prepared, run.base_path, run.precision, result, history)
+        info = _write_run_info(run.config, run.prepared, run.base_path, run.precision, result,
+                               history)
+        # Replaces PEFT's template README with the facts of this run (t2s.models.card).
+        write_training_card(final_dir, info, base_fingerprint(run.config, run.base_path))
         plot_loss_curve(history, run.output_dir / "loss_curve.png")
     return result
 
@@ -569,7 +573,7 @@ def _save_final(trainer, tokenizer, config: Config, final_dir: Path) -> None:
 
 
 def _write_run_info(config: Config, prepared: PreparedData, base_path: str, precision: str,
-                    result: TrainResult, history: list[dict[str, Any]]) -> None:
+                    result: TrainResult, history: list[dict[str, Any]]) -> dict[str, Any]:
     info = {
         "environment": environment(),
         "config": to_dict(config),
@@ -586,6 +590,7 @@ def _write_run_info(config: Config, prepared: PreparedData, base_path: str, prec
         "log_history": history,
     }
     write_json_atomic(result.output_dir / "run_info.json", info)
+    return info
 
 
 def plot_loss_curve(history: list[dict[str, Any]], path: Path) -> Path | None:
