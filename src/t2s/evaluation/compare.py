@@ -16,7 +16,6 @@ continuity correction ``(|b - c| - 1)^2 / (b + c)`` on one degree of freedom.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any, Literal
 
 from t2s.errors import InputError
 from t2s.evaluation.report import previous_report
+from t2s.jsonio import BadJSON, loads
 
 Metric = Literal["execution", "exact_match"]
 METRICS: tuple[str, ...] = ("execution", "exact_match")
@@ -82,8 +82,8 @@ def load_report(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise InputError(f"{path}: file does not exist")
     try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        report = loads(path.read_text(encoding="utf-8"), max_bytes=None)
+    except (BadJSON, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: not a JSON report ({exc})") from None
     missing = [key for key in ("summary", "examples", "manifest")
                if not isinstance(report, dict) or key not in report]
