@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import platform
+import resource  # POSIX, like the rest of the job suite
 import subprocess
 import tempfile
 from collections.abc import Iterable
@@ -136,9 +137,40 @@ def _short(value: Any) -> str:
 # Disk-full as one message (output paths are checked in t2s.outputs)
 
 
-def disk_full_message(exc: OSError, where: str | Path) -> str | None:
-    """A one-line message for a full disk (or quota), or None for other errors."""
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-        return (f"no space left while writing {where} ({exc.strerror}); what was written "
-                "before stays valid: free space and run the same command again to continue")
+# A write that fails for want of room: a full disk, a full quota, or a file past
+# the process's file-size limit (``ulimit -f``, RLIMIT_FSIZE).
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+# torch.save's zip writer reports a failed write with no errno at all:
+# "PytorchStreamWriter failed writing file data/0: file write failed" (ENOSPC)
+# or "[enforce fail at inline_container.cc:672] . unexpected pos 576 vs 534" (EFBIG).
+_TORCH_WRITER = ("PytorchStreamWriter failed writing", "inline_container.cc")
+
+
+def disk_full_message(exc: BaseException, where: str | Path) -> str | None:
+    """A one-line message for a write that failed for want of room, or None for other errors.
+
+    Recognises an ``OSError`` (ENOSPC, EDQUOT, EFBIG) and the errors of library
+    writers that wrap one: safetensors (``... No space left on device (os error
+    28)``) and torch.save (no errno; see :data:`_TORCH_WRITER`).
+    """
+    reason = _full_reason(exc)
+    if reason is None:
+        return None
+    return (f"no space left while writing {where} ({reason}); what was written before stays "
+            "valid: free space (or raise the file-size limit) and run the same command again "
+            "to continue")
+
+
+def _full_reason(exc: BaseException) -> str | None:
+    if isinstance(exc, OSError):
+        return exc.strerror if exc.errno in _FULL else None
+    text = str(exc)
+    named = next((os.strerror(code) for code in _FULL if os.strerror(code) in text), None)
+    if named is not None:
+        return named
+    if any(marker in text for marker in _TORCH_WRITER):
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        if limit != resource.RLIM_INFINITY:
+            return f"{os.strerror(errno.EFBIG)}: the file-size limit is {limit} bytes"
+        return "torch.save could not write: the disk or quota is full"
     return None

@@ -370,6 +370,15 @@ def test_hostile_lines_are_error_rows_and_the_job_continues(tmp_path, sample_dir
     assert [r["id"] for r in _rows(out)] == ["a", "1", "2", "long", "z"]
 
 
+def test_a_csv_field_past_the_csv_limit_is_an_error_row(tmp_path):
+    path = tmp_path / "q.csv"
+    path.write_text("id,question,db_id\na,Fine?,clinic\nb," + "x" * 200_000 + ",clinic\n"
+                    "c,Also fine?,clinic\n", encoding="utf-8")
+    rows = read_questions(path)
+    assert [(r.id, r.error) for r in rows] == [
+        ("a", None), ("1", "line 3: field larger than field limit (131072)"), ("c", None)]
+
+
 def test_csv_without_a_question_column_fails_once_before_the_model_loads(tmp_path, capsys):
     from t2s.cli import main
 

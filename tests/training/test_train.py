@@ -195,6 +195,57 @@ def test_a_second_writer_of_a_run_folder_is_refused_at_once(make_config, tmp_pat
     assert not (out / "config.yaml").exists()
 
 
+def test_a_locked_run_folder_is_refused_before_any_set_up(make_config, tmp_path, monkeypatch):
+    """The lock is taken first: the refusal comes before hardware, data or model set-up
+    (43 s in issue 20's pass), which here would fail the test if it ran."""
+    import t2s.training.train as train_module
+    from t2s.outputs import LockedError, WriterLock
+
+    def set_up(*args, **kwargs):
+        raise AssertionError("set-up ran")
+
+    monkeypatch.setattr(train_module, "_setup_hardware", set_up)
+    monkeypatch.setattr(train_module, "prepare_data", set_up)
+    out = tmp_path / "run"
+    with WriterLock(out, "run folder"), pytest.raises(LockedError, match="being written"):
+        train(make_config(*SHORT, output_dir=out))
+    with pytest.raises(AssertionError, match="set-up ran"):  # unlocked: set-up starts ...
+        train(make_config(*SHORT, output_dir=out))
+    WriterLock(out, "run folder").acquire().release()  # ... and its failure frees the lock
+
+
+@pytest.mark.slow
+def test_a_full_disk_during_a_save_is_one_message(make_config, tmp_path, sample_dir,
+                                                  tiny_base_dir, tiny_overrides):
+    """A checkpoint save past a file-size limit (EFBIG, as a full disk's ENOSPC): the
+    writers' own errors (torch.save has no errno) become one message, exit 2."""
+    import resource
+
+    make_config()  # builds the shared tiny base once, so the child only trains
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "t2s.cli", "train", "--config",
+               str(ROOT / "configs" / "tiny.yaml"), f"data.root={sample_dir}",
+               f"model.tiny.base_dir={tiny_base_dir}", f"train.output_dir={out}",
+               "train.report_to=[]", "train.max_seq_length=512", *SHORT, *tiny_overrides]
+
+    def limit_file_size():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # fail the write, do not kill
+        # Above config.yaml and run.json (< 8 KB), below a checkpoint's files
+        # (optimizer.pt ~40 KB, tokenizer.json ~56 KB at the test size).
+        resource.setrlimit(resource.RLIMIT_FSIZE, (32_000, 32_000))
+
+    full = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          preexec_fn=limit_file_size)
+    assert full.returncode == 2, full.stderr[-3000:]
+    assert "Traceback" not in full.stderr, full.stderr[-3000:]
+    errors = [line for line in full.stderr.splitlines() if line.startswith("t2s train: error:")]
+    assert len(errors) == 1, full.stderr[-3000:]
+    assert errors[0].startswith(f"t2s train: error: no space left while writing {out} (File "
+                                "too large"), errors
+    assert not (out / "checkpoint-2" / COMPLETE_MARKER).exists()
+    assert not (out / "final_model").exists()
+
+
 def test_an_output_dir_that_is_a_file_is_refused_before_any_work(make_config, tmp_path):
     from t2s.errors import T2SError
 

@@ -16,7 +16,6 @@ continuity correction ``(|b - c| - 1)^2 / (b + c)`` on one degree of freedom.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 from t2s.errors import InputError
 from t2s.evaluation.metrics import paired, paired_metric
 from t2s.evaluation.report import previous_report
+from t2s.jsonio import BadJSON, loads
 
 # Below this many discordant pairs, use the exact binomial test (the usual rule
 # of thumb: the chi-square approximation needs b + c >= 25).
@@ -79,8 +79,8 @@ def load_report(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise InputError(f"{path}: file does not exist")
     try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        report = loads(path.read_text(encoding="utf-8"), max_bytes=None)
+    except (BadJSON, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: not a JSON report ({exc})") from None
     missing = [key for key in ("summary", "examples", "manifest")
                if not isinstance(report, dict) or key not in report]

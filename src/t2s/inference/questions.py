@@ -100,7 +100,14 @@ def _csv_records(path: Path) -> Iterator[tuple[str, Any]]:
         delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
         reader = csv.DictReader(handle, delimiter=delimiter)
         _check_csv_header(path, reader.fieldnames)
-        for row in reader:
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:  # a field past csv's limit (131,072 characters)
+                yield f"line {reader.reader.line_num}", _Broken(str(exc))
+                continue
             where = f"line {reader.line_num}"
             if None in row:  # more fields than the header names
                 yield where, _Broken(f"{len(row[None])} more fields than the header has")

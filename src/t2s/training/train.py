@@ -17,7 +17,6 @@ and leaves a reproducible run folder::
 from __future__ import annotations
 
 import dataclasses
-import errno
 import hashlib
 import logging
 import math
@@ -279,43 +278,52 @@ def train(config: Config) -> TrainResult:
     """Run one fine-tuning job from a validated config: setup, fit, finalize.
 
     Raises:
-        T2SError: for data, model or configuration problems found before training.
+        T2SError: for data, model or configuration problems found before training,
+            and as one message for a save that failed for want of room.
     """
-    run = setup(config)
+    run = None
     try:
+        run = setup(config)
         train_output = fit(run)
         return finalize(run, train_output)
     except Exception as exc:
-        # A full disk surfaces as OSError, safetensors' or torch's own error
-        # types; each becomes one message, and the last complete checkpoint
-        # stays valid for the rerun.
-        message = _disk_full(exc, run.output_dir)
+        # A full disk (or quota, or file-size limit) surfaces as OSError,
+        # safetensors' or torch's own error types, in set-up (config.yaml,
+        # run.json) as in a checkpoint save; each becomes one message, and the
+        # last complete checkpoint stays valid for the rerun.
+        message = disk_full_message(exc, Path(config.train.output_dir))
         if message is None:
             raise
         raise T2SError(message) from None
     finally:
-        run.release()
+        if run is not None:
+            run.release()
 
 
 def setup(config: Config) -> TrainingRun:
     """Hardware, data, tokenizer, model and run folder, ready to fit.
 
     Raises:
+        LockedError: at once, before any set-up, if another job writes the run folder.
         T2SError: for data, model or configuration problems (before any step).
     """
     started = time.time()
     check_output_dir(config.train.output_dir, "train.output_dir")
-    precision, args = _setup_hardware(config)
-    main = args.process_index == 0
-    # Under DDP/ZeRO every rank runs this: rank 0 generates the sample data and
-    # builds the tiny base first; the others then find them and reuse them.
-    with args.main_process_first(desc="data and base model"):
-        prepared = prepare_data(config)
-        base_path = base_model_path(config, prepared)
-    identity = run_identity(config, prepared.fingerprints, base_fingerprint(config, base_path))
-    # One writer per run folder: a second training into it is refused at once.
-    lock = WriterLock(config.train.output_dir, "run folder").acquire() if main else None
+    # One writer per run folder, taken first: a second training into it is
+    # refused at once, not after the set-up below (hardware, data, base model:
+    # 43 s in the hostile-input pass of issue 20). The launcher's RANK says which process
+    # is the main one before torch.distributed is up (unset: a single process).
+    main_rank = os.environ.get("RANK", "0") == "0"
+    lock = WriterLock(config.train.output_dir, "run folder").acquire() if main_rank else None
     try:
+        precision, args = _setup_hardware(config)
+        main = args.process_index == 0
+        # Under DDP/ZeRO every rank runs this: rank 0 generates the sample data and
+        # builds the tiny base first; the others then find them and reuse them.
+        with args.main_process_first(desc="data and base model"):
+            prepared = prepare_data(config)
+            base_path = base_model_path(config, prepared)
+        identity = run_identity(config, prepared.fingerprints, base_fingerprint(config, base_path))
         with args.main_process_first(desc="run folder"):
             resume_from = _setup_run_folder(config, identity, main)
         tokenizer = load_tokenizer(base_path, config.model.revision,
@@ -409,14 +417,6 @@ def _setup_run_folder(config: Config, identity: dict[str, Any], main: bool) -> s
     if resume_from:
         print(f"[t2s] resuming from {resume_from}")
     return resume_from
-
-
-def _disk_full(exc: BaseException, where: Path) -> str | None:
-    if isinstance(exc, OSError):
-        return disk_full_message(exc, where)
-    if "No space left on device" in str(exc) or "Disk quota exceeded" in str(exc):
-        return disk_full_message(OSError(errno.ENOSPC, "No space left on device"), where)
-    return None
 
 
 def base_fingerprint(config: Config, base_path: str) -> str:
