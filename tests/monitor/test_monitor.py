@@ -140,7 +140,7 @@ def test_bad_lines_are_counted_and_the_rest_reported(sample_dir, tmp_path):
     assert (len(lines.records), lines.unreadable, lines.torn_last_line) == (len(good), 4, False)
     assert lines.first_problems[0].endswith("nested too deeply (arrays or objects more than "
                                             "~1,000 levels deep)")
-    assert "'question' is a int" in lines.first_problems[1]
+    assert "'question' must be str or null, got int" in lines.first_problems[1]
     report = write_report(log, sample_dir / "train.json", tmp_path / "report")
     assert report["inputs"]["unreadable_log_lines"] == 4
     assert report["summary"]["requests"] == len(good)

@@ -208,7 +208,8 @@ def record_problem(record: Any) -> str | None:
         wrong = not isinstance(value, types) or (types is _NUMBER and (
             isinstance(value, bool) or not math.isfinite(value)))
         if wrong:
-            return f"{key!r} is a {type(value).__name__}"
+            expected = " or ".join(t.__name__ for t in types)
+            return f"{key!r} must be {expected} or null, got {type(value).__name__}"
     return None
 
 
