@@ -10,6 +10,7 @@ when the vLLM venv or the GGUF file is missing; with ``CI=true`` they fail.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -125,10 +126,10 @@ def smollm(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def lora_adapter(smollm, tmp_path_factory) -> Path:
-    """A rank-8 LoRA on every linear layer, B ~ N(0, 0.004²) (seed 0), with the tokenizer.
+    """A rank-8 LoRA on every linear layer, B ~ N(0, 0.006²), seed 0, with the tokenizer.
 
     With B at zero (PEFT's default) the adapter would be a no-op and a server
-    that ignored it would pass; 0.004 changes answers and keeps them SQL-like.
+    that ignored it would pass; 0.006 changes completions and keeps them SQL-like.
     """
     import torch
 
@@ -136,13 +137,14 @@ def lora_adapter(smollm, tmp_path_factory) -> Path:
     from t2s.models.loading import apply_lora, load_base_model, load_tokenizer
 
     out = tmp_path_factory.mktemp("lora") / ADAPTER
+    torch.manual_seed(0)  # lora_A's own initialisation: the same adapter every session
     model = apply_lora(load_base_model(ModelConfig(), str(smollm), "fp32"),
                        LoraConfig(r=8, alpha=16, dropout=0.0, target_modules=["all-linear"]))
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for name, param in model.named_parameters():
             if "lora_B" in name:
-                param.copy_(torch.randn(param.shape, generator=generator) * 0.004)
+                param.copy_(torch.randn(param.shape, generator=generator) * 0.006)
     model.save_pretrained(out)
     load_tokenizer(str(smollm)).save_pretrained(out)
     return out
@@ -225,11 +227,11 @@ def test_engine_gives_the_hf_backends_greedy_sql(vllm, lora_adapter, smollm, spi
         print(f"id {h['id']}: hf {h['sql']!r}\n      engine {e['sql']!r}")
     assert len(differ) <= 0.05 * len(hf)
     assert all(e["prompt_tokens"] == h["prompt_tokens"] for h, e in zip(hf, engine, strict=True))
-    # The adapter is applied: the base alone answers otherwise on some question.
+    # The adapter is applied: the base alone writes otherwise on some question.
     assert main(["infer", *common, "--output", str(tmp_path / "base.jsonl"),
                  *_engine_overrides(endpoint, lora_adapter)[:2],
                  f"infer.engine_model={smollm}"]) == 0
-    assert [r["sql"] for r in _rows(tmp_path / "base.jsonl")] != [r["sql"] for r in engine]
+    assert [r["completion"] for r in _rows(tmp_path / "base.jsonl")] != [r["completion"] for r in engine]
 
 
 @pytest.mark.slow
@@ -349,3 +351,24 @@ def test_dropped_replies_are_retried(vllm, lora_adapter):
         else:
             assert generation.error.startswith(error)
     relay.down()
+
+
+@pytest.mark.slow
+def test_candidates_start_with_the_greedy_answer(vllm, lora_adapter):
+    from t2s.data.prompts import build_prompt
+    from t2s.inference.openai_backend import OpenAIBackend
+
+    prompt = build_prompt("How many singers are there?", "CREATE TABLE singer (id INT)",
+                          "chat_template")
+    config = load_config(None, _engine_overrides(vllm.url(), lora_adapter, "infer.max_new_tokens=24",
+                                                 "infer.temperature=1.5"))
+    backend = OpenAIBackend.from_config(config.infer, config.model, config.data)
+    assert backend.context_length == 2048  # --max-model-len, from /v1/models
+    greedy, = backend.generate([prompt])
+    guided, = backend.generate([prompt], num_candidates=3)
+    assert len(guided.candidates) == 3
+    assert guided.candidates[0] == guided.sql == greedy.sql
+    # 2040 new tokens do not fit the context beside the prompt: refused before any request.
+    backend.options = dataclasses.replace(backend.options, max_new_tokens=2040)
+    too_long, = backend.generate([prompt])
+    assert "exceeds the model's context of 2048 tokens" in too_long.error

@@ -317,22 +317,29 @@ class OpenAIBackend:
         results: list[Generation] = [Generation(error="not generated")] * len(prompts)
         with ThreadPoolExecutor(max_workers=self.concurrency,
                                 thread_name_prefix="t2s-engine") as pool:
-            futures = {pool.submit(self._one, prompt, num_candidates): index
-                       for index, prompt in enumerate(prompts)}
+            futures = {}
+            for index, prompt in enumerate(prompts):
+                # Tokenized and rendered on this thread: a tokenizer is not shared
+                # across threads; the workers only wait on HTTP.
+                ids = self.encode(prompt)
+                try:
+                    check_prompt_length(len(ids), self.options.max_new_tokens, self.context_length)
+                except PromptTooLongError as exc:
+                    results[index] = Generation(prompt_tokens=len(ids), error=str(exc))
+                    if on_batch is not None:
+                        on_batch(1)
+                    continue
+                future = pool.submit(self._one, self.render(prompt), _adds_special_tokens(prompt),
+                                     len(ids), num_candidates)
+                futures[future] = index
             for future in as_completed(futures):
                 results[futures[future]] = future.result()
                 if on_batch is not None:
                     on_batch(1)
         return results
 
-    def _one(self, prompt: Prompt, num_candidates: int) -> Generation:
-        ids = self.encode(prompt)
-        try:
-            check_prompt_length(len(ids), self.options.max_new_tokens, self.context_length)
-        except PromptTooLongError as exc:
-            return Generation(prompt_tokens=len(ids), error=str(exc))
-        text = self.render(prompt)
-        add_special = _adds_special_tokens(prompt)
+    def _one(self, text: str, add_special: bool, prompt_tokens: int,
+             num_candidates: int) -> Generation:
         sample = self.options.do_sample
         first_n = num_candidates if sample else 1
         started = time.perf_counter()
@@ -342,21 +349,21 @@ class OpenAIBackend:
             if not sample and num_candidates > 1:
                 extra = self._complete(text, add_special, num_candidates - 1, True)
         except EngineError as exc:
-            return Generation(prompt_tokens=len(ids), error=f"engine: {exc}")
+            return Generation(prompt_tokens=prompt_tokens, error=f"engine: {exc}")
         latency = time.perf_counter() - started
         usage = top.get("usage") or {}
         counted = usage.get("prompt_tokens")
-        if counted is not None and counted != len(ids):
-            return Generation(prompt_tokens=len(ids), error=(
-                f"engine: the server counted {counted} prompt tokens, t2s {len(ids)} "
+        if counted is not None and counted != prompt_tokens:
+            return Generation(prompt_tokens=prompt_tokens, error=(
+                f"engine: the server counted {counted} prompt tokens, t2s {prompt_tokens} "
                 "(its tokenizer differs on this prompt)"))
         texts = _choice_texts(top) + (_choice_texts(extra) if extra is not None else [])
         if not texts:
-            return Generation(prompt_tokens=len(ids), error="engine: the reply has no choices")
+            return Generation(prompt_tokens=prompt_tokens, error="engine: the reply has no choices")
         # usage counts all n completions of a request; only one alone is the top's count.
         completion_tokens = int(usage.get("completion_tokens") or 0) if first_n == 1 else 0
         return Generation(sql=extract_sql(texts[0]), completion=texts[0],
-                          candidates=tuple(extract_sql(t) for t in texts), prompt_tokens=len(ids),
+                          candidates=tuple(extract_sql(t) for t in texts), prompt_tokens=prompt_tokens,
                           completion_tokens=completion_tokens, latency_s=latency, batch_size=1)
 
     def _complete(self, text: str, add_special: bool, n: int, sample: bool) -> dict[str, Any]:
