@@ -372,3 +372,18 @@ def test_candidates_start_with_the_greedy_answer(vllm, lora_adapter):
     backend.options = dataclasses.replace(backend.options, max_new_tokens=2040)
     too_long, = backend.generate([prompt])
     assert "exceeds the model's context of 2048 tokens" in too_long.error
+
+
+@pytest.mark.slow
+def test_evaluate_scores_a_model_through_the_engine(vllm, lora_adapter, spider_dir, tmp_path):
+    config = tmp_path / "engine.yaml"
+    config.write_text("{}\n", encoding="utf-8")
+    status = main(["evaluate", "--config", str(config), "--no-progress",
+                   "data.source=spider", f"data.root={spider_dir}", "data.max_eval_examples=4",
+                   "infer.max_new_tokens=48", f"eval.report_dir={tmp_path / 'eval'}",
+                   *_engine_overrides(vllm.url(), lora_adapter)])
+    assert status == 0
+    report = json.loads(next((tmp_path / "eval").rglob("REPORT.json")).read_text(encoding="utf-8"))
+    assert len(report["examples"]) == 4
+    predictions = _rows(next((tmp_path / "eval").rglob("predictions.jsonl")))
+    assert len(predictions) == 4 and not any(p.get("error") for p in predictions)
