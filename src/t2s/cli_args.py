@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("t2s.data.synth_command", "write synthetic question/SQL pairs for your own SQLite databases"),
     "submit": ("t2s.launch.command", "submit a train/evaluate/infer job to Slurm or run it locally"),
     "jobs": ("t2s.launch.jobs_command", "list recent submissions and their states"),
+    "engine": ("t2s.launch.engine_command", "print or run the vLLM server for a config's base and adapters"),
     "config": ("t2s.config.command", "show the resolved config (with sources) or every config key"),
     "monitor": ("t2s.monitor.command", "monitoring reports (latency, failures, drift) from a serve log"),
     "serve": ("t2s.serve.command", "serve the model over HTTP (FastAPI): /generate, metrics, playground"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -54,8 +56,22 @@ class InferConfig:
 
     adapter_path: str = "outputs/final_model"
     """Trained adapter (or merged/full model) folder."""
-    backend: Literal["hf", "vllm"] = "hf"
-    """``hf``: transformers generate; ``vllm``: vLLM (GPU, extra ``vllm``)."""
+    backend: Literal["hf", "vllm", "openai"] = "hf"
+    """``hf``: transformers generate; ``vllm``: vLLM in this process (GPU, extra ``vllm``);
+    ``openai``: a running OpenAI-compatible server (e.g. vLLM) at ``infer.endpoint``."""
+    endpoint: str = ""
+    """Backend openai: the server's base URL, e.g. ``http://127.0.0.1:8000`` (``.../v1`` also accepted)."""
+    engine_model: str = ""
+    """Backend openai: the name the server serves this adapter under (vLLM ``--lora-modules NAME=DIR``)."""
+    api_key_env: str = ""
+    """Backend openai: the environment variable that holds the server's API key (sent as a
+    bearer token, never logged); empty: no key."""
+    engine_concurrency: int = 8
+    """Backend openai: requests in flight at once (the server batches them)."""
+    engine_timeout_s: float = 300.0
+    """Backend openai: seconds one request may take before its question is an error row."""
+    engine_retries: int = 3
+    """Backend openai: retries of a request after a connection error or a 5xx reply (backoff 0.5, 1, 2 s ...)."""
     batch_size: int = Decoding.batch_size
     """Questions generated together (greedy results do not depend on it)."""
     max_new_tokens: int = Decoding.max_new_tokens
@@ -109,4 +125,31 @@ class InferConfig:
         problems.extend(self.decoding.problems())
         if self.execution_guided and self.num_candidates < 2:
             problems.append(("num_candidates", "must be at least 2 when infer.execution_guided is true"))
+        if self.backend == "openai":
+            problems.extend(self._engine_problems())
+        return problems
+
+    def _engine_problems(self) -> list[tuple[str, str]]:
+        """``(field, message)`` for the settings of ``backend: openai``."""
+        problems = []
+        if not re.match(r"https?://[^/\s]+", self.endpoint):
+            problems.append(("endpoint", "must be the server's http:// or https:// URL with "
+                                         f"infer.backend=openai, got {self.endpoint!r}"))
+        if not self.engine_model:
+            problems.append(("engine_model", "must name the server's model for this adapter "
+                                             "with infer.backend=openai"))
+        if self.api_key_env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.api_key_env):
+            problems.append(("api_key_env", "must be an environment variable's name "
+                                            f"(letters, digits, _), got {self.api_key_env!r}"))
+        if self.engine_concurrency < 1:
+            problems.append(("engine_concurrency", "must be at least 1"))
+        if not (self.engine_timeout_s > 0 and math.isfinite(self.engine_timeout_s)):
+            problems.append(("engine_timeout_s", f"must be > 0 seconds, got {self.engine_timeout_s}"))
+        if self.engine_retries < 0:
+            problems.append(("engine_retries", "must be >= 0"))
+        if self.num_beams > 1:
+            # The completions API has no beam search; silently decoding greedily would
+            # give other answers than the same config on the HF backend.
+            problems.append(("num_beams", "beam search is not available with infer.backend=openai "
+                                          "(use 1, or infer.backend=hf)"))
         return problems

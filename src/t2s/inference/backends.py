@@ -33,6 +33,7 @@ from t2s.inference.generate import (
     encode_prompt,
     render_prompt,
 )
+from t2s.inference.openai_backend import OpenAIBackend
 from t2s.inference.postprocess import extract_sql
 from t2s.models.loading import is_adapter_folder, load_tokenizer
 
@@ -59,10 +60,13 @@ def load_backend(infer: InferConfig, model_config: ModelConfig,
     """Load the backend named by ``infer.backend`` with the model at ``infer.adapter_path``.
 
     Raises:
-        T2SError: if the model cannot be loaded, or vLLM is asked for but not installed.
+        T2SError: if the model cannot be loaded, vLLM is asked for but not installed, or
+            the engine of ``infer.backend=openai`` fails its start-up checks.
     """
     if infer.backend == "vllm":
         return VLLMGenerator.from_config(infer, model_config)
+    if infer.backend == "openai":
+        return OpenAIBackend.from_config(infer, model_config, data)
 
     return SQLGenerator.from_config(infer, model_config, data)
 
