@@ -79,6 +79,25 @@ def test_no_key_is_refused_before_the_body_is_read(scripted, caplog):
     assert "keyed-1" in logged and "anon-" not in logged  # refused requests are counts only
 
 
+def test_unknown_paths_and_oversized_bodies_are_counted_not_logged(scripted, caplog):
+    server, _, log = scripted
+    caplog.set_level(logging.INFO, logger="t2s.serve.access")
+    before = len(_lines(log))
+    for index in range(5):
+        missing = httpx.get(server.url + f"/no/such/{index}", headers={"X-Request-ID": f"nf-{index}"})
+        assert missing.status_code == 404
+    big = httpx.post(server.url + "/generate", content=b"x" * 300_000,
+                     headers={**JSON, "X-Request-ID": "big-1"})
+    assert big.status_code == 413
+    keyed = httpx.get(server.url + "/databases", headers={**AUTH, "X-Request-ID": "keyed-2"})
+    assert keyed.status_code == 200
+    logged = " ".join(r.getMessage() for r in caplog.records if r.name == "t2s.serve.access")
+    assert "keyed-2" in logged and "nf-" not in logged and "big-1" not in logged
+    assert _lines(log)[before:] == []
+    text = httpx.get(server.url + "/metrics", headers=AUTH).text
+    assert metric(text, "t2s_requests_total", route="unmatched", status="404") >= 5
+
+
 # --------------------------------------------------------------------------- request log
 
 

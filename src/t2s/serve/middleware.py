@@ -53,8 +53,9 @@ class RequestContext:
     The body limit reads at most ``max_body_bytes + 1`` bytes before the app
     sees anything, so an oversized body is refused (413) without being parsed,
     whether or not it declares its ``Content-Length``. A request refused for
-    its ``Host`` (400) or its key (401) is counted in the metrics only: no
-    access-log line, no request-log line.
+    its ``Host`` (400) or its key (401), on a path no router matches (404) or for
+    its size (413) is counted in the metrics only: no access-log line, no
+    request-log line.
 
     Args:
         app: The FastAPI application.
@@ -121,7 +122,12 @@ class RequestContext:
         route = getattr(scope.get("route"), "path", None) or "unmatched"
         adapter = (scope.get("state") or {}).get("adapter") or "-"
         self.service.metrics.request(route, adapter, status, seconds)
-        if scope.get("t2s_unauthenticated") or status == 401:
+        # Refused before any key was checked: the Host check, the key check itself, a
+        # path no router matched (404, so no key check ran) and an oversized body (413,
+        # refused before the app). Counted above, never logged: 500 such requests must
+        # not add 500 lines (issue 20).
+        if (scope.get("t2s_unauthenticated") or status in (401, 413)
+                or route == "unmatched"):
             return
         access_log.info(json.dumps({
             "request_id": request_id, "method": scope["method"], "route": route,
