@@ -59,3 +59,12 @@ def test_evaluate_leaves_a_folder_t2s_did_not_train_alone(tmp_path):
     assert record_evaluation(base, _report(0.5), "`dev.json`", "r/REPORT.json") is None
     assert (base / CARD_FILE).read_text() == "upstream card"
     assert not (base / FACTS_FILE).exists()
+
+
+def test_a_damaged_facts_file_leaves_the_card_alone_with_a_warning(tmp_path, caplog):
+    model = tmp_path / "final_model"
+    model.mkdir()
+    (model / FACTS_FILE).write_text("{not json", encoding="utf-8")
+    assert record_evaluation(model, _report(0.5), "`dev.json`", "r/REPORT.json") is None
+    assert not (model / CARD_FILE).exists()
+    assert "could not read the model card facts" in caplog.text

@@ -126,14 +126,21 @@ def record_evaluation(model_dir: str | Path, report: Mapping[str, Any], split: s
                       report_path: str) -> Path | None:
     """Put the latest evaluation on the card of ``model_dir``; returns the card.
 
-    None (nothing written) for a folder t2s did not train, such as a base
-    model scored zero-shot: its README is not ours to change.
+    None (nothing written, a warning logged where it is a failure) for a folder
+    t2s did not train, such as a base model scored zero-shot (its README is not
+    ours to change), a damaged ``t2s_card.json`` or a read-only folder. Raises nothing:
+    the evaluation report is already written when this runs.
     """
     model_dir = Path(model_dir)
     facts_path = model_dir / FACTS_FILE
     if not facts_path.is_file():
         return None
-    facts = json.loads(facts_path.read_text(encoding="utf-8"))
+    try:
+        facts = json.loads(facts_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # damaged or unreadable: the report still stands
+        log.warning("could not read the model card facts %s (%s); the card is not updated — "
+                    "retrain or delete the file to drop the card", facts_path, exc)
+        return None
     facts["evaluation"] = evaluation_facts(report, split, report_path)
     try:
         write_json_atomic(facts_path, facts)
