@@ -28,14 +28,20 @@ change a byte of a database and a runaway query can never hang a job:
    statement once its deadline has passed. A plain ``wait_for`` around a blocking
    ``execute`` (as in the official Spider scripts) cannot stop a running query;
    this can, mid-statement, within a few milliseconds of the limit. SQLite
-   calls that handler only between VM instructions, never inside one C
-   function, so two more guards bound what one call can cost: a watchdog thread
-   calls ``conn.interrupt()`` at the deadline (checked at every loop step, not
-   every :data:`PROGRESS_STEPS`), and the length limits (:data:`MAX_VALUE_BYTES`,
-   :data:`MAX_LIKE_PATTERN_BYTES`, and linear-time two-argument ``trim``) keep
-   the slowest single built-in call near 0.2 s. Together: a SELECT that calls
-   one costly function per row stops within 2x its limit for limits >= 1 s
-   (k such calls in one row can overrun by ~k x 0.2 s).
+   checks for an interrupt only between instructions, never inside one C
+   function call nor while it compiles a statement, so more guards bound what
+   runs unchecked: a watchdog thread calls ``conn.interrupt()`` at the deadline
+   (seen at every loop step); no built-in is slower than linear in its
+   arguments (:mod:`t2s.sqlfunctions` replaces the quadratic ``instr``,
+   ``replace`` and two-argument ``trim``; LIKE/GLOB patterns are capped at
+   :data:`MAX_LIKE_PATTERN_BYTES`) and no value is longer than
+   :data:`MAX_VALUE_BYTES`; a statement whose program costs more than
+   :data:`MAX_PROGRAM_COST` is refused before it runs (one row of it is what
+   runs between two checks); compiling stops at :data:`MAX_PROGRAM_STEPS`
+   instructions and :data:`SQLITE_HEAP_LIMIT_BYTES` of memory, and a statement
+   whose compiling would pass the deadline is a timeout. Together: any single
+   SELECT stops within its limit + ~0.5 s, + ~0.8 s for the slowest to compile
+   within the memory cap (bench/bench_sql_limit.py).
 4. **A row cap.** At most ``max_rows`` rows are fetched; a result with more
    rows is returned truncated and flagged, so ``SELECT *`` over a 6-way cross
    join costs neither minutes nor gigabytes.
@@ -58,19 +64,23 @@ fetched against the same budgets).
 
 from __future__ import annotations
 
+import _sqlite3
+import ctypes
+import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from t2s import sqlfunctions
+from t2s.config import SQL_MAX_RESULT_BYTES, SQL_MAX_ROWS, SQL_TIMEOUT_S
+
 # t2s.db.postgres imports this module back; both only use each other's names
 # inside functions, so either may be imported first.
-from t2s.config import SQL_MAX_RESULT_BYTES, SQL_MAX_ROWS, SQL_TIMEOUT_S
 from t2s.db import postgres
 
 # The defaults (and why they are 10 s and 100,000 rows) live with the settings
@@ -95,9 +105,40 @@ PROGRESS_STEPS = 1_000
 MAX_VALUE_BYTES = 256 * 1024
 
 # The longest LIKE/GLOB pattern. Matching costs up to value x pattern character
-# steps (~0.8 ns each): 256 KiB x 25,000 (near SQLite's default of 50,000)
-# took 5 s, 256 KiB x 1,000 takes 0.2 s. Spider and BIRD patterns are < 100.
-MAX_LIKE_PATTERN_BYTES = 1_000
+# steps inside one C call: 256 KiB x 25,000 (near SQLite's default of 50,000)
+# took 5 s; the slowest pattern tried ('%' then literals) takes 0.05 s at 100
+# bytes and 0.025 s at 50 over a 256 KiB value. The longest gold patterns are 10
+# bytes (Spider dev), 16 (Spider train), 19 (BIRD mini-dev).
+MAX_LIKE_PATTERN_BYTES = 50
+
+# The most VM instructions one statement may compile to (SQLITE_LIMIT_VDBE_OP;
+# SQLite's default is 250,000,000). Spider dev's largest gold query compiles to
+# a few hundred; nested subqueries that SQLite flattens into one another grow
+# the program (and the time and memory to build it, which no progress handler
+# sees) multiplicatively: 4 levels x 30 took 26 s and 5.7 GB before this cap,
+# and stop at once with it.
+MAX_PROGRAM_STEPS = 20_000
+
+# What a statement's program may cost, in units from EXPLAIN (see
+# program_cost): every instruction 1, a function call 20, a LIKE/GLOB 250.
+# Between two interrupt checks SQLite runs straight-line code, at most the whole
+# program once per row, so the budget bounds how far one row can run past the
+# deadline: ~250 linear calls at the value cap (~0.5 ms each) or 19 LIKEs at the
+# pattern cap (~0.025 s each), ~0.5 s measured (bench/bench_sql_limit.py).
+# (BIRD mini-dev's gold has a query with 9 LIKEs.)
+# Spider dev's 972 executable gold queries cost at most a tenth of it.
+MAX_PROGRAM_COST = 5_000
+_INSTRUCTION_COST = 1
+_FUNCTION_COST = 20
+_PATTERN_MATCH_COST = 250
+
+# All SQLite connections of the process together may allocate at most this
+# (sqlite3_hard_heap_limit64): the backstop for what a statement allocates while
+# it is being prepared, before any guard runs (a flattened subquery bomb reached
+# 19 GB in 86 s). The soft limit, half of it, makes SQLite give back page cache
+# first, so that many open databases (serving, evaluation) do not reach the hard
+# one: 300 connections with full caches hit it without.
+SQLITE_HEAP_LIMIT_BYTES = 128 << 20
 
 # Columns of a result at most: BIRD's widest table has 115 columns (Match), so
 # 256 leaves room for joins, and one row holds at most 256 x 256 KiB (64 MiB).
@@ -128,6 +169,80 @@ _DENIED_FUNCTIONS = frozenset({"load_extension", "fts3_tokenizer"})
 # bytes 18 and 19, which are 2 for a WAL-mode database (1 for a rollback journal).
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _WAL_FORMAT = 2
+
+
+# Statements not costed by program_cost: EXPLAIN cannot be explained again, and
+# a PRAGMA (only the schema-describing ones pass the authorizer) runs no program.
+_UNCOSTED = re.compile(r"^\s*(?:(?:--[^\n]*(?:\n|$)|/\*.*?\*/)\s*)*(?:explain|pragma)\b",
+                       re.IGNORECASE | re.DOTALL)
+
+
+def _limit_sqlite_heap() -> None:
+    """Set SQLite's process-wide heap limits (:data:`SQLITE_HEAP_LIMIT_BYTES`).
+
+    Python has no binding for them; the library the ``_sqlite3`` module is
+    linked with exports them (SQLite >= 3.31). Where it does not, the other
+    guards still hold and only the prepare-time backstop is missing.
+    """
+    try:
+        library = ctypes.CDLL(_sqlite3.__file__)
+        for name, limit in (("sqlite3_hard_heap_limit64", SQLITE_HEAP_LIMIT_BYTES),
+                            ("sqlite3_soft_heap_limit64", SQLITE_HEAP_LIMIT_BYTES // 2)):
+            function = getattr(library, name)
+            function.argtypes, function.restype = [ctypes.c_int64], ctypes.c_int64
+            function(limit)
+    except (OSError, AttributeError):
+        return
+
+
+_limit_sqlite_heap()
+
+# SQLite's own text of a REAL, for the functions of t2s.sqlfunctions: one private
+# in-memory connection, behind a lock because serving calls from many threads.
+_real_text_conn = sqlite3.connect(":memory:", check_same_thread=False)
+_real_text_lock = threading.Lock()
+
+
+def _real_text(value: float) -> str:
+    with _real_text_lock:
+        return _real_text_conn.execute("SELECT CAST(? AS TEXT)", (value,)).fetchone()[0]
+
+
+def heap_limit_bytes() -> int:
+    """SQLite's current hard heap limit for this process (0: none)."""
+    try:
+        function = ctypes.CDLL(_sqlite3.__file__).sqlite3_hard_heap_limit64
+    except (OSError, AttributeError):
+        return 0
+    function.argtypes, function.restype = [ctypes.c_int64], ctypes.c_int64
+    return int(function(-1))
+
+
+def program_cost(conn: sqlite3.Connection, sql: str) -> int | None:
+    """What ``sql``'s compiled program costs, in :data:`MAX_PROGRAM_COST` units.
+
+    Returns:
+        The cost, or ``None`` when ``sql`` is not costed (EXPLAIN, PRAGMA) or
+        does not compile; running it then reports why.
+
+    Raises:
+        MemoryError: if compiling it passes :data:`MAX_PROGRAM_STEPS` or the
+            heap limit (SQLite reports both as out of memory).
+    """
+    if _UNCOSTED.match(sql):
+        return None
+    try:
+        program = conn.execute("EXPLAIN " + sql).fetchall()
+    except (sqlite3.Error, ValueError):
+        return None
+    cost = 0
+    for _, opcode, *_operands, p4, _p5, _comment in program:
+        if opcode in ("Function", "PureFunc"):
+            name = str(p4).split("(", 1)[0].lower()
+            cost += _PATTERN_MATCH_COST if name in ("like", "glob") else _FUNCTION_COST
+        else:
+            cost += _INSTRUCTION_COST
+    return cost
 
 
 class ErrorKind(StrEnum):
@@ -285,7 +400,8 @@ def connect_readonly(path: str | Path, *, immutable: bool = False) -> Any:
         conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
         conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
         conn.setlimit(sqlite3.SQLITE_LIMIT_LIKE_PATTERN_LENGTH, MAX_LIKE_PATTERN_BYTES)
-        _install_linear_trims(conn)
+        sqlfunctions.install(conn, max_bytes=MAX_VALUE_BYTES, real_text=_real_text)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_VDBE_OP, MAX_PROGRAM_STEPS)
         # Reading the schema here makes a non-SQLite file fail now, with
         # "file is not a database", rather than on the first query.
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
@@ -328,52 +444,14 @@ def _connect_virtual_tables(conn: sqlite3.Connection) -> None:
             continue
 
 
-def _as_text(value: str | bytes | int | float) -> str:
-    """A SQL value as the text SQLite's trim would see (BLOBs as UTF-8)."""
-    if isinstance(value, bytes):
-        return _decode_text(value)
-    if isinstance(value, float):
-        # SQLite renders REALs with 15 significant digits and keeps a ".0".
-        text = f"{value:.15g}"
-        return text if any(c in text for c in ".eni") else text + ".0"
-    return str(value)
-
-
-def _install_linear_trims(conn: sqlite3.Connection) -> None:
-    """Replace the two-argument ``trim``/``ltrim``/``rtrim`` with linear ones.
-
-    SQLite's compares each character of X with every character of Y:
-    ``ltrim(printf('%.65536c','a'), printf('%.65536c','b')||'a')`` took 6.9 s,
-    and at the value cap 27 s, inside one C call. A set makes it O(len X + len Y).
-    The one-argument forms trim spaces only and are linear already.
-    """
-    def make(strip_left: bool, strip_right: bool) -> Callable[[Any, Any], str | None]:
-        def trim(value: Any, characters: Any) -> str | None:
-            if value is None or characters is None:
-                return None
-            text, chars = _as_text(value), set(_as_text(characters))
-            start, end = 0, len(text)
-            while strip_left and start < end and text[start] in chars:
-                start += 1
-            while strip_right and end > start and text[end - 1] in chars:
-                end -= 1
-            return text[start:end]
-        return trim
-
-    for name, left, right in (("trim", True, True), ("ltrim", True, False),
-                              ("rtrim", False, True)):
-        conn.create_function(name, 2, make(left, right), deterministic=True)
-
-
 class _Watchdog:
     """Calls ``conn.interrupt()`` once ``delay_s`` has passed, unless stopped first.
 
     The progress handler runs only every :data:`PROGRESS_STEPS` VM instructions;
     when each instruction is a slow function call (one per row), 1,000 of them
     pass between checks. SQLite checks the interrupt flag at every loop step, so
-    this bounds the overrun by one row's work instead. (Not by less: several
-    slow calls in one row, e.g. 20 x ``instr`` at the value cap, ran 4 s against
-    a 1 s limit.) A thread per statement costs ~0.3 ms measured on a loaded
+    this bounds the overrun by one row's work instead, which MAX_PROGRAM_COST
+    bounds in turn. A thread per statement costs ~0.3 ms measured on a loaded
     2-core machine (vs ~4 us without): ~0.6 s over Spider dev's ~2,000 queries.
     """
 
@@ -462,6 +540,23 @@ def execute(conn: Any, sql: str, *, timeout_s: float = DEFAULT_TIMEOUT_S,
     cursor = conn.cursor()
     watchdog = _Watchdog(conn, deadline - time.monotonic())
     try:
+        costed_at = time.monotonic()
+        cost = program_cost(conn, sql)
+        if cost is not None and cost > MAX_PROGRAM_COST:
+            return ExecResult(rows=[], error=ErrorKind.RUNTIME_ERROR,
+                              message=f"statement too complex: its program costs {cost} units, "
+                                      f"over the limit of {MAX_PROGRAM_COST}",
+                              elapsed_s=time.perf_counter() - start)
+        # Compiling is the one step SQLite never interrupts, and running the
+        # statement compiles it again: if that would end past the deadline
+        # (CTEs referenced inside CTEs took 0.9 s to compile to 360
+        # instructions), stop now rather than overrun by a second compile.
+        compile_s = time.monotonic() - costed_at
+        if time.monotonic() + compile_s > deadline:
+            return ExecResult(rows=[], error=ErrorKind.TIMEOUT,
+                              message=f"statement takes {compile_s:.2f} s to compile, "
+                                      f"more than its time limit leaves",
+                              elapsed_s=time.perf_counter() - start)
         cursor.execute(sql)
         rows, size = [], 0
         # One row at a time: a batch of rows could itself blow the budget.
@@ -475,6 +570,14 @@ def execute(conn: Any, sql: str, *, timeout_s: float = DEFAULT_TIMEOUT_S,
                                   elapsed_s=time.perf_counter() - start)
             rows.append(row)
         columns = tuple(d[0] for d in cursor.description or ())
+    except MemoryError:
+        # SQLite's out-of-memory: the program passed MAX_PROGRAM_STEPS or the
+        # heap limit while being compiled (or a row while being built).
+        return ExecResult(rows=[], error=ErrorKind.RUNTIME_ERROR,
+                          message=f"statement too complex: it compiles to more than "
+                                  f"{MAX_PROGRAM_STEPS} instructions or needs more than "
+                                  f"{SQLITE_HEAP_LIMIT_BYTES >> 20} MiB",
+                          elapsed_s=time.perf_counter() - start)
     # sqlite3.Error covers SQL errors and interrupts; ValueError covers text
     # that cannot be sent to SQLite (NUL characters, lone surrogates).
     except (sqlite3.Error, ValueError) as exc:
