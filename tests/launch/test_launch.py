@@ -237,7 +237,8 @@ def test_unknown_submitit_parameter_is_a_config_error(tmp_path, monkeypatch):
     monkeypatch.setattr(submit_module, "executor_parameters",
                         lambda *a, **k: {**real(*a, **k), "slurm_partitoin": "x"})
     config = slurm_config(f"slurm.jobs_dir={tmp_path}")
-    with pytest.raises(ConfigError, match="Valid arguments"):
+    # submitit < 1.5.4 says "Valid arguments", 1.5.4 "Valid parameters are".
+    with pytest.raises(ConfigError, match="Valid (arguments|parameters)"):
         submit(config, "train", cluster="slurm", dry_run=True)
     assert list(tmp_path.iterdir()) == []
 
