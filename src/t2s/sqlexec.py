@@ -205,6 +205,19 @@ def _decode_text(data: bytes) -> str:
     return data.decode("utf-8", errors="ignore")
 
 
+def is_dsn(target: object) -> bool:
+    """Whether ``target`` names a PostgreSQL database (a ``postgresql://`` DSN) rather than a file."""
+    return postgres.is_dsn(target)
+
+
+def describe_target(target: str | Path) -> str:
+    """``target`` as it may be shown (logs, messages, reports): a DSN's password is ``***``.
+
+    The one way every stage displays a database it was given.
+    """
+    return postgres.redact_dsn(str(target)) if postgres.is_dsn(target) else str(target)
+
+
 def describe_non_file(path: Path) -> str:
     """What ``path`` is, for a message, when it is not a regular file."""
     if path.is_dir():
@@ -584,5 +597,6 @@ def create_database(path: str | Path) -> sqlite3.Connection:
 
 __all__ = [
     "DEFAULT_MAX_RESULT_BYTES", "DEFAULT_MAX_ROWS", "DEFAULT_TIMEOUT_S", "ErrorKind", "ExecResult", "ReadOnlyDatabase",
-    "classify_error", "connect_readonly", "create_database", "describe_non_file", "execute", "run_query",
+    "classify_error", "connect_readonly", "create_database", "describe_non_file", "describe_target", "execute",
+    "is_dsn", "run_query",
 ]

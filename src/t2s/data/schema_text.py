@@ -23,7 +23,7 @@ from pathlib import Path
 from t2s.config import DEFAULT_SCHEMA_STYLE, SchemaStyle
 from t2s.data.spider import Column, DatabaseSchema, ForeignKey, Table
 from t2s.errors import DataError
-from t2s.sqlexec import ReadOnlyDatabase, describe_non_file
+from t2s.sqlexec import ReadOnlyDatabase, describe_non_file, describe_target, is_dsn
 
 # SQLite declared types -> the type words of Spider's tables.json, so a user's
 # own database is described with the same vocabulary the model was trained on.
@@ -57,11 +57,15 @@ _READ_TIMEOUT_S = 10.0
 
 
 def open_readonly(path: str | Path) -> ReadOnlyDatabase:
-    """Open an SQLite file for schema reading, through the one SQL guard (:mod:`t2s.sqlexec`).
+    """Open an SQLite file (or a PostgreSQL DSN) for schema reading, through the one SQL guard.
 
     Raises:
         DataError: if the file is missing or is not an SQLite database.
+        t2s.db.postgres.PostgresConnectionError: (a DataError) if the server
+            cannot be reached or the role may do more than read.
     """
+    if is_dsn(path):
+        return ReadOnlyDatabase(str(path), timeout_s=_READ_TIMEOUT_S)
     path = Path(path)
     if not path.is_file():
         raise DataError(f"database {path} {describe_non_file(path)}")
@@ -85,6 +89,58 @@ def _rows(database: ReadOnlyDatabase, sql: str) -> list[tuple]:
 
 def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def introspect_database(target: str | Path, db_id: str | None = None) -> DatabaseSchema:
+    """The schema of a live database: a SQLite file, or a ``postgresql://`` DSN.
+
+    Raises:
+        DataError: if it cannot be opened or read, or has no tables.
+    """
+    if is_dsn(target):
+        return _introspect_postgres(str(target), db_id)
+    return introspect_sqlite(target, db_id)
+
+
+# STAND-IN until the PostgreSQL introspection of branch pg-eval lands: tables,
+# columns and keys of the ``public`` schema from information_schema, read through
+# sqlexec like every other catalogue query.
+_PG_COLUMNS = (
+    "SELECT c.table_name, c.column_name, c.data_type FROM information_schema.columns c "
+    "JOIN information_schema.tables t USING (table_schema, table_name) "
+    "WHERE c.table_schema = 'public' AND t.table_type = 'BASE TABLE' "
+    "ORDER BY c.table_name, c.ordinal_position")
+# pg_catalog, not information_schema: its table_constraints hides the keys of
+# tables a SELECT-only role does not own.
+_PG_KEYS = (
+    "SELECT c.contype, t.relname, a.attname, rt.relname, ra.attname FROM pg_constraint c "
+    "JOIN pg_class t ON t.oid = c.conrelid "
+    "JOIN pg_namespace n ON n.oid = t.relnamespace "
+    "CROSS JOIN LATERAL unnest(c.conkey, c.confkey) WITH ORDINALITY AS k(attnum, refnum, ord) "
+    "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum "
+    "LEFT JOIN pg_class rt ON rt.oid = c.confrelid "
+    "LEFT JOIN pg_attribute ra ON ra.attrelid = c.confrelid AND ra.attnum = k.refnum "
+    "WHERE n.nspname = 'public' AND c.contype IN ('p', 'f') "
+    "ORDER BY t.relname, c.contype, c.conname, k.ord")
+
+
+def _introspect_postgres(dsn: str, db_id: str | None) -> DatabaseSchema:
+    with open_readonly(dsn) as database:
+        columns: dict[str, list[Column]] = {}
+        for table, column, data_type in _rows(database, _PG_COLUMNS):
+            columns.setdefault(table, []).append(Column(name=column, type=spider_type(data_type)))
+        if not columns:
+            raise DataError(f"{describe_target(dsn)} has no tables in schema public")
+        pks: dict[str, list[str]] = {}
+        fks = []
+        for kind, table, column, ref_table, ref_column in _rows(database, _PG_KEYS):
+            if kind == "p":
+                pks.setdefault(table, []).append(column)
+            elif ref_table is not None:
+                fks.append(ForeignKey(table, column, ref_table, ref_column))
+    tables = tuple(Table(name=name, columns=tuple(cols), primary_keys=tuple(pks.get(name, ())))
+                   for name, cols in columns.items())
+    return DatabaseSchema(db_id=db_id or "database", tables=tables, foreign_keys=tuple(fks))
 
 
 def introspect_sqlite(path: str | Path, db_id: str | None = None) -> DatabaseSchema:
