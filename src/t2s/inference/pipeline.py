@@ -160,6 +160,16 @@ class SchemaResolver:
         cache = self._live[key]
         return cache.text(next(iter(cache.schemas)), question)
 
+    def live_schema(self, path: Path | str) -> DatabaseSchema:
+        """The introspected schema behind :meth:`live_schema_text` (read once, then cached).
+
+        Raises:
+            DataError: as :meth:`live_schema_text`.
+        """
+        self.live_schema_text(path)
+        cache = self._live[str(path) if is_dsn(path) else Path(path).resolve()]
+        return next(iter(cache.schemas.values()))
+
     def spider_schema_text(self, db_id: str, question: str = "") -> tuple[str, Path | None]:
         """Schema text from tables.json and the database file if it exists.
 
