@@ -23,6 +23,10 @@ SchemaStyle = Literal["compact", "ddl"]
 """How schema text is written: ``TABLE:`` lines or ``CREATE TABLE`` statements."""
 DEFAULT_SCHEMA_STYLE: SchemaStyle = "compact"
 
+Dialect = Literal["sqlite", "postgres"]
+"""The SQL dialect a model writes and its schema text describes (``data.dialect``)."""
+DEFAULT_DIALECT: Dialect = "sqlite"
+
 DataSource = Literal["sample", "spider", "wikisql", "bird", "files", "hf"]
 """The adapter that reads a dataset (``data.source``, ``data.sources[].source``)."""
 
@@ -183,6 +187,12 @@ class DataConfig:
     questions over 19 databases, wta_1's database being absent); null: the whole split."""
     schema: SchemaTextConfig = field(default_factory=SchemaTextConfig)
     """Schema serialisation switches."""
+    dialect: Dialect = DEFAULT_DIALECT
+    """The SQL dialect the model writes: ``sqlite`` (the datasets' own) or
+    ``postgres``: training targets are the gold SQL transpiled to PostgreSQL
+    (:mod:`t2s.db.transpile`) and ``ddl`` schema text is PostgreSQL DDL. Saved
+    with the model: a ``postgres`` model is refused on an SQLite database, and
+    the other way round, unless ``infer.dialect_override``."""
     prompt: PromptConfig = field(default_factory=PromptConfig)
     """Prompt wording, separator and chat template."""
     prompt_format: Literal["inst", "chat_template"] = "inst"
