@@ -14,7 +14,7 @@ from typing import Literal
 # data.eval_select's values: ``every:N`` (N >= 1); t2s.data.selection reads the N.
 EVAL_SELECT_PATTERN = r"every:([1-9][0-9]*)"
 
-PROMPT_KEYS = ("data.prompt_format", "data.schema", "data.prompt", "data.evidence")
+PROMPT_KEYS = ("data.prompt_format", "data.schema", "data.prompt", "data.evidence", "data.dialect")
 
 DEFAULT_INSTRUCTION = ("Generate a SQLite query that answers the question, "
                        "given the database schema.")
