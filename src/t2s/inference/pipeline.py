@@ -28,7 +28,7 @@ from typing import Any
 
 from t2s.config import Config, InferConfig, PromptConfig, SchemaTextConfig
 from t2s.data.prompts import SchemaTextCache, build_prompt, prompt_evidence
-from t2s.data.schema_text import introspect_database, serialize_schema
+from t2s.data.schema_text import schema_from_database, serialize_schema
 from t2s.data.spider import DatabaseSchema, Example, SpiderDataset
 from t2s.errors import DataError, T2SError
 from t2s.inference.adapter_prompt import prompt_record
@@ -154,7 +154,7 @@ class SchemaResolver:
         if key not in self._live:
             # A one-database cache: the same rendering (samples, matched values,
             # style) as a database of a Spider-format folder gets.
-            schema = introspect_database(path)
+            schema = schema_from_database(path)
             self._live[key] = SchemaTextCache.from_config({schema.db_id: schema}, None, self.schema,
                                                           {schema.db_id: path})
         cache = self._live[key]
