@@ -3,14 +3,18 @@
 Each dev database is imported (``t2s db import``'s library call) into one schema
 of one PostgreSQL database, read through a SELECT-only role made from ``t2s db
 grant-readonly``'s statements. Every gold query runs on SQLite as written and on
-PostgreSQL as sqlglot transpiles it (``read="sqlite", write="postgres"``); both go
-through :func:`t2s.sqlexec.run_query`. Results are compared with the evaluator's
-``results_match`` (multiset, ordered when the gold has ORDER BY, columns may be
-permuted) after one normalisation: every number becomes a float (PostgreSQL's
-``sum``/``avg`` of integers are ``numeric``, SQLite's are int/float).
+PostgreSQL as :func:`t2s.db.transpile.to_postgres` writes it, in three variants
+(the baseline first, in the same run): sqlglot alone, + double-quoted non-names
+as strings, + LIKE as ILIKE (the library's default, what scoring and training
+use). Both engines are reached through :func:`t2s.sqlexec.run_query`. Results are
+compared with the evaluator's ``results_match`` (multiset, ordered when the gold
+has ORDER BY, columns may be permuted) after one normalisation: every number
+becomes a float (PostgreSQL's ``sum``/``avg`` of integers are ``numeric``,
+SQLite's are int/float).
 
-Prints the counts (executable on SQLite, transpiled, ran on PostgreSQL, same rows)
-and the most frequent failure classes with an example each.
+Prints, per variant, the counts (executable on SQLite, transpiled, ran on
+PostgreSQL, same rows) and, for the library's variant, the failure classes with
+an example each.
 
 Usage (from the repository root; the server from scripts/postgres-local/start.sh)::
 
@@ -31,11 +35,11 @@ from decimal import Decimal
 from pathlib import Path
 from urllib.parse import quote
 
-import sqlglot
-
+from t2s.data.spider import load_tables
 from t2s.db import postgres
 from t2s.db.grants import ReadOnlyGrant, grant_readonly_sql, quote_ident
 from t2s.db.importer import INTEGER_TEXT, import_sqlite
+from t2s.db.transpile import TranspileError, schema_names, to_postgres
 from t2s.evaluation.execution import order_matters, results_match
 from t2s.sqlexec import run_query
 
@@ -83,27 +87,10 @@ def normalise(rows: list[tuple]) -> list[tuple]:
     return [tuple(value(v) for v in row) for row in rows]
 
 
-def transpile(sql: str, names: set[str], fix_double_quotes: bool) -> str:
-    """``sql`` in PostgreSQL's dialect; with ``fix_double_quotes``, a double-quoted
-    name that is no table or column of the database becomes a string, as SQLite reads
-    it (Spider writes ``WHERE name = "Jetblue"``; PostgreSQL reads an identifier)."""
-    tree = sqlglot.parse_one(sql, read="sqlite")
-    if fix_double_quotes:
-        for column in list(tree.find_all(sqlglot.exp.Column)):
-            ident = column.this
-            if (isinstance(ident, sqlglot.exp.Identifier) and ident.quoted and not column.table
-                    and ident.name.lower() not in names):
-                column.replace(sqlglot.exp.Literal.string(ident.name))
-    return tree.sql(dialect="postgres")
-
-
-def schema_names(spider: Path) -> dict[str, set[str]]:
-    """Each database's table and column names, lowercased (from tables.json)."""
-    names = {}
-    for entry in json.loads((spider / "tables.json").read_text(encoding="utf-8")):
-        names[entry["db_id"]] = ({t.lower() for t in entry["table_names_original"]}
-                                 | {c.lower() for _, c in entry["column_names_original"]})
-    return names
+# (label, to_postgres options): the baseline first, the library's default last.
+VARIANTS = (("sqlglot alone", {"strings": False, "ilike": False}),
+            ("+ double-quoted strings", {"strings": True, "ilike": False}),
+            ("+ LIKE as ILIKE (library default)", {"strings": True, "ilike": True}))
 
 
 def failure_class(message: str) -> str:
@@ -113,13 +100,36 @@ def failure_class(message: str) -> str:
     return re.sub(r"\b\d+\b", "N", message)[:90]
 
 
+def run_variant(gold: list[tuple[str, str]], sqlite_results: list, reader: str,
+                names: dict[str, set[str]], options: dict[str, bool]) -> list[dict]:
+    """One outcome per gold query: transpiled with ``options``, run on PostgreSQL, compared."""
+    outcomes = []
+    for (sql, db_id), sqlite in zip(gold, sqlite_results, strict=True):
+        outcome = {"db_id": db_id, "sql": sql, "sqlite_ok": sqlite.ok}
+        outcomes.append(outcome)
+        if not sqlite.ok:
+            continue
+        try:
+            pg_sql = to_postgres(sql, names[db_id], **options)
+        except TranspileError as exc:
+            outcome["class"] = f"transpile: {failure_class(str(exc))}"
+            continue
+        outcome["postgres_sql"] = pg_sql
+        result = run_query(with_params(reader, options=f"-csearch_path={db_id.lower()}"), pg_sql)
+        outcome["postgres_ok"], outcome["postgres_s"] = result.ok, result.elapsed_s
+        if not result.ok:
+            outcome["class"] = f"{result.error}: {failure_class(result.message)}"
+        elif not results_match(normalise(sqlite.rows), normalise(result.rows), order_matters(sql)):
+            outcome["class"] = "different rows"
+        outcome["same"] = "class" not in outcome
+    return outcomes
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--admin", required=True, help="a superuser DSN of the server")
     parser.add_argument("--spider", type=Path, required=True, help="Spider folder (dev_gold.sql, database/)")
-    parser.add_argument("--out", type=Path, help="write the per-query outcomes as JSON here")
-    parser.add_argument("--fix-double-quotes", action="store_true",
-                        help="read double-quoted non-names as strings, as SQLite does")
+    parser.add_argument("--out", type=Path, help="write the library variant's per-query outcomes as JSON here")
     args = parser.parse_args()
 
     gold = [line.rsplit("\t", 1) for line in
@@ -130,49 +140,31 @@ def main() -> None:
     gold = [(sql, db_id) for sql, db_id in gold if db_id in db_ids]
     start = time.perf_counter()
     reader = prepare_server(args.admin, args.spider, db_ids)
-    names = schema_names(args.spider)
+    schemas = load_tables(args.spider / "tables.json")
+    names = {db_id: schema_names(schemas[db_id]) for db_id in db_ids}
     print(f"imported {len(db_ids)} databases in {time.perf_counter() - start:.1f} s")
+    sqlite_results = [run_query(args.spider / "database" / db_id / f"{db_id}.sqlite", sql)
+                      for sql, db_id in gold]
+    print(f"SQLite: {len(gold)} gold queries, {sum(r.ok for r in sqlite_results)} executable, "
+          f"{sum(r.elapsed_s for r in sqlite_results):.2f} s")
 
-    outcomes, classes, examples = [], Counter(), {}
-    timings = {"sqlite": 0.0, "postgres": 0.0}
-    for sql, db_id in gold:
-        sqlite = run_query(args.spider / "database" / db_id / f"{db_id}.sqlite", sql)
-        timings["sqlite"] += sqlite.elapsed_s
-        outcome = {"db_id": db_id, "sql": sql, "sqlite_ok": sqlite.ok}
-        if not sqlite.ok:
-            outcomes.append(outcome)
-            continue
-        try:
-            pg_sql = transpile(sql, names[db_id], args.fix_double_quotes)
-        except sqlglot.errors.SqlglotError as exc:
-            outcome["class"] = f"transpile: {type(exc).__name__}"
-            classes[outcome["class"]] += 1
-            examples.setdefault(outcome["class"], sql)
-            outcomes.append(outcome)
-            continue
-        outcome["postgres_sql"] = pg_sql
-        result = run_query(with_params(reader, options=f"-csearch_path={db_id.lower()}"), pg_sql)
-        timings["postgres"] += result.elapsed_s
-        outcome["postgres_ok"] = result.ok
-        if not result.ok:
-            outcome["class"] = f"{result.error}: {failure_class(result.message)}"
-        elif not results_match(normalise(sqlite.rows), normalise(result.rows), order_matters(sql)):
-            outcome["class"] = "different rows"
-        outcome["same"] = "class" not in outcome
-        if not outcome["same"]:
-            classes[outcome["class"]] += 1
-            examples.setdefault(outcome["class"], f"{sql}  =>  {pg_sql}")
-        outcomes.append(outcome)
-
-    executable = [o for o in outcomes if o["sqlite_ok"]]
-    transpiled = [o for o in executable if "postgres_sql" in o]
-    ran = [o for o in transpiled if o.get("postgres_ok")]
-    same = [o for o in ran if o["same"]]
-    print(f"gold queries {len(outcomes)}, executable on SQLite {len(executable)}, transpiled "
-          f"{len(transpiled)}, ran on PostgreSQL {len(ran)}, same rows {len(same)} "
-          f"({100 * len(same) / max(len(executable), 1):.1f}% of executable)")
-    print(f"execution time: SQLite {timings['sqlite']:.2f} s, PostgreSQL {timings['postgres']:.2f} s")
-    for name, count in classes.most_common(15):
+    print(f"{'variant':36s} {'transpiled':>10s} {'ran on PG':>10s} {'same rows':>10s} {'% of exec':>9s} {'PG s':>6s}")
+    for label, options in VARIANTS:
+        outcomes = run_variant(gold, sqlite_results, reader, names, options)
+        executable = [o for o in outcomes if o["sqlite_ok"]]
+        transpiled = [o for o in executable if "postgres_sql" in o]
+        ran = [o for o in transpiled if o.get("postgres_ok")]
+        same = [o for o in ran if o["same"]]
+        pg_s = sum(o.get("postgres_s", 0.0) for o in outcomes)
+        print(f"{label:36s} {len(transpiled):10d} {len(ran):10d} {len(same):10d} "
+              f"{100 * len(same) / max(len(executable), 1):8.1f}% {pg_s:6.2f}")
+    classes = Counter(o["class"] for o in outcomes if "class" in o)
+    examples: dict[str, str] = {}
+    for o in outcomes:
+        if "class" in o:
+            examples.setdefault(o["class"], f"{o['sql']}  =>  {o.get('postgres_sql', '')}")
+    print("\nfailure classes of the library's variant:")
+    for name, count in classes.most_common(25):
         print(f"{count:4d}  {name}\n      e.g. {examples[name][:220]}")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

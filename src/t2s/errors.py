@@ -18,5 +18,9 @@ class DataError(T2SError):
     """A dataset file, database or record is missing or malformed."""
 
 
+class DatabaseUnavailableError(DataError):
+    """A database server cannot be reached or dropped the connection: no verdict on any SQL."""
+
+
 class InputError(T2SError):
     """A user-supplied input file (predictions, questions) is malformed."""

@@ -70,7 +70,7 @@ import re
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
@@ -82,6 +82,11 @@ from t2s.config import SQL_MAX_RESULT_BYTES, SQL_MAX_ROWS, SQL_TIMEOUT_S
 # t2s.db.postgres imports this module back; both only use each other's names
 # inside functions, so either may be imported first.
 from t2s.db import postgres
+from t2s.db.pool import ConnectionPool, PoolBusyError
+
+# Raised for a server database (PostgreSQL) that cannot be reached or dropped
+# the connection: no verdict on the SQL. SQLite files never raise it.
+from t2s.errors import DatabaseUnavailableError
 
 # The defaults (and why they are 10 s and 100,000 rows) live with the settings
 # that override them: t2s.config.SQL_TIMEOUT_S and SQL_MAX_ROWS.
@@ -320,6 +325,48 @@ def _decode_text(data: bytes) -> str:
     return data.decode("utf-8", errors="ignore")
 
 
+def is_dsn(target: object) -> bool:
+    """Whether ``target`` names a PostgreSQL database (a ``postgresql://`` DSN) rather than a file."""
+    return postgres.is_dsn(target)
+
+
+def describe_target(target: str | Path) -> str:
+    """``target`` as it may be shown (logs, messages, reports): a DSN's password is ``***``.
+
+    The one way every stage displays a database it was given.
+    """
+    return postgres.redact_dsn(str(target)) if postgres.is_dsn(target) else str(target)
+
+
+# SQLite's messages for a missing table or column: "no such table: singers",
+# "no such column: T1.nme".
+_SQLITE_MISSING = re.compile(r"^no such (table|view|column): (.+)$")
+
+
+def missing_object(message: str) -> tuple[str, str] | None:
+    """``("table" | "column", name)`` that an error message says is missing, on either engine.
+
+    >>> missing_object("no such table: singers"), missing_object('relation "singers" does not exist')
+    (('table', 'singers'), ('table', 'singers'))
+    """
+    found = _SQLITE_MISSING.match(message)
+    if found is not None:
+        return ("column" if found.group(1) == "column" else "table"), found.group(2)
+    return postgres.missing_object(message)
+
+
+def open_pool(target: str, size: int) -> ConnectionPool:
+    """A pool of at most ``size`` read-only sessions to the server database ``target``.
+
+    Raises:
+        ValueError: if ``target`` is not a DSN (a SQLite file is opened per
+            statement: that costs ~0.1 ms and holds nothing on a server).
+    """
+    if not is_dsn(target):
+        raise ValueError(f"{target} is not a server database; pools are for DSNs")
+    return ConnectionPool(target, size)
+
+
 def describe_non_file(path: Path) -> str:
     """What ``path`` is, for a message, when it is not a regular file."""
     if path.is_dir():
@@ -507,7 +554,8 @@ def classify_error(exc: BaseException, timed_out: bool = False) -> ErrorKind:
 
 def execute(conn: Any, sql: str, *, timeout_s: float = DEFAULT_TIMEOUT_S,
             max_rows: int = DEFAULT_MAX_ROWS,
-            max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES) -> ExecResult:
+            max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
+            prepare_only: bool = False) -> ExecResult:
     """Run one statement on a connection from :func:`connect_readonly`.
 
     Args:
@@ -519,6 +567,9 @@ def execute(conn: Any, sql: str, *, timeout_s: float = DEFAULT_TIMEOUT_S,
         max_rows: Fetch at most this many rows; more sets ``truncated``.
         max_result_bytes: Stop with ``RESULT_TOO_LARGE`` once the fetched rows
             hold more than this many bytes.
+        prepare_only: Check the statement (syntax, tables, columns, the
+            guards) without running it: SQLite's ``EXPLAIN``, PostgreSQL's
+            ``DECLARE`` without a fetch. No rows on success.
 
     Returns:
         An :class:`ExecResult`; this function does not raise for bad SQL.
@@ -529,7 +580,13 @@ def execute(conn: Any, sql: str, *, timeout_s: float = DEFAULT_TIMEOUT_S,
     """
     if not isinstance(conn, sqlite3.Connection):
         return postgres.execute(conn, sql, timeout_s=timeout_s, max_rows=max_rows,
-                                max_result_bytes=max_result_bytes)
+                                max_result_bytes=max_result_bytes, prepare_only=prepare_only)
+    if prepare_only:
+        # EXPLAIN compiles the statement (tables, columns, authorizer) into
+        # bytecode rows without running it; those rows are not a result.
+        result = execute(conn, "EXPLAIN " + sql, timeout_s=timeout_s, max_rows=1,
+                         max_result_bytes=max_result_bytes)
+        return replace(result, rows=[], truncated=False, columns=())
     deadline = time.monotonic() + timeout_s
     start = time.perf_counter()
 
@@ -628,8 +685,8 @@ class ReadOnlyDatabase:
         self._conn: sqlite3.Connection | None = connect_readonly(path, immutable=immutable)
 
     def execute(self, sql: str, *, timeout_s: float | None = None,
-                max_rows: int | None = None) -> ExecResult:
-        """Run one statement; see :func:`execute`.
+                max_rows: int | None = None, prepare_only: bool = False) -> ExecResult:
+        """Run (or only check) one statement; see :func:`execute`.
 
         Raises:
             RuntimeError: if the database was closed.
@@ -639,7 +696,7 @@ class ReadOnlyDatabase:
         return execute(self._conn, sql,
                        timeout_s=self.timeout_s if timeout_s is None else timeout_s,
                        max_rows=self.max_rows if max_rows is None else max_rows,
-                       max_result_bytes=self.max_result_bytes)
+                       max_result_bytes=self.max_result_bytes, prepare_only=prepare_only)
 
     def close(self) -> None:
         """Close the connection (idempotent)."""
@@ -657,8 +714,9 @@ class ReadOnlyDatabase:
 
 def run_query(path: str | Path, sql: str, *, timeout_s: float = DEFAULT_TIMEOUT_S,
               max_rows: int = DEFAULT_MAX_ROWS,
-              max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES) -> ExecResult:
-    """Open ``path`` read-only, run one statement, close it.
+              max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
+              prepare_only: bool = False) -> ExecResult:
+    """Open ``path`` read-only, run (or with ``prepare_only`` only check) one statement, close it.
 
     Raises:
         OSError: if ``path`` is not a regular file (FileNotFoundError if
@@ -667,7 +725,7 @@ def run_query(path: str | Path, sql: str, *, timeout_s: float = DEFAULT_TIMEOUT_
     """
     with ReadOnlyDatabase(path, timeout_s=timeout_s, max_rows=max_rows,
                           max_result_bytes=max_result_bytes) as db:
-        return db.execute(sql)
+        return db.execute(sql, prepare_only=prepare_only)
 
 
 def create_database(path: str | Path) -> sqlite3.Connection:
@@ -686,6 +744,8 @@ def create_database(path: str | Path) -> sqlite3.Connection:
 
 
 __all__ = [
+    "ConnectionPool", "DatabaseUnavailableError", "PoolBusyError", "missing_object", "open_pool",
     "DEFAULT_MAX_RESULT_BYTES", "DEFAULT_MAX_ROWS", "DEFAULT_TIMEOUT_S", "ErrorKind", "ExecResult", "ReadOnlyDatabase",
-    "classify_error", "connect_readonly", "create_database", "describe_non_file", "execute", "run_query",
+    "classify_error", "connect_readonly", "create_database", "describe_non_file", "describe_target", "execute",
+    "is_dsn", "run_query",
 ]

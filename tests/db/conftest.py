@@ -177,3 +177,27 @@ def fresh_database(pg_admin_dsn) -> Iterator[Callable[[str], str]]:
     yield make
     for name in made:
         drop_database_and_role(pg_admin_dsn, name, None)
+
+
+# The stages' tests (infer, REPL, serve, synth, monitor on PostgreSQL): their own
+# database and roles, so they never race the execution tests' ``concerts``.
+STAGES_DB, STAGES_READER = "t2s_stg_concerts", "t2s_stg_reader"
+# What the stages' tests put in DSNs and PGPASSWORD, then grep every output for.
+# The socket is "trust", so the server never asks for it: only t2s could leak it.
+STAGES_SECRET = "Hunter2-s3cret-8761"
+
+
+@pytest.fixture(scope="session")
+def stages_db(pg_admin_dsn, concerts_sqlite) -> Iterator[dict[str, str]]:
+    """The concerts database for the stages' tests, with a SELECT-only reader.
+
+    Yields ``{"admin", "reader", "secret_reader" (the reader's DSN with
+    STAGES_SECRET as password), "name", "role"}``.
+    """
+    admin = recreate_database(pg_admin_dsn, STAGES_DB)
+    import_sqlite(concerts_sqlite, admin)
+    reader = create_reader(pg_admin_dsn, STAGES_READER, STAGES_DB)
+    secret = dsn_for(pg_admin_dsn, user=STAGES_READER, dbname=STAGES_DB, password=STAGES_SECRET)
+    yield {"admin": admin, "reader": reader, "secret_reader": secret, "name": STAGES_DB,
+           "role": STAGES_READER}
+    drop_database_and_role(pg_admin_dsn, STAGES_DB, STAGES_READER)

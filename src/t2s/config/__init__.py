@@ -17,6 +17,7 @@ imports no other t2s module except :mod:`t2s.errors`.
 """
 
 from t2s.config.data import (
+    DEFAULT_DIALECT,
     DEFAULT_INSTRUCTION,
     DEFAULT_SCHEMA_STYLE,
     EVAL_SELECT_PATTERN,
@@ -24,6 +25,7 @@ from t2s.config.data import (
     ColumnMap,
     DataConfig,
     DataSource,
+    Dialect,
     PromptConfig,
     SchemaStyle,
     SchemaTextConfig,
@@ -50,10 +52,10 @@ from t2s.config.sql import SQL_MAX_RESULT_BYTES, SQL_MAX_ROWS, SQL_TIMEOUT_S, Sq
 from t2s.config.train import Precision, TrainConfig, precision_problem, resolve_precision
 
 __all__ = [
-    "DEFAULT_INSTRUCTION", "DEFAULT_SCHEMA_STYLE", "EVAL_SELECT_PATTERN", "NAME_PATTERN",
+    "DEFAULT_DIALECT", "DEFAULT_INSTRUCTION", "DEFAULT_SCHEMA_STYLE", "EVAL_SELECT_PATTERN", "NAME_PATTERN",
     "PROMPT_KEYS",
     "SQL_MAX_RESULT_BYTES", "SQL_MAX_ROWS", "SQL_TIMEOUT_S",
-    "Cluster", "ColumnMap", "Config", "ConfigCheck", "DataConfig", "DataSource", "Decoding",
+    "Cluster", "ColumnMap", "Config", "ConfigCheck", "DataConfig", "DataSource", "Decoding", "Dialect",
     "EType", "EvalConfig", "GuidedStrategy", "InferConfig", "KeyInfo", "LoraConfig",
     "ModelConfig", "Precision", "PromptConfig", "QuantizationConfig", "SchemaStyle",
     "SchemaTextConfig", "ServeConfig", "SlurmConfig", "SourceConfig", "SqlLimits",

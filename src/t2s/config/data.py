@@ -14,7 +14,7 @@ from typing import Literal
 # data.eval_select's values: ``every:N`` (N >= 1); t2s.data.selection reads the N.
 EVAL_SELECT_PATTERN = r"every:([1-9][0-9]*)"
 
-PROMPT_KEYS = ("data.prompt_format", "data.schema", "data.prompt", "data.evidence")
+PROMPT_KEYS = ("data.prompt_format", "data.schema", "data.prompt", "data.evidence", "data.dialect")
 
 DEFAULT_INSTRUCTION = ("Generate a SQLite query that answers the question, "
                        "given the database schema.")
@@ -22,6 +22,10 @@ DEFAULT_INSTRUCTION = ("Generate a SQLite query that answers the question, "
 SchemaStyle = Literal["compact", "ddl"]
 """How schema text is written: ``TABLE:`` lines or ``CREATE TABLE`` statements."""
 DEFAULT_SCHEMA_STYLE: SchemaStyle = "compact"
+
+Dialect = Literal["sqlite", "postgres"]
+"""The SQL dialect a model writes and its schema text describes (``data.dialect``)."""
+DEFAULT_DIALECT: Dialect = "sqlite"
 
 DataSource = Literal["sample", "spider", "wikisql", "bird", "files", "hf"]
 """The adapter that reads a dataset (``data.source``, ``data.sources[].source``)."""
@@ -183,6 +187,12 @@ class DataConfig:
     questions over 19 databases, wta_1's database being absent); null: the whole split."""
     schema: SchemaTextConfig = field(default_factory=SchemaTextConfig)
     """Schema serialisation switches."""
+    dialect: Dialect = DEFAULT_DIALECT
+    """The SQL dialect the model writes: ``sqlite`` (the datasets' own) or
+    ``postgres``: training targets are the gold SQL transpiled to PostgreSQL
+    (:mod:`t2s.db.transpile`) and ``ddl`` schema text is PostgreSQL DDL. Saved
+    with the model: a ``postgres`` model is refused on an SQLite database, and
+    the other way round, unless ``infer.dialect_override``."""
     prompt: PromptConfig = field(default_factory=PromptConfig)
     """Prompt wording, separator and chat template."""
     prompt_format: Literal["inst", "chat_template"] = "inst"

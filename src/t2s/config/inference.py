@@ -101,6 +101,9 @@ class InferConfig:
     prompt_override: bool = False
     """Prompt with the settings given here even where they differ from the ones
     saved with the model (otherwise refused); recorded in manifests and reports."""
+    dialect_override: bool = False
+    """Run a model on a database of the other engine than its ``data.dialect``
+    (a PostgreSQL model on an SQLite file, or the other way round); otherwise refused."""
     precision: Precision = "auto"
     """Compute precision when loading the model for generation: ``auto``: bf16 on
     GPUs that support it, fp16 on other GPUs, fp32 on CPU."""

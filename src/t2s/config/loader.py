@@ -46,6 +46,9 @@ class _Problems:
     items: list[str] = field(default_factory=list)
 
     def add(self, source: str, key: str, message: str) -> None:
+        if _LITERAL_PASSWORD.search(message):
+            # A type error quotes the value; this one holds a password.
+            message = message.split(", got ")[0] + " (the value is not shown: it holds a password)"
         self.items.append(f"{source}: {key}: {message}")
 
     def raise_if_any(self) -> None:
@@ -181,7 +184,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     key, sep, raw = text.partition("=")
     parts = key.strip().split(".")
     if not sep or not all(p.strip() for p in parts):
-        raise ConfigError(f"command line: override {text!r} is not of the form key.sub=value")
+        shown = "(not shown: it holds a password)" if _LITERAL_PASSWORD.search(text) else repr(text)
+        raise ConfigError(f"command line: override {shown} is not of the form key.sub=value")
     try:
         value = _load_yaml(raw, f"command line: {key.strip()}") if raw.strip() else None
     except yaml.YAMLError:
@@ -255,6 +259,11 @@ def load_config_with_sources(path: str | Path | None = None,
     found += _non_finite(config, {key for key, _ in found})
     for key, message in found:
         problems.add(sources.get(key, "config"), key, message)
+    for key, message in _literal_passwords(config):
+        # "serve.databases.0" was set with "serve.databases": name the file that set it.
+        parts = key.split(".")
+        setters = (".".join(parts[:n]) for n in range(len(parts), 0, -1))
+        problems.add(next((sources[k] for k in setters if k in sources), "config"), key, message)
     for check in checks:
         for key, message in check(config):
             problems.add(_source_of(key, sources, "config"), key, message)
@@ -291,6 +300,39 @@ def _non_finite(config: Any, reported: set[str], prefix: str = "") -> Problems:
                 problems += _non_finite(item, reported, key + ".")
             elif isinstance(item, float) and not math.isfinite(item) and key not in reported:
                 problems.append((key, f"must be a finite number, got {item}"))
+    return problems
+
+
+# A password inside a connection string: a URI's ``user:PASSWORD@`` or a
+# ``password=`` parameter (URI query or libpq ``key=value`` form).
+_LITERAL_PASSWORD = re.compile(r"://[^/@\s?#]*:[^/@\s]*@|(?:^|[?&\s])password\s*=", re.IGNORECASE)
+
+LITERAL_PASSWORD_MESSAGE = (
+    "holds a password written into a connection string; a config is copied into run folders "
+    "and reports, so it may not: drop it from the DSN and give it to libpq as PGPASSWORD or "
+    "in ~/.pgpass (or the file PGPASSFILE names), which PostgreSQL clients read themselves "
+    "(README \"Serving a PostgreSQL database\")")
+
+
+def _literal_passwords(config: Any, prefix: str = "") -> Problems:
+    """Every string of ``config`` (lists and mappings included) that holds a DSN password.
+
+    The value is never repeated in the message: it is the secret.
+    """
+    problems: Problems = []
+    for f in dataclasses.fields(config):
+        value, dotted = getattr(config, f.name), f"{prefix}{f.name}"
+        if isinstance(value, dict):
+            items = [(f"{dotted}.{k}", v) for k, v in value.items()]
+        elif isinstance(value, list):
+            items = [(f"{dotted}.{i}", v) for i, v in enumerate(value)]
+        else:
+            items = [(dotted, value)]
+        for key, item in items:
+            if dataclasses.is_dataclass(item):
+                problems += _literal_passwords(item, key + ".")
+            elif isinstance(item, str) and _LITERAL_PASSWORD.search(item):
+                problems.append((key, LITERAL_PASSWORD_MESSAGE))
     return problems
 
 

@@ -53,8 +53,15 @@ class ServeConfig:
     """Folders under which the admin endpoint may load adapters (a key alone
     must not let a caller load any folder of the server's disk)."""
     databases: list[str] = field(default_factory=list)
-    """SQLite files callers may name and execute on, ``NAME=PATH`` (besides
-    the databases of ``data.root``)."""
+    """Databases callers may name and execute on, ``NAME=PATH`` with a SQLite
+    file or ``NAME=postgresql://USER@HOST/DB`` (besides the databases of
+    ``data.root``). A DSN holds no password here: libpq takes it from
+    ``PGPASSWORD`` or ``~/.pgpass``."""
+    db_pool_size: int = 4
+    """Sessions the server keeps open at most per PostgreSQL database (SQLite
+    files are opened per request). A request waits for a free one up to
+    ``infer.execute_timeout_s``, then gets 503 ``overloaded``. 4 sessions x
+    ~10 MB of server memory each; PostgreSQL's default max_connections is 100."""
     cache_size: int = 1024
     """Responses kept in the LRU cache (0: no cache)."""
     cache_ttl_s: float = 3600.0
@@ -87,7 +94,7 @@ class ServeConfig:
         if not 0 <= self.port <= 65535:
             problems.append(("port", f"must be in 0..65535, got {self.port}"))
         for key in ("max_batch_size", "max_queue", "max_question_chars", "max_body_bytes",
-                    "max_new_tokens"):
+                    "max_new_tokens", "db_pool_size"):
             if getattr(self, key) < 1:
                 problems.append((key, f"must be at least 1, got {getattr(self, key)}"))
         for key in ("cache_size", "max_wait_ms", "graceful_timeout_s"):
@@ -136,5 +143,7 @@ def parse_named_path(text: str) -> tuple[str, str]:
     """
     name, sep, path = text.partition("=")
     if not sep or not _NAME.match(name) or not path:
-        raise ConfigError(f"{text!r} is not NAME=PATH (NAME: letters, digits, '_', '-')")
+        # A DSN may hold a password: such an entry is not repeated.
+        shown = "a database URI" if "://" in text else repr(text)
+        raise ConfigError(f"{shown} is not NAME=PATH (NAME: letters, digits, '_', '-')")
     return name, path

@@ -21,8 +21,16 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from t2s.config import DEFAULT_SCHEMA_STYLE, PromptConfig, SchemaStyle, SchemaTextConfig
+from t2s.config import (
+    DEFAULT_DIALECT,
+    DEFAULT_SCHEMA_STYLE,
+    Dialect,
+    PromptConfig,
+    SchemaStyle,
+    SchemaTextConfig,
+)
 from t2s.data.schema_text import (
+    Database,
     ValueIndex,
     Values,
     merge_values,
@@ -124,7 +132,9 @@ class SchemaTextCache:
         sample_values: See :class:`t2s.config.SchemaTextConfig`.
         style: See :class:`t2s.config.SchemaTextConfig`.
         matched_values: See :class:`t2s.config.SchemaTextConfig`; makes the text per question.
-        database_files: The SQLite file of a db_id outside ``database_dir`` (a live database).
+        database_files: The SQLite file (or PostgreSQL DSN) of a db_id outside
+            ``database_dir`` (a live database).
+        dialect: ``data.dialect``: the dialect of ``ddl`` schema text.
     """
 
     schemas: dict[str, DatabaseSchema]
@@ -133,15 +143,17 @@ class SchemaTextCache:
     sample_values: int = 0
     style: SchemaStyle = DEFAULT_SCHEMA_STYLE
     matched_values: int = 0
-    database_files: dict[str, Path] = field(default_factory=dict)
+    database_files: dict[str, Database] = field(default_factory=dict)
+    dialect: Dialect = DEFAULT_DIALECT
 
     @classmethod
     def from_config(cls, schemas: dict[str, DatabaseSchema], database_dir: Path | None,
                     config: SchemaTextConfig,
-                    database_files: dict[str, Path] | None = None) -> SchemaTextCache:
-        """A cache with the ``data.schema`` switches of ``config``."""
+                    database_files: dict[str, Database] | None = None,
+                    dialect: Dialect = DEFAULT_DIALECT) -> SchemaTextCache:
+        """A cache with the ``data.schema`` switches of ``config`` (and ``data.dialect``)."""
         return cls(schemas, database_dir, config.include_keys, config.sample_values, config.style,
-                   config.matched_values, database_files or {})
+                   config.matched_values, database_files or {}, dialect)
 
     def __post_init__(self) -> None:
         self._texts: dict[str, str] = {}
@@ -162,14 +174,16 @@ class SchemaTextCache:
                 self._indexes[db_id] = ValueIndex.read(path, schema)
             matched = self._indexes[db_id].match(question, self.matched_values)
             return serialize_schema(schema, self.include_keys,
-                                    merge_values(matched, self._sampled(db_id, path)), self.style)
+                                    merge_values(matched, self._sampled(db_id, path)), self.style,
+                                    self.dialect)
         if db_id not in self._texts:
             self._texts[db_id] = serialize_schema(schema, self.include_keys,
-                                                  self._sampled(db_id, path), self.style)
+                                                  self._sampled(db_id, path), self.style,
+                                                  self.dialect)
         return self._texts[db_id]
 
-    def _path(self, db_id: str) -> Path | None:
-        """The SQLite file of ``db_id`` when values are asked for and a file is known.
+    def _path(self, db_id: str) -> Database | None:
+        """The SQLite file (or DSN) of ``db_id`` when values are asked for and one is known.
 
         Raises:
             DataError: if ``db_id`` is unsafe or its file under ``database_dir`` is missing.
@@ -180,7 +194,7 @@ class SchemaTextCache:
             return self.database_files[db_id]
         return database_path(self.database_dir, db_id) if self.database_dir is not None else None
 
-    def _sampled(self, db_id: str, path: Path | None) -> Values:
+    def _sampled(self, db_id: str, path: Database | None) -> Values:
         if db_id not in self._samples:
             self._samples[db_id] = (sample_values(path, self.schemas[db_id], self.sample_values)
                                     if path is not None else {})

@@ -1,4 +1,9 @@
-"""Schema serialisation for prompts, and schema introspection of live SQLite files.
+"""Schema serialisation for prompts, and schema introspection of live databases.
+
+A live database is an SQLite file or a PostgreSQL DSN (``postgresql://``); one
+entry point reads either, :func:`schema_from_database`, and the sample- and
+matched-value readers below take either too (PostgreSQL's catalogue queries
+live in :mod:`t2s.db.catalog`, the engine boundary).
 
 The prompt carries one line per table, in the seed's layout::
 
@@ -20,10 +25,14 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from t2s.config import DEFAULT_SCHEMA_STYLE, SchemaStyle
+from t2s.config import DEFAULT_DIALECT, DEFAULT_SCHEMA_STYLE, Dialect, SchemaStyle
 from t2s.data.spider import Column, DatabaseSchema, ForeignKey, Table
+from t2s.db import catalog, postgres
 from t2s.errors import DataError
 from t2s.sqlexec import ReadOnlyDatabase, describe_non_file
+
+Database = str | Path
+"""An SQLite file, or a PostgreSQL DSN (a ``postgresql://`` string)."""
 
 # SQLite declared types -> the type words of Spider's tables.json, so a user's
 # own database is described with the same vocabulary the model was trained on.
@@ -56,12 +65,17 @@ def spider_type(declared: str) -> str:
 _READ_TIMEOUT_S = 10.0
 
 
-def open_readonly(path: str | Path) -> ReadOnlyDatabase:
-    """Open an SQLite file for schema reading, through the one SQL guard (:mod:`t2s.sqlexec`).
+def open_readonly(path: Database) -> ReadOnlyDatabase:
+    """Open an SQLite file or a PostgreSQL DSN for schema reading, through the one
+    SQL guard (:mod:`t2s.sqlexec`).
 
     Raises:
         DataError: if the file is missing or is not an SQLite database.
+        PostgresConnectionError: (a DataError) if the server cannot be reached or
+            the role may do more than read.
     """
+    if postgres.is_dsn(path):
+        return ReadOnlyDatabase(path, timeout_s=_READ_TIMEOUT_S)
     path = Path(path)
     if not path.is_file():
         raise DataError(f"database {path} {describe_non_file(path)}")
@@ -116,7 +130,56 @@ def introspect_sqlite(path: str | Path, db_id: str | None = None) -> DatabaseSch
     return DatabaseSchema(db_id=db_id or path.stem, tables=tuple(tables), foreign_keys=tuple(fks))
 
 
-def sample_values(path: str | Path, schema: DatabaseSchema, per_column: int) -> dict[tuple[str, str], list[str]]:
+def introspect_postgres(dsn: str, db_id: str | None = None) -> DatabaseSchema:
+    """Read tables, columns, primary and foreign keys of a PostgreSQL database's
+    current schema (:func:`t2s.db.catalog.read_catalog`).
+
+    Columns carry Spider's type words (``bigint`` is ``number``) and, in
+    ``sql_type``, PostgreSQL's own, which DDL schema text in the ``postgres``
+    dialect writes. ``db_id`` defaults to the DSN's database name.
+
+    Raises:
+        DataError: if the server cannot be reached, refuses the role, or the
+            schema has no tables the role may read.
+    """
+    with open_readonly(dsn) as database:
+        found = catalog.read_catalog(database)
+        where = database.path
+    columns: dict[str, list[Column]] = {}
+    for table, name, sql_type in found.columns:
+        columns.setdefault(table, []).append(Column(name, spider_type(sql_type), sql_type))
+    if not columns:
+        raise DataError(f"{where} has no tables this role may read (in its current schema; "
+                        "set search_path in the DSN's options to pick another)")
+    pks: dict[str, list[str]] = {}
+    for table, name in found.primary_keys:
+        pks.setdefault(table, []).append(name)
+    tables = tuple(Table(name, tuple(cols), tuple(pks.get(name, ())))
+                   for name, cols in columns.items())
+    fks = tuple(ForeignKey(*row) for row in found.foreign_keys)
+    return DatabaseSchema(db_id=db_id or catalog.database_name(dsn) or "postgres", tables=tables,
+                          foreign_keys=fks)
+
+
+def schema_from_database(database: Database, db_id: str | None = None) -> DatabaseSchema:
+    """The schema of a live database: an SQLite file or a ``postgresql://`` DSN.
+
+    Raises:
+        DataError: if the file is missing or not SQLite, the server cannot be
+            reached or refuses the role, or there are no tables.
+    """
+    if postgres.is_dsn(database):
+        return introspect_postgres(str(database), db_id)
+    return introspect_sqlite(database, db_id)
+
+
+def _order(database: ReadOnlyDatabase, column: str) -> str:
+    """``column`` as an ORDER BY term that sorts by code point on either engine:
+    SQLite's default (BINARY); PostgreSQL's default collation is the locale's."""
+    return column if isinstance(database.path, Path) else f'{column} COLLATE "C"'
+
+
+def sample_values(path: Database, schema: DatabaseSchema, per_column: int) -> dict[tuple[str, str], list[str]]:
     """Up to ``per_column`` distinct, sorted values of each text column.
 
     Returns an empty mapping when ``per_column`` is 0. Values are cut to 40
@@ -128,15 +191,16 @@ def sample_values(path: str | Path, schema: DatabaseSchema, per_column: int) -> 
     if per_column <= 0:
         return {}
     found = _distinct_text_values(
-        path, schema, lambda column: f"{column} != '' ORDER BY {column} LIMIT {int(per_column)}")
+        path, schema, lambda column, order: f"{column} != '' ORDER BY {order} LIMIT {int(per_column)}")
     return {key: [value[:40] for value in values] for key, values in found.items()}
 
 
-def _distinct_text_values(path: str | Path, schema: DatabaseSchema,
-                          condition: Callable[[str], str]) -> dict[tuple[str, str], list[str]]:
-    """``SELECT DISTINCT c FROM t WHERE c IS NOT NULL AND <condition(c)>`` per text column.
+def _distinct_text_values(path: Database, schema: DatabaseSchema,
+                          condition: Callable[[str, str], str]) -> dict[tuple[str, str], list[str]]:
+    """``SELECT DISTINCT c FROM t WHERE c IS NOT NULL AND <condition(c, order)>`` per text column.
 
-    ``condition`` gets the quoted column name and may end in ORDER BY / LIMIT.
+    ``condition`` gets the quoted column name and its ORDER BY term (see
+    :func:`_order`), and may end in ORDER BY / LIMIT.
     A tables.json column missing from the file gives no entry.
 
     Raises:
@@ -149,9 +213,11 @@ def _distinct_text_values(path: str | Path, schema: DatabaseSchema,
                 if column.type != "text":
                     continue
                 quoted_c = _quoted(column.name)
+                # Selected as ordered: PostgreSQL sorts a DISTINCT only by what it selects.
+                order = _order(database, quoted_c)
                 result = database.execute(
-                    f"SELECT DISTINCT {quoted_c} FROM {_quoted(table.name)} "
-                    f"WHERE {quoted_c} IS NOT NULL AND {condition(quoted_c)}")
+                    f"SELECT DISTINCT {order} FROM {_quoted(table.name)} "
+                    f"WHERE {quoted_c} IS NOT NULL AND {condition(quoted_c, order)}")
                 if result.ok:
                     values[(table.name, column.name)] = [str(row[0]) for row in result.rows]
     return values
@@ -178,16 +244,21 @@ def _words(text: str) -> tuple[str, ...]:
     return tuple(_WORD.findall(text.casefold()))
 
 
-def text_column_values(path: str | Path, schema: DatabaseSchema,
+def text_column_values(path: Database, schema: DatabaseSchema,
                        limit: int = MATCH_SCAN_VALUES, max_chars: int = MATCH_MAX_CHARS) -> Values:
-    """The first ``limit`` distinct values (table order) of each text column, each at most ``max_chars`` long.
+    """The first ``limit`` distinct values of each text column, each at most ``max_chars`` long.
+
+    First in table order on SQLite; on PostgreSQL, whose DISTINCT may hash and
+    so has no stable order, first in code-point order (the same on every run).
 
     Raises:
-        DataError: if the file is missing or not SQLite.
+        DataError: if the file is missing or not SQLite, or the server cannot be reached.
     """
-    return _distinct_text_values(
-        path, schema,
-        lambda column: f"length({column}) BETWEEN 1 AND {int(max_chars)} LIMIT {int(limit)}")
+    def condition(column: str, order: str) -> str:
+        sort = "" if order == column else f" ORDER BY {order}"
+        return f"length({column}) BETWEEN 1 AND {int(max_chars)}{sort} LIMIT {int(limit)}"
+
+    return _distinct_text_values(path, schema, condition)
 
 
 class ValueIndex:
@@ -218,8 +289,8 @@ class ValueIndex:
                 self._entries.append((key, value, words))
 
     @classmethod
-    def read(cls, path: str | Path, schema: DatabaseSchema) -> ValueIndex:
-        """Index the text values of the SQLite file ``path``.
+    def read(cls, path: Database, schema: DatabaseSchema) -> ValueIndex:
+        """Index the text values of the SQLite file (or PostgreSQL DSN) ``path``.
 
         Raises:
             DataError: if the file is missing or not SQLite.
@@ -259,7 +330,8 @@ def merge_values(*parts: Values | None) -> Values:
 
 def serialize_schema(schema: DatabaseSchema, include_keys: bool = False,
                      samples: dict[tuple[str, str], list[str]] | None = None,
-                     style: SchemaStyle = DEFAULT_SCHEMA_STYLE) -> str:
+                     style: SchemaStyle = DEFAULT_SCHEMA_STYLE,
+                     dialect: Dialect = DEFAULT_DIALECT) -> str:
     """Render a schema as prompt text, one ``TABLE:`` line per table (or DDL).
 
     Args:
@@ -268,10 +340,12 @@ def serialize_schema(schema: DatabaseSchema, include_keys: bool = False,
         samples: Values per ``(table, column)``: from :func:`sample_values` and/or
             :meth:`ValueIndex.match` (combined with :func:`merge_values`).
         style: ``compact`` or ``ddl`` (see :class:`t2s.config.SchemaTextConfig`).
+        dialect: ``ddl`` only: ``postgres`` writes PostgreSQL's types and quoting
+            (see :func:`serialize_ddl`); compact text is the same in both.
     """
     samples = samples or {}
     if style == "ddl":
-        return serialize_ddl(schema, include_keys, samples)
+        return serialize_ddl(schema, include_keys, samples, dialect)
     lines = []
     for table in schema.tables:
         parts = []
@@ -292,8 +366,15 @@ def serialize_schema(schema: DatabaseSchema, include_keys: bool = False,
 
 
 def serialize_ddl(schema: DatabaseSchema, include_keys: bool = False,
-                  samples: dict[tuple[str, str], list[str]] | None = None) -> str:
+                  samples: dict[tuple[str, str], list[str]] | None = None,
+                  dialect: Dialect = DEFAULT_DIALECT) -> str:
     """Render a schema as ``CREATE TABLE`` statements, sample values as comments.
+
+    In the ``sqlite`` dialect names are written as they are and types are
+    Spider's words (``number``), as the seed's models learned them. In
+    ``postgres``, DDL the server would accept: each column's own type
+    (``sql_type``, else the type word mapped: ``number`` is ``numeric``) and
+    names quoted where PostgreSQL needs it (capitals, reserved words).
 
     >>> from t2s.data.spider import Column, Table
     >>> s = DatabaseSchema("d", (Table("t", (Column("id", "number"),), ("id",)),), ())
@@ -304,22 +385,35 @@ def serialize_ddl(schema: DatabaseSchema, include_keys: bool = False,
     );
     """
     samples = samples or {}
+    pg = dialect == "postgres"
+    name = catalog.quote_name if pg else str
+
+    def names(columns: tuple[str, ...] | list[str]) -> str:
+        return ", ".join(name(c) for c in columns)
+
     statements = []
     for table in schema.tables:
         lines = []
         for column in table.columns:
             values = samples.get((table.name, column.name))
             comment = f"  -- e.g. {', '.join(repr(v) for v in values)}" if values else ""
-            lines.append((f"  {column.name} {column.type}", comment))
+            sql_type = (column.sql_type or _PG_TYPES.get(column.type, "text")) if pg else column.type
+            lines.append((f"  {name(column.name)} {sql_type}", comment))
         if include_keys:
             if table.primary_keys:
-                lines.append((f"  PRIMARY KEY ({', '.join(table.primary_keys)})", ""))
+                lines.append((f"  PRIMARY KEY ({names(table.primary_keys)})", ""))
             for fk in schema.foreign_keys:
                 if fk.table == table.name:
-                    lines.append((f"  FOREIGN KEY ({fk.column}) REFERENCES "
-                                  f"{fk.ref_table}({fk.ref_column})", ""))
+                    lines.append((f"  FOREIGN KEY ({name(fk.column)}) REFERENCES "
+                                  f"{name(fk.ref_table)}({name(fk.ref_column)})", ""))
         last = len(lines) - 1
         body = "\n".join(f"{text}{'' if i == last else ','}{comment}"
                          for i, (text, comment) in enumerate(lines))
-        statements.append(f"CREATE TABLE {table.name} (\n{body}\n);")
+        statements.append(f"CREATE TABLE {name(table.name)} (\n{body}\n);")
     return "\n".join(statements)
+
+
+# Spider's type words as PostgreSQL types, for a schema from tables.json (no
+# sql_type) written as PostgreSQL DDL; "others" (Spider's blobs) becomes text.
+_PG_TYPES = {"number": "numeric", "text": "text", "time": "text", "boolean": "boolean",
+             "others": "text"}

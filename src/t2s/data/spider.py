@@ -30,10 +30,16 @@ _DB_ID_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]{0,127}$")
 
 @dataclass(frozen=True)
 class Column:
-    """One column of a table, with its original (SQL) name and tables.json type."""
+    """One column of a table, with its original (SQL) name and tables.json type.
+
+    ``sql_type`` is the type the database itself declares (PostgreSQL's
+    ``bigint``, ``character varying(20)``), when introspected from a server whose
+    DDL the prompt writes in its own dialect; empty otherwise.
+    """
 
     name: str
     type: str
+    sql_type: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)

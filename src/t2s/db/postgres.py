@@ -63,7 +63,7 @@ from typing import TYPE_CHECKING, Any
 
 from t2s import sqlexec
 from t2s.config import SQL_MAX_RESULT_BYTES, SQL_MAX_ROWS, SQL_TIMEOUT_S
-from t2s.errors import DataError
+from t2s.errors import DatabaseUnavailableError
 
 if TYPE_CHECKING:
     import psycopg
@@ -107,7 +107,22 @@ _QUERY_CANCELED = "57014"
 _CONNECTION_CLASS = "08"
 
 
-class PostgresConnectionError(DataError):
+# PostgreSQL's primary messages for a missing relation or column (SQLSTATE 42P01,
+# 42703): 'relation "singers" does not exist', 'column "nme" does not exist',
+# 'column s.nme does not exist' (a qualified name is printed unquoted).
+_MISSING = re.compile(r'^(relation|column) (?:"((?:[^"]|"")+)"|(\S+)) does not exist')
+
+
+def missing_object(message: str) -> tuple[str, str] | None:
+    """``("table" | "column", name)`` when ``message`` is PostgreSQL's "does not exist", else None."""
+    found = _MISSING.match(message)
+    if found is None:
+        return None
+    kind = "table" if found.group(1) == "relation" else "column"
+    return kind, (found.group(2) or found.group(3)).replace('""', '"')
+
+
+class PostgresConnectionError(DatabaseUnavailableError):
     """The server cannot be reached, refused the role, or dropped the connection."""
 
 
@@ -251,9 +266,12 @@ def _timeout(start: float, timeout_s: float) -> sqlexec.ExecResult:
 
 
 def execute(conn: psycopg.Connection, sql: str, *, timeout_s: float = SQL_TIMEOUT_S,
-            max_rows: int = SQL_MAX_ROWS,
-            max_result_bytes: int = SQL_MAX_RESULT_BYTES) -> sqlexec.ExecResult:
+            max_rows: int = SQL_MAX_ROWS, max_result_bytes: int = SQL_MAX_RESULT_BYTES,
+            prepare_only: bool = False) -> sqlexec.ExecResult:
     """Run one query on a connection from :func:`connect_readonly`; see :func:`t2s.sqlexec.execute`.
+
+    With ``prepare_only`` the ``DECLARE`` parses, checks and plans the query
+    (unknown tables and columns are found) and no row is fetched: nothing runs.
 
     Returns:
         An :class:`~t2s.sqlexec.ExecResult`; bad SQL is a result, not an exception.
@@ -275,6 +293,9 @@ def execute(conn: psycopg.Connection, sql: str, *, timeout_s: float = SQL_TIMEOU
         if not _set_time_left(control, deadline):
             return _timeout(start, timeout_s)
         cursor.execute(sql)
+        if prepare_only:
+            return sqlexec.ExecResult(rows=[], elapsed_s=time.perf_counter() - start,
+                                      columns=tuple(d.name for d in cursor.description or ()))
         rows: list[tuple[Any, ...]] = []
         size, widest, batch = 0, 1, 1
         while len(rows) <= max_rows:
@@ -319,5 +340,5 @@ def execute(conn: psycopg.Connection, sql: str, *, timeout_s: float = SQL_TIMEOU
 
 __all__ = [
     "CONNECT_TIMEOUT_S", "DSN_SCHEMES", "MAX_FETCH_ROWS", "PostgresConnectionError", "classify_error",
-    "connect", "connect_readonly", "execute", "is_dsn", "load_psycopg", "redact_dsn",
+    "connect", "connect_readonly", "execute", "is_dsn", "load_psycopg", "missing_object", "redact_dsn",
 ]

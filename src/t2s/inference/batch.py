@@ -65,6 +65,7 @@ from t2s.provenance import (
     file_sha256,
     write_json_atomic,
 )
+from t2s.sqlexec import describe_target
 
 log = logging.getLogger(__name__)
 
@@ -431,7 +432,10 @@ def job_identity(request: BatchRequest, config: Config, model_description: dict,
                            "max_rows": infer.max_rows}
     job = {
         "input": {"sha256": file_sha256(request.input), "format": input_format},
-        "defaults": {"db": request.defaults.db_path, "db_id": request.defaults.db_id},
+        # A DSN as describe_target shows it: the manifest never holds a password.
+        "defaults": {"db": None if request.defaults.db_path is None
+                     else describe_target(request.defaults.db_path),
+                     "db_id": request.defaults.db_id},
         "data_dir": (request.data_dir or config.data.root) if uses_dataset else None,
         "schema_text": asdict(config.data.schema),
         "model": model,

@@ -3,6 +3,7 @@
 Examples::
 
     t2s infer "How many singers are older than 40?" --db path/to/my.sqlite --execute
+    t2s infer "How many dogs?" --db kennels=postgresql://reader@db.example/kennels --execute
     t2s infer "How many singers are there?" --db-id concert_singer --data-dir ../shared/data/spider
     t2s infer --input questions.jsonl --output answers.jsonl infer.batch_size=32
     t2s infer --input dev.json --data-dir ../shared/data/spider --output dev_pred.jsonl
@@ -30,7 +31,7 @@ from t2s.inference.batch import BatchRequest, run_job
 from t2s.inference.display import execute_and_format
 from t2s.inference.pipeline import Question, SchemaResolver, build_predictor
 from t2s.inference.postprocess import pretty_sql
-from t2s.inference.questions import InputDefaults
+from t2s.inference.questions import InputDefaults, split_database
 
 # ``infer.batch_size=4``: a config override (dotted key then "="), not a question.
 _OVERRIDE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+=", re.S)
@@ -67,8 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("question", nargs="?", default=None,
                         help="the question (omit with --input for a batch job)")
     where = parser.add_argument_group("database")
-    where.add_argument("--db", metavar="SQLITE",
-                       help="a SQLite file; its schema is read from the file")
+    where.add_argument("--db", metavar="[NAME=]DB",
+                       help="a SQLite file or a postgresql:// DSN (NAME= names it in output "
+                            "rows); its schema is read from the live database")
     where.add_argument("--db-id", metavar="ID", help="a database of the Spider-format --data-dir")
     where.add_argument("--data-dir", metavar="DIR",
                        help="Spider-format directory for --db-id (default: data.root)")
@@ -96,6 +98,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = (
         "examples:\n"
         '  t2s infer "How many singers are older than 40?" --db my.sqlite --execute\n'
+        '  t2s infer "How many dogs?" --db kennels=postgresql://reader@host/kennels --execute\n'
         '  t2s infer "How many singers are there?" --db-id concert_singer --data-dir DIR\n'
         "  t2s infer --input questions.jsonl --output answers.jsonl infer.batch_size=32")
 
@@ -132,7 +135,7 @@ def check_arguments(args: argparse.Namespace) -> None:
     if args.question is not None and not args.question.strip():
         problems.append("the question is empty")
     elif args.question is not None and not (args.db or args.db_id):
-        problems.append("a question needs --db SQLITE or --db-id ID")
+        problems.append("a question needs --db [NAME=]DB or --db-id ID")
     if args.overwrite and args.input is None:
         problems.append("--overwrite is only for batch jobs (--input)")
     if args.input is not None and (args.execute or args.pretty):
@@ -184,7 +187,8 @@ def answer_one(args: argparse.Namespace, config) -> int:
     """
 
     dataset = _dataset(args, config, needed=args.db_id is not None)
-    question = Question(id="0", question=args.question, db_path=args.db, db_id=args.db_id)
+    name, db = split_database(args.db)
+    question = Question(id="0", question=args.question, db_path=db, db_id=name or args.db_id)
     # Resolve the database before loading the model: a wrong path fails in
     # milliseconds instead of after the model load.
     _schema_text, db_path = SchemaResolver(config.data.schema, dataset).resolve(question)
@@ -197,7 +201,7 @@ def answer_one(args: argparse.Namespace, config) -> int:
     print(pretty_sql(prediction.sql) if args.pretty else prediction.sql)
     if args.execute:
         if db_path is None:
-            raise T2SError(f"--execute: database {question.db} has no SQLite file to run on")
+            raise T2SError(f"--execute: database {question.db} has no database file to run on")
         print(execute_and_format(db_path, prediction.sql, config.infer))
     return 0
 
@@ -209,9 +213,10 @@ def run_batch_job(args: argparse.Namespace, config) -> int:
         InputError: if the input is unusable, or ``--output`` holds rows of
             another job and ``--overwrite`` is not given (before the model loads).
     """
+    name, db = split_database(args.db)
     request = BatchRequest(
         input=Path(args.input), output=Path(args.output), input_format=args.input_format,
-        defaults=InputDefaults(db_path=args.db, db_id=args.db_id), data_dir=args.data_dir,
+        defaults=InputDefaults(db_path=db, db_id=name or args.db_id), data_dir=args.data_dir,
         shard=args.shard, num_shards=args.num_shards, overwrite=args.overwrite,
         progress=not args.no_progress)
     summary = run_job(request, config)

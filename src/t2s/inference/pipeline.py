@@ -9,8 +9,9 @@ switches), so the model sees at inference what it saw in training.
 
 A question names its database in one of two ways:
 
-- ``db_path``: a live SQLite file; its schema is introspected (tables, column
-  types mapped to Spider's type words, keys, sample values);
+- ``db_path``: a live SQLite file or a ``postgresql://`` DSN; its schema is
+  introspected (tables, column types mapped to Spider's type words, keys,
+  sample values) and the SQL executed there;
 - ``db_id``: a database of a Spider-format directory; the schema comes from its
   tables.json (as in training), the SQLite file (if present) is used for
   sample values and execution.
@@ -27,7 +28,7 @@ from typing import Any
 
 from t2s.config import Config, InferConfig, PromptConfig, SchemaTextConfig
 from t2s.data.prompts import SchemaTextCache, build_prompt, prompt_evidence
-from t2s.data.schema_text import introspect_sqlite, serialize_schema
+from t2s.data.schema_text import schema_from_database, serialize_schema
 from t2s.data.spider import DatabaseSchema, Example, SpiderDataset
 from t2s.errors import DataError, T2SError
 from t2s.inference.adapter_prompt import prompt_record
@@ -35,6 +36,7 @@ from t2s.inference.backends import Backend, load_backend
 from t2s.inference.generate import Generation, Prompt
 from t2s.inference.guided import GuidedStats, select_for_database
 from t2s.provenance import folder_sha256
+from t2s.sqlexec import describe_target, is_dsn
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +48,9 @@ class Question:
     Attributes:
         id: Stable identifier (the input's ``id`` field, or its position).
         question: The natural-language question.
-        db_path: A live SQLite file (schema introspected), or None.
-        db_id: A database of the Spider-format dataset, or None.
+        db_path: A live SQLite file or PostgreSQL DSN (schema introspected), or None.
+        db_id: A database of the Spider-format dataset, or None; with a DSN, its
+            display name (``--db NAME=postgresql://...``).
         error: Set when the input record itself is unusable; no generation then.
         evidence: External knowledge (BIRD); in the prompt when ``data.evidence`` is true.
     """
@@ -61,7 +64,13 @@ class Question:
 
     @property
     def db(self) -> str | None:
-        """What the output record calls the database: the path, else the db_id."""
+        """What the output record calls the database: the path, else the db_id.
+
+        A DSN is never shown as given (it may hold a password): its NAME, else
+        the DSN with the password redacted.
+        """
+        if is_dsn(self.db_path):
+            return self.db_id or describe_target(str(self.db_path))
         return self.db_path or self.db_id
 
 
@@ -96,7 +105,7 @@ class Prediction:
 
 
 class SchemaResolver:
-    """Schema text (and the SQLite file) of a question's database, cached per database.
+    """Schema text (and the database to execute on) of a question's database, cached per database.
 
     Args:
         schema: The ``data.schema`` switches training used.
@@ -108,15 +117,19 @@ class SchemaResolver:
         self.dataset = dataset
         self._spider = (SchemaTextCache.from_config(dataset.schemas, dataset.database_dir, schema)
                         if dataset is not None else None)
-        self._live: dict[Path, SchemaTextCache] = {}
+        self._live: dict[Path | str, SchemaTextCache] = {}
 
-    def resolve(self, question: Question) -> tuple[str, Path | None]:
-        """Schema text and SQLite path (None if there is no file) of ``question``'s database.
+    def resolve(self, question: Question) -> tuple[str, Path | str | None]:
+        """Schema text and database (SQLite path or DSN; None if there is no file) of ``question``.
 
         Raises:
             DataError: if the database is missing, a directory, not SQLite, has
-                no tables, or the db_id is unknown.
+                no tables, or the db_id is unknown; for a DSN, if the server
+                cannot be reached (PostgresConnectionError).
         """
+        if is_dsn(question.db_path):
+            dsn = str(question.db_path)
+            return self.live_schema_text(dsn, question.question), dsn
         if question.db_path:
             path = Path(question.db_path)
             return self.live_schema_text(path, question.question), path
@@ -124,24 +137,38 @@ class SchemaResolver:
             return self.spider_schema_text(question.db_id, question.question)
         raise DataError("no database: give a db path (--db / a 'db' field) or a db_id with a data dir")
 
-    def live_schema_text(self, path: Path, question: str = "") -> str:
-        """Schema text introspected from a live SQLite file (``question`` for matched values).
+    def live_schema_text(self, path: Path | str, question: str = "") -> str:
+        """Schema text introspected from a live SQLite file or DSN (``question`` for matched values).
 
         Raises:
-            DataError: if the file is missing, a directory, not SQLite, or has no tables.
+            DataError: if the file is missing, a directory, not SQLite, or has no
+                tables, or the server of a DSN cannot be reached.
         """
-
-        if path.is_dir():
-            raise DataError(f"database {path} is a directory, not a SQLite file")
-        key = path.resolve()
+        if is_dsn(path):
+            key: Path | str = str(path)
+        else:
+            path = Path(path)
+            if path.is_dir():
+                raise DataError(f"database {path} is a directory, not a SQLite file")
+            key = path.resolve()
         if key not in self._live:
             # A one-database cache: the same rendering (samples, matched values,
             # style) as a database of a Spider-format folder gets.
-            schema = introspect_sqlite(path)
+            schema = schema_from_database(path)
             self._live[key] = SchemaTextCache.from_config({schema.db_id: schema}, None, self.schema,
                                                           {schema.db_id: path})
         cache = self._live[key]
         return cache.text(next(iter(cache.schemas)), question)
+
+    def live_schema(self, path: Path | str) -> DatabaseSchema:
+        """The introspected schema behind :meth:`live_schema_text` (read once, then cached).
+
+        Raises:
+            DataError: as :meth:`live_schema_text`.
+        """
+        self.live_schema_text(path)
+        cache = self._live[str(path) if is_dsn(path) else Path(path).resolve()]
+        return next(iter(cache.schemas.values()))
 
     def spider_schema_text(self, db_id: str, question: str = "") -> tuple[str, Path | None]:
         """Schema text from tables.json and the database file if it exists.
@@ -185,8 +212,8 @@ class Predictor:
         self.stats = GuidedStats()
         self.last_prompt: str | None = None
 
-    def prompt_for(self, question: Question) -> tuple[Prompt, Path | None]:
-        """The training-format prompt of ``question`` and its SQLite file.
+    def prompt_for(self, question: Question) -> tuple[Prompt, Path | str | None]:
+        """The training-format prompt of ``question`` and its database (file or DSN).
 
         Raises:
             DataError: if the database cannot be resolved.
@@ -217,7 +244,7 @@ class Predictor:
         """
         predictions: list[Prediction | None] = [None] * len(questions)
         prompts: list[Prompt] = []
-        pending: list[tuple[int, Path | None]] = []
+        pending: list[tuple[int, Path | str | None]] = []
         for index, question in enumerate(questions):
             error = question.error
             if error is None and not question.question.strip():
@@ -244,7 +271,8 @@ class Predictor:
                 predictions[index] = self._finish(questions[index], generation, path)
         return [p for p in predictions if p is not None]
 
-    def _finish(self, question: Question, generation: Generation, path: Path | None) -> Prediction:
+    def _finish(self, question: Question, generation: Generation,
+                path: Path | str | None) -> Prediction:
         prediction = Prediction(
             question.id, question.question, question.db, sql=generation.sql,
             completion=generation.completion, latency_s=generation.latency_s,

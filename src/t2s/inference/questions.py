@@ -9,7 +9,7 @@ Input formats (``--input-format``, default from the file name):
 Fields of a record: ``question`` (required), ``id`` (default: the record's
 0-based position in the file, blank lines not counted), ``db`` (a SQLite file:
 absolute, or relative to the working directory, else to the input file's
-folder) or ``db_id`` (a database of the ``--data-dir`` dataset). ``--db`` /
+folder; or a ``postgresql://`` DSN) or ``db_id`` (a database of the ``--data-dir`` dataset). ``--db`` /
 ``--db-id`` give a default for records that name none. A record that cannot be
 used becomes a :class:`~t2s.inference.pipeline.Question` carrying ``error``, so
 the job writes an error row for it and goes on.
@@ -25,12 +25,31 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from t2s.config import NAME_PATTERN
 from t2s.data.spider import MAX_QUESTION_CHARS
 from t2s.errors import InputError
 from t2s.inference.pipeline import Question
 from t2s.jsonio import BadJSON, loads, read_lines
+from t2s.sqlexec import is_dsn
 
 FORMATS = ("auto", "jsonl", "csv", "json")
+# ``NAME=`` in front of a DSN: NAME_PATTERN without its anchors, then "=".
+_NAMED = re.compile(NAME_PATTERN.rstrip("$") + "=")
+
+
+def split_database(text: str | None) -> tuple[str | None, str | None]:
+    """``--db [NAME=]DB`` as ``(NAME or None, DB)``.
+
+    Only a DSN takes a name (``shop=postgresql://reader@db/shop``): it is what
+    output rows and messages call the database, never the DSN itself. A SQLite
+    path is returned whole, even with an ``=`` in it.
+    """
+    if text is None:
+        return None, None
+    named = _NAMED.match(text)
+    if named and is_dsn(text[named.end():]):
+        return text[:named.end() - 1], text[named.end():]
+    return None, text
 
 @dataclass(frozen=True)
 class InputDefaults:
@@ -189,8 +208,11 @@ def _question(position: int, where: str, record: Any, input_dir: Path,
 def resolve_db_path(raw: str, input_dir: Path) -> str:
     """An absolute path as is; a relative one against the working directory, else the input's folder.
 
-    A path found in neither place is returned unchanged, so the error row names it as given.
+    A path found in neither place is returned unchanged, so the error row names it as given;
+    so is a DSN.
     """
+    if is_dsn(raw):
+        return raw
     path = Path(raw).expanduser()
     if path.is_absolute() or path.exists():
         return str(path)

@@ -3,6 +3,7 @@
 ::
 
     t2s repl --db my.sqlite
+    t2s repl --db kennels=postgresql://reader@db.example/kennels --execute
     t2s repl --db-id concert_singer --data-dir ../shared/data/spider infer.max_new_tokens=128
 
 Type a question to get its SQL. Commands start with ``:`` (``:help`` lists
@@ -33,10 +34,12 @@ from t2s.inference.pipeline import (
     build_predictor,
 )
 from t2s.inference.postprocess import pretty_sql
+from t2s.inference.questions import split_database
+from t2s.sqlexec import is_dsn
 
 HELP = """commands:
   :schema            show the schema of the current database
-  :db PATH           switch to a SQLite file
+  :db [NAME=]DB      switch to a SQLite file or a postgresql:// DSN
   :dbid ID           switch to a database of the Spider-format data dir
   :exec [on|off]     toggle running the SQL (read-only) and printing the result
   :pretty [on|off]   toggle re-indented SQL
@@ -50,7 +53,8 @@ DEFAULT_HISTORY = "~/.cache/t2s/repl_history"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``t2s repl``."""
-    parser.add_argument("--db", metavar="SQLITE", help="a SQLite file; its schema is read from it")
+    parser.add_argument("--db", metavar="[NAME=]DB",
+                        help="a SQLite file or a postgresql:// DSN; its schema is read from it")
     parser.add_argument("--db-id", metavar="ID", help="a database of the Spider-format --data-dir")
     parser.add_argument("--data-dir", metavar="DIR",
                         help="Spider-format directory for --db-id and :dbid (default: data.root)")
@@ -66,8 +70,8 @@ class Repl:
     Args:
         predictor: A loaded :class:`~t2s.inference.pipeline.Predictor`.
         infer: Generation settings (execution limits).
-        db_path: Initial SQLite file, or None.
-        db_id: Initial Spider db_id, or None.
+        db_path: Initial SQLite file or PostgreSQL DSN, or None.
+        db_id: Initial Spider db_id (with a DSN: its display name), or None.
         execute: Start with execution on.
         write: Where output lines go (``print`` by default).
     """
@@ -85,7 +89,8 @@ class Repl:
 
     @property
     def database(self) -> str:
-        return self.db_path or self.db_id or "(none)"
+        """The current database as shown (a DSN by its name, or redacted)."""
+        return Question("shown", "", db_path=self.db_path, db_id=self.db_id).db or "(none)"
 
     def banner(self) -> str:
         return (f"t2s repl on {self.database} (execution {'on' if self.execute else 'off'}); "
@@ -147,9 +152,10 @@ class Repl:
 
     def _switch_path(self, argument: str) -> None:
         if not argument:
-            self.write("usage: :db PATH")
+            self.write("usage: :db [NAME=]DB")
             return
-        self.switch(str(Path(argument).expanduser()), None)
+        name, db = split_database(argument)
+        self.switch(db if is_dsn(db) else str(Path(argument).expanduser()), name)
 
     def _switch_db_id(self, argument: str) -> None:
         if not argument:
@@ -188,13 +194,14 @@ class Repl:
         _text, path = self.predictor.resolver.resolve(
             Question("run", "", db_path=self.db_path, db_id=self.db_id))
         if path is None:
-            self.write("(no SQLite file for this database; cannot execute)")
+            self.write("(no database file for this database; cannot execute)")
             return
         try:
             self.write(execute_and_format(path, sql, self.infer))
         except KeyboardInterrupt:
             self.write("(execution cancelled)")
-        except (OSError, sqlite3.DatabaseError) as exc:
+        except (OSError, sqlite3.DatabaseError, T2SError) as exc:
+            # T2SError: a PostgreSQL server that went away (PostgresConnectionError).
             self.write(f"execution failed: {exc}")
 
 
@@ -247,10 +254,12 @@ def run(args: argparse.Namespace) -> int:
     # :dbid needs a Spider-format dataset: --data-dir, else data.root if it
     # exists (the embedded sample is generated only when --db-id asks for it).
     dataset = open_dataset_if_any(config.data, args.data_dir, create_sample=args.db_id is not None)
-    if args.db or args.db_id:
+    name, db = split_database(args.db)
+    db_id = name or args.db_id
+    if db or db_id:
         # A wrong database fails now, before the model load.
         SchemaResolver(config.data.schema, dataset).resolve(
-            Question("start", "", db_path=args.db, db_id=args.db_id))
+            Question("start", "", db_path=db, db_id=db_id))
     predictor = build_predictor(config, dataset)
-    repl = Repl(predictor, config.infer, db_path=args.db, db_id=args.db_id, execute=args.execute)
+    repl = Repl(predictor, config.infer, db_path=db, db_id=db_id, execute=args.execute)
     return loop(repl, line_reader(args.history))

@@ -5,6 +5,7 @@ Examples::
     t2s serve --config configs/tiny.yaml                       # http://127.0.0.1:8000
     T2S_API_KEY=secret t2s serve --host 0.0.0.0 --port 8080 \\
         --adapter v2=outputs/run2/final_model --db shop=data/shop.sqlite
+    PGPASSWORD=... t2s serve --db kennels=postgresql://t2s_reader@db.example/kennels
     t2s serve --port 0 serve.max_batch_size=16                 # any free port (printed)
 
 The server prints one JSON line ``{"listening": "http://HOST:PORT", ...}`` once
@@ -31,6 +32,7 @@ from t2s.errors import ConfigError, DataError
 from t2s.serve.adapters import AdapterRegistry
 from t2s.serve.keys import configured_keys
 from t2s.serve.requestlog import RequestLog
+from t2s.sqlexec import is_dsn
 
 log = logging.getLogger(__name__)
 
@@ -44,18 +46,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--adapter", action="append", default=[], metavar="NAME=DIR",
                         help="one more adapter to load (repeatable); infer.adapter_path is 'default'")
     parser.add_argument("--db", action="append", default=[], metavar="NAME=PATH",
-                        help="a SQLite file requests may name and execute on (repeatable)")
+                        help="a SQLite file or postgresql:// DSN requests may name and "
+                             "execute on (repeatable)")
     add_config_arguments(parser)
 
 
 def resolve_settings(args: argparse.Namespace) -> tuple[Config, list[tuple[str, str]],
-                                                         dict[str, Path]]:
+                                                         dict[str, Path | str]]:
     """The config (with ``--host``/``--port`` applied), adapters to load and databases.
 
     Raises:
         ConfigError: for a malformed NAME=PATH, a duplicate name, a public
             address without an API key, or an admin key that is a client key too.
-        DataError: for a registered database that is not a SQLite file.
+        DataError: for a registered database that is neither a SQLite file nor a DSN
+            (a DSN's server is reached on first use, not here).
     """
     overrides = list(args.overrides)
     if args.host is not None:
@@ -71,11 +75,11 @@ def resolve_settings(args: argparse.Namespace) -> tuple[Config, list[tuple[str, 
     if serve.default_adapter not in names:
         problems.append(f"serve.default_adapter {serve.default_adapter!r} is not among the "
                         f"adapters ({', '.join(names) or 'none'})")
-    databases: dict[str, Path] = {}
+    databases: dict[str, Path | str] = {}
     for name, path in [parse_named_path(d) for d in [*serve.databases, *args.db]]:
         if name in databases:
             problems.append(f"database {name!r} given twice")
-        databases[name] = Path(path)
+        databases[name] = path if is_dsn(path) else Path(path)
     keys = configured_keys(serve)
     if not keys.client and serve.host not in _LOOPBACK:
         problems.append(f"serve.host {serve.host} is not loopback: set serve.api_keys or "
@@ -89,7 +93,7 @@ def resolve_settings(args: argparse.Namespace) -> tuple[Config, list[tuple[str, 
     if problems:
         raise ConfigError("; ".join(problems))
     for name, path in databases.items():
-        if not path.is_file():
+        if isinstance(path, Path) and not path.is_file():
             raise DataError(f"--db {name}: {path} is not a file")
     return config, adapters, databases
 

@@ -35,6 +35,7 @@ SQL_PARSE = "sql_parse"
 EXECUTION = "execution_error"
 TIMEOUT = "timeout"
 RESULT_TOO_LARGE = "result_too_large"
+DATABASE_UNAVAILABLE = "database_unavailable"
 INTERNAL = "internal"
 
 # Routes whose every request, refused ones included, is a request-log line.

@@ -7,8 +7,13 @@ tables.json entry or ``CREATE TABLE`` statements; the request's ``evidence``
 when the adapter was trained with it), look it up in the response cache, else
 queue it for a micro-batch;
 then check the SQL against the database and, when asked, run it through the one
-read-only guard (:func:`t2s.sqlexec.run_query`). Every request leaves one line
-in the request log.
+read-only guard (:func:`t2s.sqlexec.run_query`; a PostgreSQL database through a
+pool of at most ``serve.db_pool_size`` sessions, :func:`t2s.sqlexec.open_pool`).
+Every request leaves one line in the request log.
+
+A PostgreSQL database that cannot be reached is answered 503
+``database_unavailable`` (the server log says why; the client never sees the
+DSN), and a pool whose sessions all stay busy 503 ``overloaded``.
 
 Errors are :class:`~t2s.serve.errors.RequestError` with a stable ``kind`` (the
 JSON body's ``error.kind``) and an HTTP status; nothing else reaches the client.
@@ -19,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import re
 import sqlite3
 import threading
 import time
@@ -28,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 from t2s.config import Config, SqlLimits
-from t2s.data.schema_text import introspect_sqlite
 from t2s.data.spider import SpiderDataset, check_db_id, schema_from_tables_entry
 from t2s.errors import DataError, InputError, T2SError
 from t2s.inference.generate import Prompt
@@ -38,6 +41,7 @@ from t2s.serve.batcher import MicroBatcher, QueueFullError
 from t2s.serve.cache import ResponseCache, cache_key
 from t2s.serve.ddl import schema_from_ddl
 from t2s.serve.errors import (
+    DATABASE_UNAVAILABLE,
     EXECUTION,
     GENERATION,
     NOT_FOUND,
@@ -51,14 +55,23 @@ from t2s.serve.errors import (
 )
 from t2s.serve.metrics import Metrics
 from t2s.serve.requestlog import RequestLog, RequestRecord
-from t2s.sqlexec import ErrorKind, ExecResult, run_query
+from t2s.sqlexec import (
+    ConnectionPool,
+    DatabaseUnavailableError,
+    ErrorKind,
+    ExecResult,
+    PoolBusyError,
+    is_dsn,
+    missing_object,
+    open_pool,
+    run_query,
+)
 
 log = logging.getLogger(__name__)
 
 # sqlexec's error kinds as the API names them.
 _EXEC_KIND = {ErrorKind.PARSE_ERROR: SQL_PARSE, ErrorKind.TIMEOUT: TIMEOUT,
               ErrorKind.RESULT_TOO_LARGE: RESULT_TOO_LARGE}
-_MISSING = re.compile(r"^no such (table|column): (.+)$")
 
 
 @dataclass(frozen=True)
@@ -80,7 +93,7 @@ class _Target:
     """Where a question's prompt and SQL go."""
 
     prompt: Prompt
-    path: Path | None
+    path: Path | str | None
     source: str
 
 
@@ -90,16 +103,22 @@ class Service:
     Args:
         config: The resolved config (``serve``, ``infer``, ``data``).
         registry: The adapters.
-        databases: Registered SQLite files by name (``--db NAME=PATH``).
+        databases: Registered databases by name (``--db NAME=PATH``): SQLite
+            files, or PostgreSQL DSNs (each gets a pool of ``serve.db_pool_size``).
         request_log: Where request records go.
     """
 
     def __init__(self, config: Config, registry: AdapterRegistry,
-                 databases: dict[str, Path], request_log: RequestLog) -> None:
+                 databases: dict[str, Path | str], request_log: RequestLog) -> None:
         self.config = config
         self.serve = config.serve
         self.registry = registry
         self.databases = databases
+        # Sessions are opened on first use, so a server that is down at start
+        # does not stop the others from being served.
+        self.pools: dict[str, ConnectionPool] = {
+            str(t): open_pool(str(t), self.serve.db_pool_size) for t in databases.values()
+            if is_dsn(t)}
         self.request_log = request_log
         self.cache = ResponseCache(self.serve.cache_size, self.serve.cache_ttl_s)
         self.batcher = MicroBatcher(self.serve.max_batch_size, self.serve.max_wait_ms / 1000,
@@ -133,6 +152,7 @@ class Service:
                 await asyncio.to_thread(self.registry.load, name, path)
         for adapter in self.registry.all():
             await self.warm_up(adapter)
+            await self.read_schemas(adapter)
         self.ready = True
         self.ready_event.set()
         log.info("ready: adapters %s", ", ".join(a.name for a in self.registry.all()))
@@ -143,10 +163,26 @@ class Service:
             Question(id="warm-up", question="warm-up"), schema_from_ddl("CREATE TABLE t (a number)"))
         await self.batcher.submit(adapter, prompt, "warm-up", 1)
 
+    async def read_schemas(self, adapter: Adapter) -> None:
+        """Read each server database's schema text once, before any pooled session is open.
+
+        So a burst of requests never opens a session besides the pool's. A
+        database that cannot be reached now is logged; its requests get 503
+        and it is read on the first request after it is back.
+        """
+        for name, target in self.databases.items():
+            if is_dsn(target):
+                try:
+                    await asyncio.to_thread(adapter.predictor.resolver.live_schema_text, target)
+                except DataError as exc:  # DatabaseUnavailableError, no tables
+                    log.warning("database %r: %s", name, exc)
+
     async def stop(self) -> None:
         """Answer every queued request, then stop (uvicorn already waited for in-flight HTTP)."""
         self.ready = False
         await self.batcher.stop()
+        for pool in self.pools.values():
+            pool.close()
         self.request_log.close()
 
     # ---------------------------------------------------------------- lookups
@@ -183,7 +219,8 @@ class Service:
         except DataError as exc:
             raise RequestError(VALIDATION, 422, str(exc)) from None
         if db_id in self.databases:
-            return Question(id=db_id, question=text, db_path=str(self.databases[db_id])), "registered"
+            return Question(id=db_id, question=text, db_path=str(self.databases[db_id]),
+                            db_id=db_id if is_dsn(self.databases[db_id]) else None), "registered"
         if self.dataset is not None and db_id in self.dataset.schemas:
             return Question(id=db_id, question=text, db_id=db_id), "dataset"
         raise RequestError(NOT_FOUND, 404, f"unknown database {db_id!r}: not registered "
@@ -197,13 +234,16 @@ class Service:
         """
         question, source = self.question("", db_id)
         adapter = self.adapter(None)
+        resolver = adapter.predictor.resolver
         try:
-            text, path = adapter.predictor.resolver.resolve(question)
+            text, path = resolver.resolve(question)
+            # From the schema itself: the text's layout depends on data.schema.style.
+            schema = (self.dataset.schemas[db_id] if source == "dataset"
+                      else resolver.live_schema(self.databases[db_id]))
+        except DatabaseUnavailableError as exc:
+            raise _unavailable(db_id, exc) from None
         except DataError as exc:
             raise _unreadable(db_id, exc) from None
-        # From the schema itself: the text's layout depends on data.schema.style.
-        schema = (self.dataset.schemas[db_id] if source == "dataset"
-                  else introspect_sqlite(self.databases[db_id]))
         tables = [table.name for table in schema.tables]
         return {"db_id": db_id, "source": source, "executable": path is not None,
                 "tables": tables, "schema_text": text}
@@ -227,6 +267,8 @@ class Service:
         question, source = self.question(request.question, request.db_id or "")
         try:
             prompt, path = predictor.prompt_for(replace(question, evidence=request.evidence))
+        except DatabaseUnavailableError as exc:
+            raise _unavailable(request.db_id or "", exc) from None
         except DataError as exc:
             raise _unreadable(request.db_id or "", exc) from None
         return _Target(prompt, path, source)
@@ -255,7 +297,8 @@ class Service:
         record.schema_source = target.source
         if request.execute and target.path is None:
             raise RequestError(VALIDATION, 422, "execute: only on a database with a SQLite "
-                                                "file (registered with --db, or in the dataset)")
+                                                "file or a server (registered with --db, or in "
+                                                "the dataset)")
         decoding = {"max_new_tokens": max_new, "greedy": True}
         key = cache_key(adapter.sha256 + "@" + adapter.base, target.prompt, decoding)
         cached = self.cache.get(key)
@@ -288,28 +331,37 @@ class Service:
             "tokens": {"prompt": cached["prompt_tokens"], "completion": cached["completion_tokens"]},
         }
         if target.path is not None:
-            await self._check_sql(target.path, sql, request, response, record)
+            await self._check_sql(target.path, sql, request, response, record, request.db_id)
         response["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
         return response
 
-    async def _check_sql(self, path: Path, sql: str, request: GenerateInput,
-                         response: dict[str, Any], record: RequestRecord) -> None:
-        """Prepare (and with ``execute`` run) the SQL read-only; errors go into the response."""
+    async def _check_sql(self, path: Path | str, sql: str, request: GenerateInput,
+                         response: dict[str, Any], record: RequestRecord,
+                         db_id: str | None) -> None:
+        """Prepare (and with ``execute`` run) the SQL read-only; errors go into the response.
+
+        Raises:
+            RequestError: database_unavailable (503) if the server cannot be
+                reached, overloaded (503) if its pool stays busy.
+        """
         infer = self.config.infer
-        if request.execute:
-            max_rows = min(request.max_rows or infer.max_rows, infer.max_rows)
-            statement = sql
-        else:
-            # EXPLAIN prepares the statement (tables, columns, authorizer) without running it.
-            max_rows, statement = 1, "EXPLAIN " + sql
+        # Without execute the statement is only prepared (tables, columns, the
+        # guards), never run: sqlexec's prepare_only.
+        max_rows = min(request.max_rows or infer.max_rows, infer.max_rows) if request.execute else 1
         limits = replace(infer.limits, max_rows=max_rows)
-        result = await asyncio.to_thread(_run, path, statement, limits)
+        pool = self.pools.get(str(path))
+        try:
+            result = await asyncio.to_thread(_run, path, sql, limits, pool, not request.execute)
+        except PoolBusyError as exc:
+            raise RequestError(OVERLOADED, 503, str(exc)) from None
+        except DatabaseUnavailableError as exc:
+            raise _unavailable(db_id or "", exc) from None
         record.sql_parsed = result.error != ErrorKind.PARSE_ERROR
-        missing = _MISSING.match(result.message or "")
-        if missing and missing.group(1) == "table":
-            record.unknown_tables = [missing.group(2)]
+        missing = missing_object(result.message or "")
+        if missing and missing[0] == "table":
+            record.unknown_tables = [missing[1]]
         elif missing:
-            record.unknown_columns = [missing.group(2)]
+            record.unknown_columns = [missing[1]]
         if request.execute:
             record.executed, record.exec_ok = True, result.ok
         if result.ok:
@@ -329,17 +381,38 @@ class Service:
             response["error"] = {"kind": kind, "message": result.message}
 
 
-def _run(path: Path, sql: str, limits: SqlLimits) -> ExecResult:
-    """:func:`~t2s.sqlexec.run_query` within ``limits``, with an unusable file reported as a result."""
-    if not sql.strip() or sql.strip().upper() == "EXPLAIN":
+def _run(path: Path | str, sql: str, limits: SqlLimits, pool: ConnectionPool | None,
+         prepare_only: bool) -> ExecResult:
+    """:func:`~t2s.sqlexec.run_query` within ``limits`` (on ``pool`` for a server database),
+    with an unusable file reported as a result.
+
+    Raises:
+        PoolBusyError: if every session of ``pool`` stayed busy for ``limits.timeout_s``.
+        DatabaseUnavailableError: if the server database cannot be reached.
+    """
+    if not sql.strip():
         return ExecResult(rows=[], error=ErrorKind.PARSE_ERROR, message="empty SQL")
+    if pool is not None:
+        # A session may take the whole time limit, so a request waits at most one.
+        return pool.execute(sql, wait_s=limits.timeout_s, prepare_only=prepare_only,
+                            **limits.kwargs())
     try:
-        return run_query(path, sql, **limits.kwargs())
+        return run_query(path, sql, prepare_only=prepare_only, **limits.kwargs())
     except OSError as exc:  # its text names the file: the client gets the reason only
         return ExecResult(rows=[], error=ErrorKind.RUNTIME_ERROR,
                           message=f"the database file cannot be read: {exc.strerror or exc}")
     except sqlite3.DatabaseError as exc:
         return ExecResult(rows=[], error=ErrorKind.RUNTIME_ERROR, message=str(exc))
+
+
+def _unavailable(db_id: str, exc: DataError) -> RequestError:
+    """A database_unavailable (503) for a server database that cannot be reached now.
+
+    Its reason (host, role: ``exc`` shows the DSN redacted) goes to the log only.
+    """
+    log.warning("database %r unavailable: %s", db_id, exc)
+    return RequestError(DATABASE_UNAVAILABLE, 503, f"database {db_id!r} cannot be reached now; "
+                                                   "retry later (the server log has why)")
 
 
 def _unreadable(db_id: str, exc: DataError) -> RequestError:
