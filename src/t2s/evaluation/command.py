@@ -47,7 +47,7 @@ from t2s.cli_args import add_config_arguments, config_path
 from t2s.config import DataConfig, EType, EvalConfig, load_config
 from t2s.errors import InputError
 from t2s.evaluation.compare import compare_with_previous_night
-from t2s.evaluation.inputs import read_gold, read_predictions
+from t2s.evaluation.inputs import read_candidates, read_gold, read_predictions
 from t2s.evaluation.model import score_model
 from t2s.evaluation.report import dated_report_path, format_summary, markdown_path
 from t2s.evaluation.runner import evaluate_predictions
@@ -154,7 +154,8 @@ def run(args: argparse.Namespace) -> int:
     report = evaluate_predictions(
         gold, predictions, db_dir=args.db, tables_path=args.table, options=options,
         out_path=out, gold_path=args.gold, pred_path=args.pred, workers=options.workers,
-        progress=not args.no_progress, skip_missing_db=args.skip_missing_db)
+        progress=not args.no_progress, skip_missing_db=args.skip_missing_db,
+        candidates=read_candidates(args.pred, gold))
     print(format_summary(report))
     print(f"wrote {out} and {markdown_path(out)}", file=sys.stderr)
     print_nightly_comparison(args, out, report)

@@ -11,9 +11,9 @@ alone, by the report and by ``t2s compare``, with no re-execution.
   Language Models Trained on Code", eq. 1): with c of the n candidates right,
   the chance that k of them drawn without replacement hold a right one,
   ``1 - C(n - c, k) / C(n, k)``, averaged over questions. The binomials are
-  exact integers (:func:`math.comb`) and only their ratio is rounded, once, so
-  the value is exact to a float's precision for any n (the product form
-  ``prod(1 - k / i)`` rounds n times).
+  exact integers (:func:`math.comb`) and ``(C(n, k) - C(n - c, k)) / C(n, k)``
+  is rounded once, so the value is correct to a float's last bit for any n
+  (the product form ``1 - prod(1 - k / i)`` rounds n times and cancels).
 * **maj@k**: the first k candidates vote with their execution results, one
   vote each (empty and failing candidates do not vote); the largest group wins,
   ties go to the group whose first member comes first, and its first member is
@@ -86,8 +86,11 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     """
     if not (0 <= c <= n and 1 <= k <= n):
         raise ValueError(f"need 0 <= c <= n and 1 <= k <= n, got n={n}, c={c}, k={k}")
-    # C(n - c, k) is 0 when fewer than k candidates are wrong: every draw holds a right one.
-    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
+    # One integer division, correctly rounded: 1 - ratio would cancel for small
+    # values (1 - 199/200 = 0.0050000000000000044). C(n - c, k) is 0 when fewer
+    # than k candidates are wrong: every draw holds a right one.
+    total = math.comb(n, k)
+    return (total - math.comb(n - c, k)) / total
 
 
 def pass_value(verdicts: CandidateVerdicts, k: int) -> float:
