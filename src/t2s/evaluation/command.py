@@ -16,7 +16,8 @@ scores a model). The flags that used to repeat ``eval.*`` fields
 
 ``--gold`` may also be a Spider-format JSON question file (``dev.json``), which
 puts the questions in the report; ``--pred`` may be JSONL with ids (see
-:mod:`t2s.evaluation.inputs`). The report is ``REPORT.json`` plus ``REPORT.md``
+:mod:`t2s.evaluation.inputs`), and with a ``candidates`` list per record
+(``predictions.jsonl`` of an ``eval.samples`` run) adds pass@k and maj@k. The report is ``REPORT.json`` plus ``REPORT.md``
 beside it; a summary table is printed.
 
 A db_id that tables.json knows but whose ``.sqlite`` file is absent is fine
