@@ -70,6 +70,7 @@ import re
 import sqlite3
 import threading
 import time
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
@@ -294,6 +295,32 @@ class ExecResult:
     def ok(self) -> bool:
         """Whether the statement ran to completion (possibly truncated)."""
         return self.error is None
+
+
+def result_key(result: ExecResult) -> tuple[str, ...]:
+    """A hashable, order-insensitive key of a result's rows (Spider compares rows as bags)."""
+    return tuple(sorted(repr(row) for row in result.rows))
+
+
+def majority_index(keys: Sequence[Hashable | None]) -> int | None:
+    """Which of several ranked candidates the most others agree with.
+
+    Candidates with equal keys (e.g. :func:`result_key` of their results) form
+    a group; ``None`` keys (a failed or skipped candidate) vote for nothing.
+    The largest group wins, ties go to the group whose first member ranks
+    highest, and the winner's best-ranked member is returned: the rule of
+    execution-guided ``majority`` selection and of the evaluator's maj@k.
+
+    Returns:
+        The index of that member, or ``None`` when every key is ``None``.
+    """
+    groups: dict[Hashable, list[int]] = {}
+    for index, key in enumerate(keys):
+        if key is not None:
+            groups.setdefault(key, []).append(index)
+    if not groups:
+        return None
+    return min(groups.values(), key=lambda members: (-len(members), members[0]))[0]
 
 
 def _authorize(action: int, arg1: str | None, arg2: str | None,

@@ -159,7 +159,7 @@ def test_config_mode_generates_then_scores(data: Path, tmp_path: Path,
     seen: list[int] = []
 
     def fake_generate(config: object, examples: list, dataset: object,
-                      progress: bool = True) -> list[SimpleNamespace]:
+                      progress: bool = True, samples: int = 1) -> list[SimpleNamespace]:
         seen.append(len(examples))
         return [SimpleNamespace(id=str(e.index), sql=p, error=None)
                 for e, (_, _, p) in zip(examples, GOLD_AND_PRED, strict=False)]

@@ -87,7 +87,10 @@ def test_evaluate_predictions_writes_both_reports_with_fingerprints(dataset: Pat
     assert manifest["model"] == {"adapter": "x", "decoding": "greedy"}
     summary = report["summary"]
     assert summary["count"] == len(GOLD_AND_PRED)
-    assert summary["execution"] == {"correct": 4, "accuracy": 0.4}
+    assert {k: summary["execution"][k] for k in ("correct", "accuracy")} == {
+        "correct": 4, "accuracy": 0.4}
+    low, high = summary["execution"]["ci95"]
+    assert low < 0.4 < high
     assert summary["errors"]["timeout"] == 1
     assert set(summary["by_database"]) == {"shop", "shelf"}
 

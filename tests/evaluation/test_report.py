@@ -91,8 +91,10 @@ def test_report_keeps_input_order_and_records_the_manifest(tmp_path: Path) -> No
 def test_markdown_and_printed_summary_show_the_numbers(tmp_path: Path) -> None:
     report = _report(tmp_path)
     markdown = render_markdown(report)
-    assert "| all | 5 | 40.0 | 40.0 |" in markdown
-    assert "| easy | 2 | 50.0 | 50.0 |" in markdown
+    # Overall and per hardness, each accuracy with its 95% bootstrap interval.
+    assert "| all | 5 | 40.0 [0.0, 80.0] | 40.0 [0.0, 80.0] |" in markdown
+    assert "| easy | 2 | 50.0 [0.0, 100.0] | 50.0 [0.0, 100.0] |" in markdown
+    assert "| shop | 3 | 66.7 | 33.3 |" in markdown
     assert "| timeout | 1 |" in markdown
     table = format_summary(report)
     lines = table.splitlines()

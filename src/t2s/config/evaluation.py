@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from t2s.config.sql import SQL_MAX_RESULT_BYTES, SQL_MAX_ROWS, SQL_TIMEOUT_S, SqlLimits
@@ -36,6 +36,19 @@ class EvalConfig:
     """Execution accuracy: ``spider`` compares multisets of rows (order when the
     gold query orders, columns may be permuted), ``bird`` compares sets of rows
     as BIRD's official evaluator does; ``auto`` picks ``bird`` for BIRD data."""
+    bootstrap_samples: int = 1000
+    """Resamples of the examples behind each 95% interval (EX, EM, every 0/1 metric,
+    pass@k, maj@k; ``t2s compare``'s interval of the difference); 0: no intervals.
+    With 1000, an end's Monte Carlo error is ~0.13 points (1,000 examples at 50%)."""
+    seed: int = 0
+    """Seed of the bootstrap, so a report's intervals are the same on every run."""
+    samples: int = 1
+    """Candidates drawn per question when scoring a model (sampled with
+    ``infer.do_sample``, ``infer.temperature``, ``infer.top_p``); above 1 the report adds
+    pass@k and maj@k, and EX/EM score the first candidate. Prediction files bring their
+    own (a ``candidates`` list in each JSONL record)."""
+    pass_k: list[int] = field(default_factory=list)
+    """The k of pass@k and maj@k, each at most the candidates per question; empty: 1 and n."""
 
     @property
     def limits(self) -> SqlLimits:
@@ -55,6 +68,16 @@ class EvalConfig:
         problems.extend(self.limits.problems())
         if self.workers < 1:
             problems.append(("workers", f"must be >= 1, got {self.workers}"))
+        if self.bootstrap_samples < 0:
+            problems.append(("bootstrap_samples", f"must be >= 0, got {self.bootstrap_samples}"))
+        if self.samples < 1:
+            problems.append(("samples", f"must be >= 1, got {self.samples}"))
+        # With samples 1 a prediction file's candidates set n, checked when it is read.
+        top = self.samples if self.samples > 1 else None
+        bad_k = [k for k in self.pass_k if k < 1 or (top is not None and k > top)]
+        if bad_k:
+            problems.append(("pass_k", f"each k must be in [1, eval.samples={self.samples}], "
+                                       f"got {bad_k}"))
         return problems
 
     @property

@@ -98,11 +98,26 @@ def _four_bit_trains_only_adapters(config: Config, sources: Sources) -> Problems
     return []
 
 
+def _samples_are_sampled(config: Config, sources: Sources) -> Problems:
+    """pass@k's estimator assumes independent draws: beams (or guided picks) are not."""
+    if config.eval.samples <= 1:
+        return []
+    problems = []
+    if not config.infer.do_sample:
+        problems.append(("eval.samples", f"{config.eval.samples} candidates per question need "
+                                         "infer.do_sample: true (beams are not independent draws)"))
+    if config.infer.execution_guided:
+        problems.append(("eval.samples", "cannot be combined with infer.execution_guided "
+                                         "(maj@k in the report is the guided majority vote)"))
+    return problems
+
+
 CROSS_CHECKS: tuple[Callable[[Config, Sources], Problems], ...] = (
     _eval_ex_needs_an_eval_split,
     _best_model_needs_evaluated_checkpoints,
     _eval_steps_need_an_eval_split,
     _lora_needs_target_modules,
     _four_bit_trains_only_adapters,
+    _samples_are_sampled,
 )
 """The checks that read two sections (train and data, train and lora, model and train)."""

@@ -16,7 +16,8 @@ scores a model). The flags that used to repeat ``eval.*`` fields
 
 ``--gold`` may also be a Spider-format JSON question file (``dev.json``), which
 puts the questions in the report; ``--pred`` may be JSONL with ids (see
-:mod:`t2s.evaluation.inputs`). The report is ``REPORT.json`` plus ``REPORT.md``
+:mod:`t2s.evaluation.inputs`), and with a ``candidates`` list per record
+(``predictions.jsonl`` of an ``eval.samples`` run) adds pass@k and maj@k. The report is ``REPORT.json`` plus ``REPORT.md``
 beside it; a summary table is printed.
 
 A db_id that tables.json knows but whose ``.sqlite`` file is absent is fine
@@ -47,7 +48,7 @@ from t2s.cli_args import add_config_arguments, config_path
 from t2s.config import DataConfig, EType, EvalConfig, load_config
 from t2s.errors import InputError
 from t2s.evaluation.compare import compare_with_previous_night
-from t2s.evaluation.inputs import read_gold, read_predictions
+from t2s.evaluation.inputs import read_candidates, read_gold, read_predictions
 from t2s.evaluation.model import score_model
 from t2s.evaluation.report import dated_report_path, format_summary, markdown_path
 from t2s.evaluation.runner import evaluate_predictions
@@ -154,7 +155,8 @@ def run(args: argparse.Namespace) -> int:
     report = evaluate_predictions(
         gold, predictions, db_dir=args.db, tables_path=args.table, options=options,
         out_path=out, gold_path=args.gold, pred_path=args.pred, workers=options.workers,
-        progress=not args.no_progress, skip_missing_db=args.skip_missing_db)
+        progress=not args.no_progress, skip_missing_db=args.skip_missing_db,
+        candidates=read_candidates(args.pred, gold))
     print(format_summary(report))
     print(f"wrote {out} and {markdown_path(out)}", file=sys.stderr)
     print_nightly_comparison(args, out, report)

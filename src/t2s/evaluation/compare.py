@@ -12,18 +12,29 @@ change", each discordant example is a fair coin, so the two-sided p-value is the
 exact binomial test of ``min(b, c)`` in ``b + c`` trials when ``b + c < 25``
 (where the chi-square approximation is poor), else the chi-square statistic with
 continuity correction ``(|b - c| - 1)^2 / (b + c)`` on one degree of freedom.
+
+Beside the test, the size of the change: a 95% interval of ``B - A`` by the
+paired bootstrap over the examples (:mod:`t2s.evaluation.intervals`), with the
+draws and seed recorded in B's manifest (``intervals``; the ``eval.*``
+defaults for reports from before it). When both reports hold several
+candidates per question, pass@k and maj@k are compared the same way, from the
+per-candidate verdicts the reports keep (maj@k, right or wrong per example,
+gets McNemar's test too).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from t2s.config import EvalConfig
 from t2s.errors import InputError
-from t2s.evaluation.metrics import paired, paired_metric
+from t2s.evaluation.intervals import paired_difference_interval
+from t2s.evaluation.metrics import SAMPLED, paired, paired_metric
 from t2s.evaluation.report import previous_report
+from t2s.evaluation.sampling import CandidateVerdicts
 from t2s.jsonio import BadJSON, loads
 
 # Below this many discordant pairs, use the exact binomial test (the usual rule
@@ -129,8 +140,43 @@ def check_comparable(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
 
 
 @dataclass(frozen=True)
+class SampledComparison:
+    """One sampling metric (``pass@1``, ``maj@5``) of A and B on the same examples.
+
+    Attributes:
+        key: The summary key.
+        count: Examples with candidates in both reports.
+        value_a: A's mean over them (0..1).
+        value_b: B's mean over them.
+        interval: Paired-bootstrap 95% interval of ``value_b - value_a`` (None: no draws).
+        test: McNemar's test, for a per-example right/wrong metric (maj@k).
+    """
+
+    key: str
+    count: int
+    value_a: float
+    value_b: float
+    interval: tuple[float, float] | None
+    test: McNemarResult | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"metric": self.key, "count": self.count, "value_a": round(self.value_a, 4),
+                "value_b": round(self.value_b, 4),
+                "delta_ci95": list(self.interval) if self.interval else None,
+                "mcnemar": None if self.test is None else
+                {"b_regressions": self.test.b, "c_fixes": self.test.c,
+                 "p_value": self.test.p_value, "method": self.test.method}}
+
+
+@dataclass(frozen=True)
 class Comparison:
-    """The result of comparing report A (baseline) with report B (candidate)."""
+    """The result of comparing report A (baseline) with report B (candidate).
+
+    ``interval`` is the paired-bootstrap 95% interval of B's accuracy minus
+    A's (None with no draws); ``sampled`` compares pass@k and maj@k when both
+    reports have candidates.
+    """
 
     metric: str
     count: int
@@ -139,6 +185,8 @@ class Comparison:
     regressions: list[dict[str, Any]]
     fixes: list[dict[str, Any]]
     test: McNemarResult
+    interval: tuple[float, float] | None = None
+    sampled: list[SampledComparison] = field(default_factory=list)
 
     @property
     def accuracy_a(self) -> float:
@@ -157,6 +205,8 @@ class Comparison:
             "accuracy_a": round(self.accuracy_a, 4), "accuracy_b": round(self.accuracy_b, 4),
             "mcnemar": {"b_regressions": self.test.b, "c_fixes": self.test.c,
                         "p_value": self.test.p_value, "method": self.test.method},
+            "delta_ci95": list(self.interval) if self.interval else None,
+            "sampled": [s.to_dict() for s in self.sampled],
             "regressions": self.regressions, "fixes": self.fixes,
         }
 
@@ -194,10 +244,56 @@ def compare_reports(a: Mapping[str, Any], b: Mapping[str, Any],
             regressions.append(_flip(x, y))
         elif y[key] and not x[key]:
             fixes.append(_flip(x, y))
+    draws, seed = bootstrap_settings(b)
     return Comparison(
         metric=metric, count=len(pairs), correct_a=sum(1 for x, _ in pairs if x[key]),
         correct_b=sum(1 for _, y in pairs if y[key]), regressions=regressions, fixes=fixes,
-        test=mcnemar(len(regressions), len(fixes)))
+        test=mcnemar(len(regressions), len(fixes)),
+        interval=paired_difference_interval([bool(x[key]) for x, _ in pairs],
+                                            [bool(y[key]) for _, y in pairs], draws, seed),
+        sampled=compare_sampled(a, b))
+
+
+def bootstrap_settings(report: Mapping[str, Any]) -> tuple[int, int]:
+    """``(draws, seed)`` of ``report``'s intervals (the ``eval.*`` defaults when it has none)."""
+    defaults = EvalConfig()
+    drawn = report["manifest"].get("intervals") or {}
+    return (int(drawn.get("samples", defaults.bootstrap_samples)),
+            int(drawn.get("seed", defaults.seed)))
+
+
+def _sampled_ks(report: Mapping[str, Any]) -> list[int]:
+    return list((report["summary"].get("sampling") or {}).get("k", []))
+
+
+def compare_sampled(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[SampledComparison]:
+    """pass@k and maj@k of A and B at every k both report, over the examples both gave candidates.
+
+    Empty when either report has no candidates.
+
+    Raises:
+        InputError: if an example's ``samples`` are malformed.
+    """
+    ks = sorted(set(_sampled_ks(a)) & set(_sampled_ks(b)))
+    pairs = [(CandidateVerdicts.from_dict(x["samples"]), CandidateVerdicts.from_dict(y["samples"]))
+             for x, y in zip(a["examples"], b["examples"], strict=True)
+             if x.get("samples") and y.get("samples")]
+    if not ks or not pairs:
+        return []
+    draws, seed = bootstrap_settings(b)
+    found = []
+    for metric in SAMPLED:
+        for k in ks:
+            values_a = [metric.value(x, k) for x, _ in pairs]
+            values_b = [metric.value(y, k) for _, y in pairs]
+            test = None
+            if metric.zero_one:
+                test = mcnemar(sum(1 for x, y in zip(values_a, values_b, strict=True) if x and not y),
+                               sum(1 for x, y in zip(values_a, values_b, strict=True) if y and not x))
+            found.append(SampledComparison(
+                metric.key(k), len(pairs), sum(values_a) / len(pairs), sum(values_b) / len(pairs),
+                paired_difference_interval(values_a, values_b, draws, seed), test))
+    return found
 
 
 def _flip(x: Mapping[str, Any], y: Mapping[str, Any]) -> dict[str, Any]:
@@ -222,10 +318,20 @@ def format_comparison(comparison: Comparison, names: Sequence[str] = ("A", "B"),
     lines = [
         f"metric: {c.metric}, {c.count} paired examples",
         f"  A {names[0]}: {100 * c.accuracy_a:.1f}% ({c.correct_a})",
-        f"  B {names[1]}: {100 * c.accuracy_b:.1f}% ({c.correct_b})  delta {delta:+.1f} points",
+        f"  B {names[1]}: {100 * c.accuracy_b:.1f}% ({c.correct_b})  delta {delta:+.1f} points"
+        + (f", 95% CI {_signed(c.interval)} (paired bootstrap)" if c.interval else ""),
         f"  flips: {test.b} right->wrong, {test.c} wrong->right",
         f"  McNemar ({test.method}): p = {test.p_value:.4g} -> {verdict}",
     ]
+    if c.sampled:
+        lines += ["", f"sampling metrics, {c.sampled[0].count} examples with candidates "
+                      "(B - A, paired bootstrap 95% CI):"]
+        for s in c.sampled:
+            interval = f" {_signed(s.interval)}" if s.interval else ""
+            mcnemar_text = (f"; McNemar p = {s.test.p_value:.4g} ({s.test.b} right->wrong, "
+                            f"{s.test.c} wrong->right)" if s.test is not None else "")
+            lines.append(f"  {s.key:<7} A {100 * s.value_a:.1f}%  B {100 * s.value_b:.1f}%  "
+                         f"delta {100 * (s.value_b - s.value_a):+.1f}{interval}{mcnemar_text}")
     for title, flips, wrong in (("right in A, wrong in B", c.regressions, "error_b"),
                                 ("wrong in A, right in B", c.fixes, "error_a")):
         if not flips:
@@ -241,6 +347,11 @@ def format_comparison(comparison: Comparison, names: Sequence[str] = ("A", "B"),
         if len(flips) > show:
             lines.append(f"  ... {len(flips) - show} more (--show N, or --out FILE for all)")
     return "\n".join(lines)
+
+
+def _signed(interval: tuple[float, float]) -> str:
+    """``[-1.2, +3.4]`` in points."""
+    return f"[{100 * interval[0]:+.1f}, {100 * interval[1]:+.1f}]"
 
 
 def compare_with_previous_night(out_dir: str | Path, report_path: str | Path,

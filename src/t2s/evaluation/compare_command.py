@@ -1,4 +1,6 @@
-"""``t2s compare A.json B.json``: flipped examples and a McNemar test between two reports.
+"""``t2s compare A.json B.json``: flipped examples, a McNemar test and a paired-bootstrap
+95% interval of the difference between two reports (pass@k and maj@k too, when both have
+several candidates per question).
 
 Example (yesterday's nightly report against today's)::
 

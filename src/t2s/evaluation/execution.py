@@ -367,6 +367,16 @@ class ExecutionEvaluator:
             return ExecutionOutcome(True)
         return ExecutionOutcome(False, EvalError.WRONG_RESULT, "result differs from gold")
 
+    def run_prediction(self, db_id: str, pred_sql: str) -> ExecResult:
+        """Run a prediction as :meth:`evaluate` runs it (same rewrites, limits and connection).
+
+        Raises:
+            DataError: as :meth:`evaluate`.
+        """
+        pred = pred_sql if self.metric == "bird" else prepare_query(
+            prepare_prediction(pred_sql), self.keep_distinct)
+        return self._database(db_id).execute(pred)
+
     def close(self) -> None:
         """Close every cached connection."""
         while self._connections:

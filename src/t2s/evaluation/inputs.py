@@ -248,6 +248,43 @@ def _read_predictions_jsonl(path: Path, lines: list[str],
     return [predictions[i] for i in range(len(gold))]
 
 
+def read_candidates(path: str | Path, gold: Sequence[GoldExample]) -> list[list[str]] | None:
+    """The ``candidates`` list of each JSONL prediction record, aligned with ``gold``.
+
+    For pass@k and maj@k (``t2s evaluate`` writes them with ``eval.samples``);
+    ``None`` for a text file or when no record has one. Call after
+    :func:`read_predictions`, which checks the records' ids and coverage.
+
+    Raises:
+        InputError: if only some records have candidates, or a list holds
+            something other than strings (null counts as "").
+    """
+    path = Path(path)
+    lines = _read_lines(path)
+    if not is_jsonl(path, lines):
+        return None
+    by_id = {example.id: example.index for example in gold}
+    found: dict[int, list[str]] = {}
+    without = 0
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        record = _parse_jsonl_record(path, number, line)
+        if "candidates" not in record:
+            without += 1
+            continue
+        drawn = record["candidates"]
+        if not isinstance(drawn, list) or not all(c is None or isinstance(c, str) for c in drawn):
+            raise InputError(f"{path}:{number}: 'candidates' must be a list of strings")
+        found[_prediction_index(path, number, record, len(gold), by_id)] = [c or "" for c in drawn]
+    if not found:
+        return None
+    if without:
+        raise InputError(f"{path}: {len(found)} records have 'candidates' and {without} do not; "
+                         "give every record its candidates, or none")
+    return [found[i] for i in range(len(gold))]
+
+
 def _parse_jsonl_record(path: Path, number: int, line: str) -> Mapping[str, Any]:
     try:
         record = loads(line)

@@ -29,6 +29,7 @@ from t2s.evaluation.exact_match import (
     string_exact_match,
 )
 from t2s.evaluation.execution import EvalError
+from t2s.evaluation.sampling import CandidateVerdicts, majority_value, pass_value
 
 if TYPE_CHECKING:
     from t2s.config import EType, EvalConfig
@@ -156,6 +157,38 @@ METRICS: tuple[Metric, ...] = (
            reports_error=True, needs_database=True, training_name="eval_ex"),
 )
 """Every metric, in the order of REPORT.json's keys (and of scoring)."""
+
+
+@dataclass(frozen=True)
+class SampledMetric:
+    """A metric of several candidates per question (``eval.samples``), at each k of ``eval.pass_k``.
+
+    Attributes:
+        name: ``pass`` -> summary keys ``pass@1``, ``pass@5`` ...
+        value: One question's value at k, from its candidates' verdicts.
+        zero_one: Its per-example value is right/wrong (``t2s compare`` adds McNemar).
+    """
+
+    name: str
+    value: Callable[[CandidateVerdicts, int], float | bool]
+    zero_one: bool = False
+
+    def key(self, k: int) -> str:
+        """Its summary key at ``k`` (``pass@5``)."""
+        return f"{self.name}@{k}"
+
+    def aggregate(self, values: Sequence[float | bool]) -> dict[str, Any] | None:
+        """``{"correct", "accuracy"}`` for a 0/1 metric, ``{"accuracy"}`` (the mean) otherwise."""
+        if self.zero_one or not values:
+            return accuracy(values)
+        return {"accuracy": round(sum(values) / len(values), 4)}
+
+
+SAMPLED: tuple[SampledMetric, ...] = (
+    SampledMetric("pass", pass_value),
+    SampledMetric("maj", majority_value, zero_one=True),
+)
+"""The sampling metrics, after :data:`METRICS` in the report (see :mod:`t2s.evaluation.sampling`)."""
 
 
 

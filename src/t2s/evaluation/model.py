@@ -52,7 +52,8 @@ def score_model(config: Config, report_dir: str | Path, *, where: str = "eval.re
     the model is ``infer.*``; the scoring settings are ``config.eval``.
     Writes, under ``report_dir``: ``predictions.jsonl`` (one ``{"index", "id",
     "sql", "error"}`` record per example, so the file can be re-scored with
-    ``t2s evaluate --pred``), ``REPORT.json`` and ``REPORT.md``.
+    ``t2s evaluate --pred``; with ``eval.samples`` above 1 also ``candidates``, the
+    n drawn, ``sql`` being the first), ``REPORT.json`` and ``REPORT.md``.
 
     Args:
         config: The loaded config (:func:`t2s.inference.adapter_prompt.load_inference_config`
@@ -79,19 +80,25 @@ def score_model(config: Config, report_dir: str | Path, *, where: str = "eval.re
     if dataset is None:
         raise DataError(f"no Spider-format dataset at data.root={config.data.root}")
     examples = eval_examples(dataset, config.data)
-    predictions = generate_predictions(config, examples, dataset, progress=progress)
+    samples = config.eval.samples
+    predictions = generate_predictions(config, examples, dataset, progress=progress,
+                                       samples=samples)
     if len(predictions) != len(examples):
         raise T2SError(f"inference returned {len(predictions)} predictions for "
                        f"{len(examples)} examples")
+    # A question that failed (prompt too long) has no candidates: n empty ones, all wrong.
+    candidates = ([list(p.candidates or [p.sql] * samples) for p in predictions]
+                  if samples > 1 else None)
     pred_path = report_dir / PREDICTIONS
-    write_jsonl(pred_path, [{"index": i, "id": p.id, "sql": p.sql, "error": p.error}
+    write_jsonl(pred_path, [{"index": i, "id": p.id, "sql": p.sql, "error": p.error,
+                             **({"candidates": candidates[i]} if candidates else {})}
                             for i, p in enumerate(predictions)])
     report = evaluate_predictions(
         gold_from_examples(examples), [p.sql for p in predictions],
         db_dir=dataset.database_dir, tables_path=dataset.tables_path, options=config.eval,
         out_path=report_dir / REPORT, gold_path=dataset.split_path(config.data.eval_file),
         pred_path=pred_path, model=describe_model(config), workers=config.eval.workers,
-        progress=progress, skip_missing_db=skip_missing_db)
+        progress=progress, skip_missing_db=skip_missing_db, candidates=candidates)
     return ModelReport(report, report_dir / REPORT, pred_path)
 
 

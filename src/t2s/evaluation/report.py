@@ -33,13 +33,16 @@ import platform
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from t2s import __version__
 from t2s.evaluation import EVALUATOR_VERSION, metrics
 from t2s.evaluation.hardness import LEVELS
+from t2s.evaluation.intervals import LEVEL, format_interval, is_zero_one, with_interval
 from t2s.evaluation.metrics import printed
+from t2s.evaluation.sampling import resolve_ks
 from t2s.provenance import file_sha256, git_commit, write_text_atomic
 
 if TYPE_CHECKING:
@@ -88,6 +91,9 @@ def build_manifest(*, options: EvalConfig, gold_path: str | Path | None,
             "databases": {db_id: file_sha256(path) for db_id, path in sorted(db_paths.items())},
             "missing_databases": sorted(missing_databases),
         },
+        # Not a flag: reports with other draws still compare (t2s compare uses B's).
+        "intervals": {"method": "percentile bootstrap over examples", "level": LEVEL,
+                      "samples": options.bootstrap_samples, "seed": options.seed},
         "predictions": fingerprint(pred_path),
         "model": dict(model) if model else None,
         "git_commit": git_commit(),  # "<sha>-dirty" when the tree has local changes
@@ -97,35 +103,76 @@ def build_manifest(*, options: EvalConfig, gold_path: str | Path | None,
     }
 
 
-def _group_stats(results: Sequence[ExampleResult]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Scoring:
+    """What a group's stats add to the accuracies: intervals (draws, seed) and the k of sampling."""
+
+    bootstrap: tuple[int, int] | None = None
+    ks: tuple[int, ...] = ()
+
+    def interval(self, stats: dict[str, Any] | None,
+                 values: Sequence[Any]) -> dict[str, Any] | None:
+        if self.bootstrap is None:
+            return stats
+        return with_interval(stats, values, *self.bootstrap)
+
+
+def _group_stats(results: Sequence[ExampleResult],
+                 scoring: _Scoring = _Scoring()) -> dict[str, Any]:
     stats: dict[str, Any] = {"count": len(results)}
     for metric in metrics.METRICS:
-        stats[metric.name] = metric.aggregate([r.scores.get(metric.name) for r in results])
+        values = [r.scores.get(metric.name) for r in results]
+        stats[metric.name] = metric.aggregate(values)
+        if is_zero_one(values):  # a per-example 0/1 metric: EX, EM, ...
+            stats[metric.name] = scoring.interval(stats[metric.name], values)
+    sampled = [r.samples for r in results if r.samples is not None]
+    for sampled_metric in metrics.SAMPLED:
+        for k in scoring.ks:
+            values = [sampled_metric.value(verdicts, k) for verdicts in sampled]
+            stats[sampled_metric.key(k)] = scoring.interval(sampled_metric.aggregate(values),
+                                                            values)
     return stats
 
 
 def _grouped(results: Iterable[ExampleResult], keys: Callable[[ExampleResult], Iterable[str]],
-             order: Sequence[str] = ()) -> dict[str, Any]:
+             order: Sequence[str] = (), scoring: _Scoring = _Scoring()) -> dict[str, Any]:
     groups: dict[str, list[ExampleResult]] = {}
     for result in results:
         for key in keys(result):
             groups.setdefault(key, []).append(result)
     names = [k for k in order if k in groups] + sorted(k for k in groups if k not in order)
-    return {name: _group_stats(groups[name]) for name in names}
+    return {name: _group_stats(groups[name], scoring) for name in names}
 
 
-def build_summary(results: Sequence[ExampleResult]) -> dict[str, Any]:
-    """Counts and accuracies overall and per hardness, category, tag and database."""
+def build_summary(results: Sequence[ExampleResult],
+                  options: EvalConfig | None = None) -> dict[str, Any]:
+    """Counts and accuracies overall and per hardness, category, tag and database.
+
+    With ``options``, the overall, per-hardness and per-difficulty entries of
+    every per-example 0/1 metric (and of pass@k, maj@k) get a 95% interval,
+    ``ci95`` (``eval.bootstrap_samples``, ``eval.seed``); when the examples
+    have candidates, ``sampling`` gives n and the k reported.
+
+    Raises:
+        InputError: if an ``eval.pass_k`` exceeds the candidates per question.
+    """
     errors = Counter(r.error for r in results if r.error is not None)
     skipped = [r for r in results if r.execution_skipped]
+    sizes = {r.samples.n for r in results if r.samples is not None}
+    ks = tuple(resolve_ks(options.pass_k if options else (), min(sizes))) if sizes else ()
+    per_group = _Scoring(ks=ks)
+    scoring = per_group
+    if options is not None and options.bootstrap_samples > 0:
+        scoring = _Scoring((options.bootstrap_samples, options.seed), ks)
     return {
-        **_group_stats(results),
-        "by_hardness": _grouped(results, lambda r: [r.hardness], LEVELS),
-        "by_category": _grouped(results, lambda r: [r.category]),
-        "by_tag": _grouped(results, lambda r: r.categories),
-        "by_database": _grouped(results, lambda r: [r.db_id]),
+        **_group_stats(results, scoring),
+        **({"sampling": {"n": min(sizes), "k": list(ks)}} if sizes else {}),
+        "by_hardness": _grouped(results, lambda r: [r.hardness], LEVELS, scoring),
+        "by_category": _grouped(results, lambda r: [r.category], scoring=per_group),
+        "by_tag": _grouped(results, lambda r: r.categories, scoring=per_group),
+        "by_database": _grouped(results, lambda r: [r.db_id], scoring=per_group),
         "by_difficulty": _grouped((r for r in results if r.difficulty is not None),
-                                  lambda r: [r.difficulty], DIFFICULTY_LEVELS),
+                                  lambda r: [r.difficulty], DIFFICULTY_LEVELS, scoring),
         "errors": dict(sorted(errors.items(), key=lambda item: (-item[1], item[0]))),
         "gold_parse_errors": sum(1 for r in results if r.gold_parse_error is not None),
         "execution_skipped": {"examples": len(skipped),
@@ -155,10 +202,14 @@ def report_warnings(summary: Mapping[str, Any]) -> list[str]:
 
 def build_report(results: Sequence[ExampleResult], options: EvalConfig,
                  manifest: Mapping[str, Any]) -> dict[str, Any]:
-    """The full report: ``summary``, ``examples`` (input order) and ``manifest``."""
-    del options  # the flags are in the manifest; kept for a stable call signature
+    """The full report: ``summary``, ``examples`` (input order) and ``manifest``.
+
+    Raises:
+        InputError: as :func:`build_summary`.
+    """
     ordered = sorted(results, key=lambda r: r.index)
-    return {"summary": build_summary(ordered), "examples": [r.to_dict() for r in ordered],
+    return {"summary": build_summary(ordered, options),
+            "examples": [r.to_dict() for r in ordered],
             "manifest": dict(manifest)}
 
 
@@ -183,17 +234,26 @@ def write_report(report: Mapping[str, Any], out_path: str | Path) -> tuple[Path,
     return out_path, md
 
 
-def _pct(stat: Mapping[str, Any] | None) -> str:
-    return "-" if stat is None else f"{100 * stat['accuracy']:.1f}"
+def _pct(stat: Mapping[str, Any] | None, interval: bool = False) -> str:
+    if stat is None:
+        return "-"
+    text = f"{100 * stat['accuracy']:.1f}"
+    return f"{text} {format_interval(stat['ci95'])}" if interval and stat.get("ci95") else text
 
 
-def _table(title: str, groups: Mapping[str, Any]) -> list[str]:
-    shown = printed()
-    lines = [f"| {title} | count | " + " | ".join(f"{m.label} %" for m in shown) + " |",
+def columns(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``(label, summary key)`` of each printed column: the registry's, then pass@k and maj@k."""
+    shown = [(m.label or m.name, m.name) for m in printed()]
+    ks = (summary.get("sampling") or {}).get("k", [])
+    return shown + [(m.key(k), m.key(k)) for m in metrics.SAMPLED for k in ks]
+
+
+def _table(title: str, groups: Mapping[str, Any], shown: Sequence[tuple[str, str]]) -> list[str]:
+    lines = [f"| {title} | count | " + " | ".join(f"{label} %" for label, _ in shown) + " |",
              "|---|---:|" + "---:|" * len(shown)]
     for name, stats in groups.items():
         lines.append(f"| {name} | {stats['count']} | "
-                     + " | ".join(_pct(stats[m.name]) for m in shown) + " |")
+                     + " | ".join(_pct(stats.get(key), interval=True) for _, key in shown) + " |")
     return lines
 
 
@@ -218,18 +278,35 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     notes = report_warnings(summary)
     if notes:
         lines += ["", "## Warnings", "", *(f"- {note}" for note in notes)]
-    lines += ["", "## Overall", "", *_table("split", {"all": summary}), "",
-              "## By hardness", "", *_table("hardness", summary["by_hardness"]), "",
+    shown = columns(summary)
+    lines += ["", "## Overall", "", *_table("split", {"all": summary}, shown), "",
+              *_interval_note(manifest, summary),
+              "## By hardness", "", *_table("hardness", summary["by_hardness"], shown), "",
               *(["## By difficulty (the data's labels)", "",
-                 *_table("difficulty", summary["by_difficulty"]), ""]
+                 *_table("difficulty", summary["by_difficulty"], shown), ""]
                 if summary.get("by_difficulty") else []),
-              "## By category", "", *_table("category", summary["by_category"]), "",
+              "## By category", "", *_table("category", summary["by_category"], shown), "",
               "## By tag (an example counts under each of its tags)", "",
-              *_table("tag", summary["by_tag"]), "",
-              "## By database", "", *_table("db_id", summary["by_database"]), "",
+              *_table("tag", summary["by_tag"], shown), "",
+              "## By database", "", *_table("db_id", summary["by_database"], shown), "",
               "## Errors", "", "| error | count |", "|---|---:|"]
     lines += [f"| {kind} | {count} |" for kind, count in summary["errors"].items()]
     return "\n".join(lines) + "\n"
+
+
+def _interval_note(manifest: Mapping[str, Any], summary: Mapping[str, Any]) -> list[str]:
+    """The line under the overall table that says what the bracketed intervals are."""
+    lines = []
+    drawn = manifest.get("intervals") or {}
+    if drawn.get("samples"):
+        lines.append(f"[low, high]: 95% interval, percentile bootstrap over examples "
+                     f"({drawn['samples']} draws, seed {drawn['seed']}).")
+    sampling = summary.get("sampling")
+    if sampling:
+        lines.append(f"{sampling['n']} candidates per question: exec and exact score the "
+                     "first; pass@k is Chen et al.'s unbiased estimator, maj@k the execution "
+                     "majority vote of the first k.")
+    return [*lines, ""] if lines else []
 
 
 def format_summary(report: Mapping[str, Any]) -> str:
@@ -239,10 +316,13 @@ def format_summary(report: Mapping[str, Any]) -> str:
     groups = {**(summary.get("by_difficulty") or summary["by_hardness"]), "all": summary}
     header = f"{'':<8}" + "".join(f"{name:>12}" for name in groups)
     rows = [header, f"{'count':<8}" + "".join(f"{g['count']:>12}" for g in groups.values())]
-    for metric in printed():
-        if summary[metric.name] is not None:
-            rows.append(f"{metric.label:<8}"
-                        + "".join(f"{_pct(g[metric.name]):>12}" for g in groups.values()))
+    for label, key in columns(summary):
+        if summary.get(key) is not None:
+            rows.append(f"{label:<8}" + "".join(f"{_pct(g.get(key)):>12}" for g in groups.values()))
+    intervals = [f"{label} {format_interval(summary[key]['ci95'])}"
+                 for label, key in columns(summary) if (summary.get(key) or {}).get("ci95")]
+    if intervals:
+        rows.append("95% CI (all): " + ", ".join(intervals))
     if summary["errors"]:
         rows.append("errors: " + ", ".join(f"{k} {v}" for k, v in summary["errors"].items()))
     rows += [f"warning: {note}" for note in report_warnings(summary)]

@@ -35,6 +35,12 @@ from t2s.evaluation.hardness import hardness
 from t2s.evaluation.inputs import GoldExample, check_databases, check_schemas
 from t2s.evaluation.metrics import ExampleInput, uses_database
 from t2s.evaluation.report import build_manifest, build_report, write_report
+from t2s.evaluation.sampling import (
+    CandidateVerdicts,
+    check_candidates,
+    resolve_ks,
+    score_candidates,
+)
 
 # Examples per task sent to a worker. Small enough that 2 workers stay evenly
 # loaded to the end (Spider dev: 972 examples -> ~70 chunks), large enough
@@ -65,7 +71,9 @@ class ExampleResult:
     cannot parse (``None`` when it parses), in every mode: such an example has
     hardness ``unknown`` and ``exact_match`` false. ``execution_skipped`` is
     true when the example's database has no SQLite file and
-    ``--skip-missing-db`` left it out of execution scoring.
+    ``--skip-missing-db`` left it out of execution scoring. ``samples`` holds
+    the verdict of each candidate when the example has several (``eval.samples``;
+    see :mod:`t2s.evaluation.sampling`), when execution is scored.
     """
 
     index: int
@@ -82,13 +90,18 @@ class ExampleResult:
     message: str = ""
     gold_parse_error: str | None = None
     execution_skipped: bool = False
+    samples: CandidateVerdicts | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form: the fields in order, ``scores`` spelled out as one key per metric."""
+        """The JSON form: the fields in order, ``scores`` spelled out as one key per metric,
+        ``samples`` only when the example has candidates."""
         record: dict[str, Any] = {}
         for name, value in asdict(self).items():
             if name == "scores":
                 record.update({m.example_key: self.scores.get(m.name) for m in metrics.METRICS})
+            elif name == "samples":
+                if self.samples is not None:
+                    record[name] = self.samples.to_dict()
             else:
                 record[name] = value
         return record
@@ -98,6 +111,7 @@ class ExampleResult:
 class _Task:
     example: GoldExample
     pred: str
+    candidates: tuple[str, ...] = ()
 
 
 class _Scorer:
@@ -147,6 +161,9 @@ class _Scorer:
             result.scores[metric.name] = verdict.value
             if metric.reports_error:
                 result.error, result.message = verdict.error, verdict.message
+        if task.candidates and self.options.execution and not result.execution_skipped:
+            result.samples = score_candidates(self.executor, example.db_id, example.gold,
+                                              task.candidates)
         return result
 
 
@@ -178,7 +195,8 @@ def score_examples(examples: Sequence[GoldExample], predictions: Sequence[str], 
                    db_dir: str | Path, schemas: Mapping[str, DatabaseSchema],
                    options: EvalConfig, workers: int | None = None,
                    progress: bool = True,
-                   skip_execution: Collection[str] = ()) -> list[ExampleResult]:
+                   skip_execution: Collection[str] = (),
+                   candidates: Sequence[Sequence[str]] | None = None) -> list[ExampleResult]:
     """Score every example; results come back in input order.
 
     Args:
@@ -192,9 +210,11 @@ def score_examples(examples: Sequence[GoldExample], predictions: Sequence[str], 
         progress: Show a tqdm progress bar on stderr.
         skip_execution: db_ids whose examples are not executed (their
             databases are missing and ``--skip-missing-db`` was given).
+        candidates: Several candidates per example, same order, scored for
+            pass@k and maj@k (:mod:`t2s.evaluation.sampling`); ``None``: one each.
 
     Raises:
-        ValueError: if ``examples`` and ``predictions`` differ in length.
+        ValueError: if ``examples`` and ``predictions`` (or ``candidates``) differ in length.
         DataError: if a database disappears mid-run.
     """
     from tqdm import tqdm
@@ -202,7 +222,11 @@ def score_examples(examples: Sequence[GoldExample], predictions: Sequence[str], 
     if len(examples) != len(predictions):
         raise ValueError(f"{len(examples)} examples but {len(predictions)} predictions")
     workers = default_workers() if workers is None else max(1, workers)
-    tasks = [_Task(example, pred) for example, pred in zip(examples, predictions, strict=True)]
+    drawn = [()] * len(examples) if candidates is None else [tuple(c) for c in candidates]
+    if len(drawn) != len(examples):
+        raise ValueError(f"{len(examples)} examples but {len(drawn)} candidate lists")
+    tasks = [_Task(example, pred, cands)
+             for example, pred, cands in zip(examples, predictions, drawn, strict=True)]
     used = {example.db_id: schemas[example.db_id] for example in examples}
     skip = frozenset(skip_execution)
     results: list[ExampleResult] = []
@@ -254,7 +278,8 @@ def evaluate_predictions(examples: Sequence[GoldExample], predictions: Sequence[
                          pred_path: str | Path | None = None,
                          model: Mapping[str, Any] | None = None,
                          workers: int | None = None, progress: bool = True,
-                         skip_missing_db: bool = False) -> dict[str, Any]:
+                         skip_missing_db: bool = False,
+                         candidates: Sequence[Sequence[str]] | None = None) -> dict[str, Any]:
     """Check inputs, score every example and build (and optionally write) the report.
 
     This is what ``t2s evaluate`` runs for prediction files, and what the
@@ -276,12 +301,15 @@ def evaluate_predictions(examples: Sequence[GoldExample], predictions: Sequence[
         skip_missing_db: Leave the examples of a db_id that is in tables.json
             but has no SQLite file out of execution scoring (they are still
             scored by exact match; the report lists them) instead of refusing.
+        candidates: Several candidates per example (the same number for each),
+            for pass@k and maj@k; ``predictions`` are then usually their first.
 
     Returns:
         The report dict (``summary``, ``examples``, ``manifest``).
 
     Raises:
-        InputError: if counts differ, a db_id has no schema, a db_id has no
+        InputError: if counts differ (of candidates too, or an ``eval.pass_k``
+            exceeds them), a db_id has no schema, a db_id has no
             database while execution is scored (unless ``skip_missing_db``;
             the message lists them all), or the report cannot be written.
         DataError: if tables.json is missing or malformed, or a database
@@ -297,6 +325,9 @@ def evaluate_predictions(examples: Sequence[GoldExample], predictions: Sequence[
         raise InputError(f"{pred_path or 'predictions'}: {len(predictions)} predictions for "
                          f"{len(examples)} gold examples")
     where = gold_path or "gold"
+    if candidates is not None:
+        resolve_ks(options.pass_k, check_candidates(candidates, len(examples),
+                                                    str(pred_path or "candidates")))
     schemas = load_tables(tables_path)
     check_schemas(examples, schemas, where, tables_path)
     databases = check_databases(examples, db_dir, where, execution=uses_database(options),
@@ -304,7 +335,7 @@ def evaluate_predictions(examples: Sequence[GoldExample], predictions: Sequence[
     start = time.perf_counter()
     results = score_examples(examples, predictions, db_dir=db_dir, schemas=schemas,
                              options=options, workers=workers, progress=progress,
-                             skip_execution=databases.missing)
+                             skip_execution=databases.missing, candidates=candidates)
     wall_s = time.perf_counter() - start
     manifest = build_manifest(
         options=options, gold_path=gold_path, pred_path=pred_path, tables_path=tables_path,

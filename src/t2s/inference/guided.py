@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import get_args
 
 from t2s.config import GuidedStrategy, SqlLimits
-from t2s.sqlexec import ExecResult, ReadOnlyDatabase
+from t2s.sqlexec import ExecResult, ReadOnlyDatabase, majority_index, result_key
 
 STRATEGIES: tuple[str, ...] = get_args(GuidedStrategy)
 
@@ -52,11 +52,6 @@ class Selection:
     changed: bool
     executed_ok: int
     errors: dict[str, str] = field(default_factory=dict)
-
-
-def _result_key(result: ExecResult) -> tuple:
-    """A hashable, order-insensitive key of a result (Spider compares rows as bags)."""
-    return tuple(sorted(repr(row) for row in result.rows))
 
 
 def select_candidate(candidates: Sequence[str], execute: Executor,
@@ -106,13 +101,9 @@ def select_candidate(candidates: Sequence[str], execute: Executor,
 
 
 def _majority(order: list[tuple[int, str]], results: dict[str, ExecResult]) -> tuple[int, str]:
-    """The best-ranked member of the largest group of equal results."""
-    groups: dict[tuple, list[tuple[int, str]]] = {}
-    for index, sql in order:
-        groups.setdefault(_result_key(results[sql]), []).append((index, sql))
-    # Largest group first; among equals, the one whose best member ranks highest.
-    best = min(groups.values(), key=lambda members: (-len(members), members[0][0]))
-    return best[0]
+    """The best-ranked member of the largest group of equal results (:func:`~t2s.sqlexec.majority_index`)."""
+    winner = majority_index([result_key(results[sql]) for _, sql in order])
+    return order[winner or 0]
 
 
 def select_for_database(candidates: Sequence[str], db_path: str | Path, limits: SqlLimits,

@@ -235,12 +235,16 @@ class Predictor:
                             evidence=prompt_evidence(question.evidence, self.evidence))
 
     def predict(self, questions: Sequence[Question],
-                on_progress: Callable[[int], None] | None = None) -> list[Prediction]:
+                on_progress: Callable[[int], None] | None = None,
+                samples: int = 1) -> list[Prediction]:
         """One :class:`Prediction` per question, in order; failures become ``error`` rows.
 
         Args:
             questions: The questions (rows with ``error`` set are passed through).
             on_progress: Called with how many questions just finished.
+            samples: Without execution-guided selection, candidates to draw per
+                question in the same batched call (evaluation's ``eval.samples``);
+                above 1 each prediction keeps them in ``candidates``, the first as ``sql``.
         """
         predictions: list[Prediction | None] = [None] * len(questions)
         prompts: list[Prompt] = []
@@ -265,20 +269,22 @@ class Predictor:
             self.last_prompt = self.backend.render(prompts[-1])
             guided = self.infer.execution_guided
             generations = self.backend.generate(
-                prompts, num_candidates=self.infer.num_candidates if guided else 1,
+                prompts, num_candidates=self.infer.num_candidates if guided else samples,
                 on_batch=on_progress)
             for (index, path), generation in zip(pending, generations, strict=True):
-                predictions[index] = self._finish(questions[index], generation, path)
+                predictions[index] = self._finish(questions[index], generation, path, samples)
         return [p for p in predictions if p is not None]
 
-    def _finish(self, question: Question, generation: Generation,
-                path: Path | str | None) -> Prediction:
+    def _finish(self, question: Question, generation: Generation, path: Path | str | None,
+                samples: int = 1) -> Prediction:
         prediction = Prediction(
             question.id, question.question, question.db, sql=generation.sql,
             completion=generation.completion, latency_s=generation.latency_s,
             prompt_tokens=generation.prompt_tokens, completion_tokens=generation.completion_tokens,
             batch_size=generation.batch_size, error=generation.error)
         if generation.error or not self.infer.execution_guided:
+            if samples > 1 and not generation.error:
+                prediction.candidates = list(generation.candidates)
             return prediction
         prediction.candidates = list(generation.candidates)
         if path is None:
@@ -307,7 +313,8 @@ def build_predictor(config: Config, dataset: SpiderDataset | None = None,
 
 
 def generate_predictions(config: Config, examples: Sequence[Example], dataset: SpiderDataset,
-                         progress: bool = True, backend: Backend | None = None) -> list[Prediction]:
+                         progress: bool = True, backend: Backend | None = None,
+                         samples: int = 1) -> list[Prediction]:
     """Predict SQL for Spider-format examples: what evaluation's "score a model" calls.
 
     Args:
@@ -316,6 +323,7 @@ def generate_predictions(config: Config, examples: Sequence[Example], dataset: S
         dataset: The dataset that holds the examples' schemas and databases.
         progress: Show a progress bar on stderr.
         backend: An already loaded backend (default: load ``infer.adapter_path``).
+        samples: Candidates drawn per example (see :meth:`Predictor.predict`).
 
     Returns:
         One :class:`Prediction` per example, in order; ``id`` is the example's
@@ -328,7 +336,7 @@ def generate_predictions(config: Config, examples: Sequence[Example], dataset: S
     questions = [Question(id=str(e.index), question=e.question, db_id=e.db_id,
                           evidence=e.evidence) for e in examples]
     with progress_bar(len(questions), "generating", enabled=progress) as bar:
-        predictions = predictor.predict(questions, on_progress=bar.update)
+        predictions = predictor.predict(questions, on_progress=bar.update, samples=samples)
     if config.infer.execution_guided:
         log.info("%s", predictor.stats.summary())
     return predictions
@@ -370,6 +378,8 @@ def describe_model(config: Config) -> dict[str, Any]:
             "execution_guided": infer.execution_guided,
             "num_candidates": infer.num_candidates if infer.execution_guided else 1,
             "prompt_format": config.data.prompt_format,
+            # Only when sampled, so the manifests of one-candidate runs stay as they were.
+            **({"samples": config.eval.samples} if config.eval.samples > 1 else {}),
         },
         "prompt": prompt_record(config),
     }
