@@ -126,6 +126,8 @@ def test_sampling_settings_are_checked_at_load() -> None:
                            "eval.pass_k=[1,4]"])
     message = str(caught.value)
     assert "infer.execution_guided" in message and "eval.pass_k: each k must be in [1, " in message
+    with pytest.raises(ConfigError, match="need eval.etype all or exec, got match"):
+        load_config(None, ["eval.samples=3", "infer.do_sample=true", "eval.etype=match"])
     config = load_config(None, ["eval.samples=3", "infer.do_sample=true", "eval.pass_k=[1,2]"])
     assert (config.eval.samples, config.eval.pass_k) == (3, [1, 2])
 
