@@ -126,6 +126,8 @@ def test_sampling_settings_are_checked_at_load() -> None:
                            "eval.pass_k=[1,4]"])
     message = str(caught.value)
     assert "infer.execution_guided" in message and "eval.pass_k: each k must be in [1, " in message
+    with pytest.raises(ConfigError, match="need eval.etype all or exec, got match"):
+        load_config(None, ["eval.samples=3", "infer.do_sample=true", "eval.etype=match"])
     config = load_config(None, ["eval.samples=3", "infer.do_sample=true", "eval.pass_k=[1,2]"])
     assert (config.eval.samples, config.eval.pass_k) == (3, [1, 2])
 
@@ -262,8 +264,20 @@ def test_compare_and_the_nightly_comparison_show_the_sampling_metrics(
 
 @pytest.mark.slow  # the session's tiny adapter: ~40 s to build on 2 cores, the test ~10 s after
 def test_evaluate_a_tiny_model_with_three_samples_per_question(
-        sample_dir: Path, adapter_dir: Path, tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+        sample_dir: Path, adapter_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from t2s.inference.generate import SQLGenerator
+
+    # Observe (not replace) the model's generate calls: n candidates come from one
+    # call per batch of questions (num_return_sequences), not from n calls.
+    calls: list[tuple[int, int]] = []
+    real_batch = SQLGenerator._generate_batch
+
+    def counted(self: SQLGenerator, batch_ids: list[list[int]], num_candidates: int) -> list:
+        calls.append((len(batch_ids), num_candidates))
+        return real_batch(self, batch_ids, num_candidates)
+
+    monkeypatch.setattr(SQLGenerator, "_generate_batch", counted)
     report_dir = tmp_path / "eval"
     overrides = inference_overrides(
         sample_dir, adapter_dir, f"eval.report_dir={report_dir}", "eval.samples=3",
@@ -271,6 +285,7 @@ def test_evaluate_a_tiny_model_with_three_samples_per_question(
         "eval.workers=1", "eval.timeout_s=2")
     config = ["evaluate", "--config", str(ROOT / "configs" / "tiny.yaml"), "--no-progress"]
     assert main([*config, *overrides]) == 0
+    assert calls == [(4, 3), (2, 3)]  # 6 questions in batches of infer.batch_size=4
     printed = capsys.readouterr().out
     assert [line.split()[0] for line in printed.splitlines()[2:]][:6] == [
         "exact", "exec", "pass@1", "pass@3", "maj@1", "maj@3"]

@@ -72,6 +72,9 @@ class EvalConfig:
             problems.append(("bootstrap_samples", f"must be >= 0, got {self.bootstrap_samples}"))
         if self.samples < 1:
             problems.append(("samples", f"must be >= 1, got {self.samples}"))
+        if self.samples > 1 and not self.execution:
+            problems.append(("samples", "pass@k and maj@k execute the candidates: they need "
+                                        f"eval.etype all or exec, got {self.etype}"))
         # With samples 1 a prediction file's candidates set n, checked when it is read.
         top = self.samples if self.samples > 1 else None
         bad_k = [k for k in self.pass_k if k < 1 or (top is not None and k > top)]

@@ -58,6 +58,11 @@ class McNemarResult:
     p_value: float
     method: str
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (``mcnemar`` of ``t2s compare --out``)."""
+        return {"b_regressions": self.b, "c_fixes": self.c, "p_value": self.p_value,
+                "method": self.method}
+
 
 def mcnemar(b: int, c: int) -> McNemarResult:
     """McNemar's test from the discordant counts.
@@ -164,9 +169,7 @@ class SampledComparison:
         return {"metric": self.key, "count": self.count, "value_a": round(self.value_a, 4),
                 "value_b": round(self.value_b, 4),
                 "delta_ci95": list(self.interval) if self.interval else None,
-                "mcnemar": None if self.test is None else
-                {"b_regressions": self.test.b, "c_fixes": self.test.c,
-                 "p_value": self.test.p_value, "method": self.test.method}}
+                "mcnemar": None if self.test is None else self.test.to_dict()}
 
 
 @dataclass(frozen=True)
@@ -203,8 +206,7 @@ class Comparison:
         return {
             "metric": self.metric, "count": self.count,
             "accuracy_a": round(self.accuracy_a, 4), "accuracy_b": round(self.accuracy_b, 4),
-            "mcnemar": {"b_regressions": self.test.b, "c_fixes": self.test.c,
-                        "p_value": self.test.p_value, "method": self.test.method},
+            "mcnemar": self.test.to_dict(),
             "delta_ci95": list(self.interval) if self.interval else None,
             "sampled": [s.to_dict() for s in self.sampled],
             "regressions": self.regressions, "fixes": self.fixes,

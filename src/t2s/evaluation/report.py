@@ -11,12 +11,18 @@
   examples that ``--skip-missing-db`` left out of execution scoring). Each
   accuracy is ``correct`` over the examples scored for that metric, so with
   skipped examples ``execution`` is over ``count - execution_skipped.examples``.
+  Overall, per hardness and per difficulty, each 0/1 metric's entry also has
+  ``ci95``, its 95% bootstrap interval (:mod:`t2s.evaluation.intervals`). With
+  several candidates per question, ``sampling`` (``{"n", "k"}``) and the keys
+  ``pass@k`` and ``maj@k`` follow the registry's metrics in every entry
+  (:mod:`t2s.evaluation.sampling`).
 * ``examples``: one record per example, in input order (see
   :class:`~t2s.evaluation.runner.ExampleResult`).
 * ``manifest``: evaluator name and version, the flags that change verdicts,
   data fingerprints (sha256 of the gold file, tables.json and every database
   used) with ``data.missing_databases`` (used db_ids that have no SQLite file:
-  fine for exact match, skipped by execution), the prediction file's hash, the model/adapter and decoding settings
+  fine for exact match, skipped by execution), the prediction file's hash, the
+  intervals' method, draws and seed (``intervals``), the model/adapter and decoding settings
   when a model produced the predictions, the git commit, and the time.
   ``t2s compare`` refuses to compare reports whose ``data`` or ``flags``
   differ.
