@@ -116,7 +116,9 @@ def test_an_unreachable_database_is_503_database_unavailable(pg_server, stages_d
     assert _ask(client, "SELECT 3").status_code == 200  # back once the role may log in again
 
 
-def test_postgresql_unknown_names_reach_the_request_log(pg_server):
+def test_postgresql_unknown_names_reach_the_request_log_and_the_monitor(pg_server, sample_dir):
+    from t2s.monitor.report import write_report
+
     _server, client, tmp = pg_server
     _ask(client, "SELECT * FROM missing", execute=False)
     _ask(client, "SELECT nope FROM singer", execute=False)
@@ -128,6 +130,10 @@ def test_postgresql_unknown_names_reach_the_request_log(pg_server):
     assert by_sql["SELECT nope FROM singer"]["sql_parsed"] is True
     assert by_sql["SELEC oops"]["sql_parsed"] is False
     assert by_sql["SELECT * FROM missing"]["executed"] is False
+    report = write_report(tmp / "requests.jsonl", sample_dir / "train.json", tmp / "report")
+    assert report["unknown_names"] == {"tables": {"missing": 1}, "columns": {"nope": 1}}
+    assert "unknown tables: missing 1; unknown columns: nope 1" in (
+        tmp / "report" / "REPORT.md").read_text()
 
 
 def test_a_server_down_at_start_still_serves_and_answers_503(tmp_path, sample_dir, caplog):
