@@ -15,7 +15,13 @@ from t2s.cli import main
 from t2s.db.importer import import_sqlite
 from t2s.sqlexec import run_query
 
-from .conftest import STAGES_SECRET, create_reader, drop_database_and_role, dsn_for, recreate_database
+from .conftest import (
+    STAGES_SECRET,
+    create_reader,
+    drop_database_and_role,
+    dsn_for,
+    recreate_database,
+)
 
 NAME, ROLE = "t2s_stg_kennels", "t2s_stg_kennels_reader"
 
