@@ -169,3 +169,20 @@ def test_no_password_anywhere_the_server_writes(pg_server, monkeypatch):
     for path in tmp.rglob("*"):
         if path.is_file():
             assert STAGES_SECRET.encode() not in path.read_bytes(), path
+
+
+def test_the_command_line_registers_a_dsn_without_touching_the_server(tmp_path):
+    import argparse
+
+    from t2s.serve.command import resolve_settings
+
+    from .conftest import ROOT
+
+    dsn = f"postgresql://reader:{STAGES_SECRET}@/shop?host={tmp_path}&port=1"  # nothing listens
+    args = argparse.Namespace(config=str(ROOT / "configs" / "tiny.yaml"),
+                              overrides=["serve.db_pool_size=2"], host=None, port=None,
+                              adapter=[], db=[f"shop={dsn}", f"file={tmp_path / 'x.sqlite'}"])
+    (tmp_path / "x.sqlite").write_bytes(b"")
+    config, _adapters, databases = resolve_settings(args)
+    assert databases["shop"] == dsn and databases["file"] == tmp_path / "x.sqlite"
+    assert config.serve.db_pool_size == 2
