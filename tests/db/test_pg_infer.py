@@ -166,3 +166,12 @@ def test_cli_repl_on_a_dsn(stages_db, sample_dir, adapter_dir, capsys, monkeypat
     assert status == 0, captured.err
     assert "TABLE: singer" in captured.out and "t2s repl on postgresql://" in captured.out
     assert STAGES_SECRET not in captured.out + captured.err
+
+
+def test_a_postgres_model_gets_postgresql_ddl_of_the_live_database(stages_db):
+    resolver = SchemaResolver(SchemaTextConfig(style="ddl"), dialect="postgres")
+    text, _ = resolver.resolve(Question("1", "q", db_path=stages_db["reader"]))
+    assert "CREATE TABLE singer" in text and "bigint" in text
+    sqlite_style, _ = SchemaResolver(SchemaTextConfig(style="ddl")).resolve(
+        Question("1", "q", db_path=stages_db["reader"]))
+    assert "bigint" not in sqlite_style  # Spider's type words, as a SQLite-trained model saw

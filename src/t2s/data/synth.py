@@ -257,7 +257,8 @@ def infer_spec(path: Path | str, db_id: str) -> tuple[DatabaseSpec, list[str]]:
         else ColumnSpec(c.name, c.sql_type, "text", phrase=c.phrase) for c in t.columns))
         for t in tables]
     if not tables:
-        raise DataError(f"{path}: no table the templates can use (skipped: {', '.join(skipped)})")
+        raise DataError(f"{describe_target(path)}: no table the templates can use "
+                        f"(skipped: {', '.join(skipped)})")
     return DatabaseSpec(db_id, tuple(tables)), skipped
 
 
@@ -372,7 +373,8 @@ def synthesize(db_paths: list[str | Path], out_dir: str | Path, n: int = 500, se
             (out / "database" / db_id).mkdir()
             shutil.copyfile(path, out / "database" / db_id / f"{db_id}.sqlite")
     if not pairs:
-        raise DataError(f"no executable question/SQL pair could be generated for {', '.join(map(str, paths))}")
+        raise DataError("no executable question/SQL pair could be generated for "
+                        f"{', '.join(map(describe_target, paths))}")
     rng.shuffle(pairs)
     pairs = pairs[:n]
     dev_count = round(dev_fraction * len(pairs))

@@ -191,7 +191,8 @@ def answer_one(args: argparse.Namespace, config) -> int:
     question = Question(id="0", question=args.question, db_path=db, db_id=name or args.db_id)
     # Resolve the database before loading the model: a wrong path fails in
     # milliseconds instead of after the model load.
-    _schema_text, db_path = SchemaResolver(config.data.schema, dataset).resolve(question)
+    resolver = SchemaResolver(config.data.schema, dataset, config.data.dialect)
+    _schema_text, db_path = resolver.resolve(question)
     predictor = build_predictor(config, dataset)
     prediction = predictor.predict([question])[0]
     if args.show_prompt and predictor.last_prompt:

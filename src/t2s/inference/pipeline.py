@@ -26,7 +26,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from t2s.config import Config, InferConfig, PromptConfig, SchemaTextConfig
+from t2s.config import (
+    DEFAULT_DIALECT,
+    Config,
+    Dialect,
+    InferConfig,
+    PromptConfig,
+    SchemaTextConfig,
+)
 from t2s.data.prompts import SchemaTextCache, build_prompt, prompt_evidence
 from t2s.data.schema_text import schema_from_database, serialize_schema
 from t2s.data.spider import DatabaseSchema, Example, SpiderDataset
@@ -110,12 +117,16 @@ class SchemaResolver:
     Args:
         schema: The ``data.schema`` switches training used.
         dataset: The Spider-format dataset for ``db_id`` questions, or None.
+        dialect: ``data.dialect`` training used (the DDL style's dialect).
     """
 
-    def __init__(self, schema: SchemaTextConfig, dataset: SpiderDataset | None = None) -> None:
+    def __init__(self, schema: SchemaTextConfig, dataset: SpiderDataset | None = None,
+                 dialect: Dialect = DEFAULT_DIALECT) -> None:
         self.schema = schema
         self.dataset = dataset
-        self._spider = (SchemaTextCache.from_config(dataset.schemas, dataset.database_dir, schema)
+        self.dialect = dialect
+        self._spider = (SchemaTextCache.from_config(dataset.schemas, dataset.database_dir, schema,
+                                                    dialect=dialect)
                         if dataset is not None else None)
         self._live: dict[Path | str, SchemaTextCache] = {}
 
@@ -156,7 +167,7 @@ class SchemaResolver:
             # style) as a database of a Spider-format folder gets.
             schema = schema_from_database(path)
             self._live[key] = SchemaTextCache.from_config({schema.db_id: schema}, None, self.schema,
-                                                          {schema.db_id: path})
+                                                          {schema.db_id: path}, self.dialect)
         cache = self._live[key]
         return cache.text(next(iter(cache.schemas)), question)
 
@@ -230,7 +241,8 @@ class Predictor:
         no database file, so no sample or matched values.
         """
         switches = self.resolver.schema
-        text = serialize_schema(schema, switches.include_keys, None, switches.style)
+        text = serialize_schema(schema, switches.include_keys, None, switches.style,
+                                self.resolver.dialect)
         return build_prompt(question.question, text, self.prompt_format, self.prompt,
                             evidence=prompt_evidence(question.evidence, self.evidence))
 
@@ -301,7 +313,8 @@ def build_predictor(config: Config, dataset: SpiderDataset | None = None,
     """
     if backend is None:
         backend = load_backend(config.infer, config.model, config.data)
-    return Predictor(backend, SchemaResolver(config.data.schema, dataset), config.infer,
+    return Predictor(backend, SchemaResolver(config.data.schema, dataset, config.data.dialect),
+                     config.infer,
                      config.data.prompt_format, evidence=config.data.evidence,
                      prompt=config.data.prompt)
 

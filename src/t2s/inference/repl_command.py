@@ -258,7 +258,7 @@ def run(args: argparse.Namespace) -> int:
     db_id = name or args.db_id
     if db or db_id:
         # A wrong database fails now, before the model load.
-        SchemaResolver(config.data.schema, dataset).resolve(
+        SchemaResolver(config.data.schema, dataset, config.data.dialect).resolve(
             Question("start", "", db_path=db, db_id=db_id))
     predictor = build_predictor(config, dataset)
     repl = Repl(predictor, config.infer, db_path=db, db_id=db_id, execute=args.execute)
