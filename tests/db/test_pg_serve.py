@@ -18,6 +18,7 @@ import pytest
 
 from serve.serve_support import AUTH, scripted_adapter, scripted_loader, serve_config, start_server
 from t2s.db import postgres
+from t2s.errors import ConfigError
 
 from .conftest import STAGES_SECRET, admin_execute
 
@@ -183,6 +184,11 @@ def test_the_command_line_registers_a_dsn_without_touching_the_server(tmp_path):
                               overrides=["serve.db_pool_size=2"], host=None, port=None,
                               adapter=[], db=[f"shop={dsn}", f"file={tmp_path / 'x.sqlite'}"])
     (tmp_path / "x.sqlite").write_bytes(b"")
+    # The tiny config's model writes SQLite SQL: a PostgreSQL database is refused ...
+    with pytest.raises(ConfigError, match="data.dialect=sqlite.*shop") as caught:
+        resolve_settings(args)
+    assert STAGES_SECRET not in str(caught.value)
+    args.overrides.append("infer.dialect_override=true")  # ... unless overridden
     config, _adapters, databases = resolve_settings(args)
     assert databases["shop"] == dsn and databases["file"] == tmp_path / "x.sqlite"
     assert config.serve.db_pool_size == 2

@@ -37,6 +37,7 @@ from t2s.config import (
 from t2s.data.prompts import SchemaTextCache, build_prompt, prompt_evidence
 from t2s.data.schema_text import schema_from_database, serialize_schema
 from t2s.data.spider import DatabaseSchema, Example, SpiderDataset
+from t2s.db.dialect import check_dialect, engine_of
 from t2s.errors import DataError, T2SError
 from t2s.inference.adapter_prompt import prompt_record
 from t2s.inference.backends import Backend, load_backend
@@ -302,6 +303,21 @@ class Predictor:
         prediction.sql = selection.sql
         prediction.guided_changed = selection.changed
         return prediction
+
+
+def check_engines(config: Config, databases: dict[str, str | Path]) -> None:
+    """Refuse live databases (``{name: file or DSN}``) of the other engine than the model's
+    ``data.dialect``; with ``infer.dialect_override`` log them instead.
+
+    Raises:
+        ConfigError: naming them (DSNs redacted), unless ``infer.dialect_override``.
+    """
+    check_dialect(config.data.dialect, databases, config.infer.dialect_override,
+                  config.infer.adapter_path)
+    other = sorted(n for n, t in databases.items() if engine_of(t) != config.data.dialect)
+    if other:
+        log.warning("infer.dialect_override: a %s model on %d database(s) of the other engine: %s",
+                    config.data.dialect, len(other), ", ".join(other[:5]))
 
 
 def build_predictor(config: Config, dataset: SpiderDataset | None = None,
