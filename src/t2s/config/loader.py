@@ -369,6 +369,14 @@ def _type_error(value: Any, hint: Any) -> str | None:
         return next(e for e in errors if e)
     if hint is type(None):
         return None if value is None else f"expected null, got {value!r}"
+    if origin is dict:
+        if not isinstance(value, dict):
+            return f"expected a mapping, got {value!r}"
+        for key, item in value.items():
+            error = (_type_error(key, args[0]) or _type_error(item, args[1])) if args else None
+            if error:
+                return f"entry {key!r}: {error}"
+        return None
     if origin is list:
         if not isinstance(value, list):
             return f"expected a list, got {value!r}"
