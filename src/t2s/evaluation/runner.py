@@ -26,6 +26,7 @@ from typing import Any
 
 from t2s.config import EvalConfig, eval_problems
 from t2s.data.spider import DatabaseSchema, load_tables
+from t2s.db.postgres import redact_dsn
 from t2s.errors import ConfigError, InputError
 from t2s.evaluation import metrics
 from t2s.evaluation.categories import categories, category
@@ -104,13 +105,14 @@ class _Scorer:
     """Per-process state: schemas, options, skipped databases and the execution evaluator."""
 
     def __init__(self, db_dir: str, schemas: Mapping[str, DatabaseSchema],
-                 options: EvalConfig, skip_execution: frozenset[str] = frozenset()) -> None:
+                 options: EvalConfig, skip_execution: frozenset[str] = frozenset(),
+                 databases: Mapping[str, str] | None = None) -> None:
         self.schemas = schemas
         self.options = options
         self.skip_execution = skip_execution
         self.executor = ExecutionEvaluator(db_dir, **options.limits.kwargs(),
                                            keep_distinct=options.keep_distinct,
-                                           metric=options.exec_metric)
+                                           metric=options.exec_metric, databases=databases)
 
     def score(self, task: _Task) -> ExampleResult:
         """Score one example.
@@ -154,9 +156,10 @@ _SCORER: _Scorer | None = None
 
 
 def _init_worker(db_dir: str, schemas: Mapping[str, DatabaseSchema],
-                 options: EvalConfig, skip_execution: frozenset[str]) -> None:
+                 options: EvalConfig, skip_execution: frozenset[str],
+                 databases: Mapping[str, str]) -> None:
     global _SCORER
-    _SCORER = _Scorer(db_dir, schemas, options, skip_execution)
+    _SCORER = _Scorer(db_dir, schemas, options, skip_execution, databases)
 
 
 def _score_chunk(tasks: Sequence[_Task]) -> list[ExampleResult]:
@@ -178,7 +181,8 @@ def score_examples(examples: Sequence[GoldExample], predictions: Sequence[str], 
                    db_dir: str | Path, schemas: Mapping[str, DatabaseSchema],
                    options: EvalConfig, workers: int | None = None,
                    progress: bool = True,
-                   skip_execution: Collection[str] = ()) -> list[ExampleResult]:
+                   skip_execution: Collection[str] = (),
+                   databases: Mapping[str, str] | None = None) -> list[ExampleResult]:
     """Score every example; results come back in input order.
 
     Args:
@@ -192,6 +196,7 @@ def score_examples(examples: Sequence[GoldExample], predictions: Sequence[str], 
         progress: Show a tqdm progress bar on stderr.
         skip_execution: db_ids whose examples are not executed (their
             databases are missing and ``--skip-missing-db`` was given).
+        databases: The ``postgresql://`` DSN of each db_id on a server.
 
     Raises:
         ValueError: if ``examples`` and ``predictions`` differ in length.
@@ -209,7 +214,7 @@ def score_examples(examples: Sequence[GoldExample], predictions: Sequence[str], 
     with tqdm(total=len(tasks), desc="evaluate", unit="ex", disable=not progress,
               dynamic_ncols=True) as bar:
         if workers == 1:
-            scorer = _Scorer(str(db_dir), used, options, skip)
+            scorer = _Scorer(str(db_dir), used, options, skip, databases)
             try:
                 for task in tasks:
                     results.append(scorer.score(task))
@@ -218,7 +223,7 @@ def score_examples(examples: Sequence[GoldExample], predictions: Sequence[str], 
                 scorer.executor.close()
         else:
             for chunk_results in _run_pool(_chunks(tasks), str(db_dir), used, options, skip,
-                                           workers):
+                                           workers, dict(databases or {})):
                 results.extend(chunk_results)
                 bar.update(len(chunk_results))
     results.sort(key=lambda result: result.index)
@@ -227,13 +232,14 @@ def score_examples(examples: Sequence[GoldExample], predictions: Sequence[str], 
 
 def _run_pool(chunks: list[list[_Task]], db_dir: str, schemas: Mapping[str, DatabaseSchema],
               options: EvalConfig, skip_execution: frozenset[str],
-              workers: int) -> Iterator[list[ExampleResult]]:
+              workers: int, databases: Mapping[str, str]) -> Iterator[list[ExampleResult]]:
     # 'spawn', not 'fork': the "score a model" mode calls this from a process
     # that has torch (and its thread pools) loaded, which fork can deadlock.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(workers, max(1, len(chunks))), mp_context=context,
                              initializer=_init_worker,
-                             initargs=(db_dir, schemas, options, skip_execution)) as pool:
+                             initargs=(db_dir, schemas, options, skip_execution,
+                                       databases)) as pool:
         pending: set[Future[list[ExampleResult]]] = {
             pool.submit(_score_chunk, chunk) for chunk in chunks}
         try:
@@ -254,7 +260,8 @@ def evaluate_predictions(examples: Sequence[GoldExample], predictions: Sequence[
                          pred_path: str | Path | None = None,
                          model: Mapping[str, Any] | None = None,
                          workers: int | None = None, progress: bool = True,
-                         skip_missing_db: bool = False) -> dict[str, Any]:
+                         skip_missing_db: bool = False,
+                         databases: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Check inputs, score every example and build (and optionally write) the report.
 
     This is what ``t2s evaluate`` runs for prediction files, and what the
@@ -276,6 +283,9 @@ def evaluate_predictions(examples: Sequence[GoldExample], predictions: Sequence[
         skip_missing_db: Leave the examples of a db_id that is in tables.json
             but has no SQLite file out of execution scoring (they are still
             scored by exact match; the report lists them) instead of refusing.
+        databases: The ``postgresql://`` DSN of each db_id on a server
+            (``data.databases``): executed there, gold transpiled; the manifest
+            lists them without passwords.
 
     Returns:
         The report dict (``summary``, ``examples``, ``manifest``).
@@ -299,17 +309,22 @@ def evaluate_predictions(examples: Sequence[GoldExample], predictions: Sequence[
     where = gold_path or "gold"
     schemas = load_tables(tables_path)
     check_schemas(examples, schemas, where, tables_path)
-    databases = check_databases(examples, db_dir, where, execution=uses_database(options),
-                                skip_missing=skip_missing_db)
+    live = dict(databases or {})
+    files = check_databases([e for e in examples if e.db_id not in live], db_dir, where,
+                            execution=uses_database(options), skip_missing=skip_missing_db)
     start = time.perf_counter()
     results = score_examples(examples, predictions, db_dir=db_dir, schemas=schemas,
                              options=options, workers=workers, progress=progress,
-                             skip_execution=databases.missing)
+                             skip_execution=files.missing, databases=live)
     wall_s = time.perf_counter() - start
     manifest = build_manifest(
         options=options, gold_path=gold_path, pred_path=pred_path, tables_path=tables_path,
-        db_paths=databases.paths, missing_databases=list(databases.missing), model=model,
+        db_paths=files.paths, missing_databases=list(files.missing), model=model,
         runtime={"workers": workers or default_workers(), "wall_s": round(wall_s, 3)})
+    if live:
+        manifest["data"]["postgres_databases"] = {
+            db_id: redact_dsn(dsn) for db_id, dsn in sorted(live.items())
+            if db_id in {e.db_id for e in examples}}
     report = build_report(results, options, manifest)
     if out_path is not None:
         try:

@@ -193,7 +193,7 @@ def answer_one(args: argparse.Namespace, config) -> int:
     # milliseconds instead of after the model load.
     if db is not None:
         check_engines(config, {question.db or db: db})
-    resolver = SchemaResolver(config.data.schema, dataset, config.data.dialect)
+    resolver = SchemaResolver(config.data.schema, dataset, dialect=config.data.dialect)
     _schema_text, db_path = resolver.resolve(question)
     predictor = build_predictor(config, dataset)
     prediction = predictor.predict([question])[0]

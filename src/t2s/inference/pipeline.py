@@ -37,7 +37,7 @@ from t2s.config import (
 from t2s.data.prompts import SchemaTextCache, build_prompt, prompt_evidence
 from t2s.data.schema_text import schema_from_database, serialize_schema
 from t2s.data.spider import DatabaseSchema, Example, SpiderDataset
-from t2s.db.dialect import check_dialect, engine_of
+from t2s.db.dialect import check_dialect, engine_of, live_databases
 from t2s.errors import DataError, T2SError
 from t2s.inference.adapter_prompt import prompt_record
 from t2s.inference.backends import Backend, load_backend
@@ -118,16 +118,19 @@ class SchemaResolver:
     Args:
         schema: The ``data.schema`` switches training used.
         dataset: The Spider-format dataset for ``db_id`` questions, or None.
-        dialect: ``data.dialect`` training used (the DDL style's dialect).
+        databases: ``data.databases`` resolved: the DSN of each db_id on a server.
+        dialect: ``data.dialect`` used in training (the dialect of DDL schema text).
     """
 
     def __init__(self, schema: SchemaTextConfig, dataset: SpiderDataset | None = None,
-                 dialect: Dialect = DEFAULT_DIALECT) -> None:
+                 databases: dict[str, str] | None = None, dialect: Dialect = DEFAULT_DIALECT) -> None:
         self.schema = schema
         self.dataset = dataset
+        # data.databases: a db_id's schema text from its server, its SQL run there.
+        self.databases = databases or {}
         self.dialect = dialect
         self._spider = (SchemaTextCache.from_config(dataset.schemas, dataset.database_dir, schema,
-                                                    dialect=dialect)
+                                                    dict(self.databases), dialect)
                         if dataset is not None else None)
         self._live: dict[Path | str, SchemaTextCache] = {}
 
@@ -194,6 +197,8 @@ class SchemaResolver:
                             "(--data-dir or data.root)")
         self.dataset.schema(db_id)  # raises DataError for an unknown or unsafe db_id
         text = self._spider.text(db_id, question)
+        if db_id in self.databases:
+            return text, self.databases[db_id]  # type: ignore[return-value]  # a DSN runs as a path does
         path = self.dataset.database_path(db_id) if self.dataset.has_database(db_id) else None
         return text, path
 
@@ -329,8 +334,9 @@ def build_predictor(config: Config, dataset: SpiderDataset | None = None,
     """
     if backend is None:
         backend = load_backend(config.infer, config.model, config.data)
-    return Predictor(backend, SchemaResolver(config.data.schema, dataset, config.data.dialect),
-                     config.infer,
+    databases = live_databases(config.data, dataset.schemas) if dataset is not None else {}
+    resolver = SchemaResolver(config.data.schema, dataset, databases, config.data.dialect)
+    return Predictor(backend, resolver, config.infer,
                      config.data.prompt_format, evidence=config.data.evidence,
                      prompt=config.data.prompt)
 

@@ -267,7 +267,7 @@ def run(args: argparse.Namespace) -> int:
         check_engines(config, {db_id or db: db})
     if db or db_id:
         # A wrong database fails now, before the model load.
-        SchemaResolver(config.data.schema, dataset, config.data.dialect).resolve(
+        SchemaResolver(config.data.schema, dataset, dialect=config.data.dialect).resolve(
             Question("start", "", db_path=db, db_id=db_id))
     predictor = build_predictor(config, dataset)
     repl = Repl(predictor, config.infer, db_path=db, db_id=db_id, execute=args.execute,
