@@ -19,6 +19,7 @@ import pytest
 from serve.serve_support import AUTH, scripted_adapter, scripted_loader, serve_config, start_server
 from t2s.db import postgres
 from t2s.errors import ConfigError
+from t2s.sqlexec import run_query
 
 from .conftest import STAGES_SECRET, admin_execute
 
@@ -192,3 +193,37 @@ def test_the_command_line_registers_a_dsn_without_touching_the_server(tmp_path):
     config, _adapters, databases = resolve_settings(args)
     assert databases["shop"] == dsn and databases["file"] == tmp_path / "x.sqlite"
     assert config.serve.db_pool_size == 2
+
+
+def test_a_dataset_database_on_a_server_runs_through_a_pool(tmp_path, sample_dir, pg_admin_dsn):
+    """``data.databases`` puts a dataset's db_id on PostgreSQL: its requests share one pool too."""
+    from t2s.db.importer import import_sqlite
+
+    from .conftest import create_reader, drop_database_and_role, recreate_database
+
+    name, role = "t2s_stg_hall", "t2s_stg_hall_reader"
+    admin = recreate_database(pg_admin_dsn, name)
+    try:
+        import_sqlite(sample_dir / "database" / "concert_hall" / "concert_hall.sqlite", admin)
+        reader = create_reader(pg_admin_dsn, role, name)
+        config = serve_config(sample_dir, tmp_path,
+                              f"infer.adapter_path={scripted_adapter(tmp_path / 'a')}",
+                              f"data.databases={{concert_hall: '{reader}'}}", "serve.db_pool_size=2",
+                              "serve.cache_size=0")
+        server = start_server(config, [("default", str(tmp_path / "a"))], loader=scripted_loader)
+        try:
+            with httpx.Client(base_url=server.url, headers=AUTH, timeout=60) as client:
+                with ThreadPoolExecutor(6) as workers:
+                    replies = list(workers.map(lambda _: _ask(
+                        client, "SELECT count(*) FROM venue", db_id="concert_hall"), range(6)))
+                pool = server.service.pools[reader]
+                open_now = pool.open_sessions
+        finally:
+            server.stop()
+        assert [r.status_code for r in replies] == [200] * 6, replies[0].text
+        venues = run_query(sample_dir / "database" / "concert_hall" / "concert_hall.sqlite",
+                           "SELECT count(*) FROM venue").rows[0][0]
+        assert all(r.json()["result"]["rows"] == [[venues]] for r in replies)
+        assert pool.size == 2 and 1 <= open_now <= 2
+    finally:
+        drop_database_and_role(pg_admin_dsn, name, role)

@@ -29,7 +29,7 @@ from t2s.errors import InputError, T2SError
 from t2s.inference.adapter_prompt import load_inference_config
 from t2s.inference.batch import BatchRequest, run_job
 from t2s.inference.display import execute_and_format
-from t2s.inference.pipeline import Question, SchemaResolver, build_predictor, check_engines
+from t2s.inference.pipeline import Question, build_predictor, check_engines, make_resolver
 from t2s.inference.postprocess import pretty_sql
 from t2s.inference.questions import InputDefaults, split_database
 
@@ -193,7 +193,7 @@ def answer_one(args: argparse.Namespace, config) -> int:
     # milliseconds instead of after the model load.
     if db is not None:
         check_engines(config, {question.db or db: db})
-    resolver = SchemaResolver(config.data.schema, dataset, dialect=config.data.dialect)
+    resolver = make_resolver(config, dataset)
     _schema_text, db_path = resolver.resolve(question)
     predictor = build_predictor(config, dataset)
     prediction = predictor.predict([question])[0]

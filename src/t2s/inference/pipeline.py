@@ -325,6 +325,13 @@ def check_engines(config: Config, databases: dict[str, str | Path]) -> None:
                     config.data.dialect, len(other), ", ".join(other[:5]))
 
 
+def make_resolver(config: Config, dataset: SpiderDataset | None = None) -> SchemaResolver:
+    """The :class:`SchemaResolver` of ``config``: ``data.schema``, ``data.dialect``, and
+    the dataset's db_ids that ``data.databases``/``data.database_url`` put on a server."""
+    databases = live_databases(config.data, dataset.schemas) if dataset is not None else {}
+    return SchemaResolver(config.data.schema, dataset, databases, config.data.dialect)
+
+
 def build_predictor(config: Config, dataset: SpiderDataset | None = None,
                     backend: Backend | None = None) -> Predictor:
     """A :class:`Predictor` for ``config``, loading the model unless ``backend`` is given.
@@ -334,9 +341,7 @@ def build_predictor(config: Config, dataset: SpiderDataset | None = None,
     """
     if backend is None:
         backend = load_backend(config.infer, config.model, config.data)
-    databases = live_databases(config.data, dataset.schemas) if dataset is not None else {}
-    resolver = SchemaResolver(config.data.schema, dataset, databases, config.data.dialect)
-    return Predictor(backend, resolver, config.infer,
+    return Predictor(backend, make_resolver(config, dataset), config.infer,
                      config.data.prompt_format, evidence=config.data.evidence,
                      prompt=config.data.prompt)
 

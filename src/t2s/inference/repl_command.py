@@ -30,9 +30,9 @@ from t2s.inference.adapter_prompt import load_inference_config
 from t2s.inference.display import execute_and_format
 from t2s.inference.pipeline import (
     Question,
-    SchemaResolver,
     build_predictor,
     check_engines,
+    make_resolver,
 )
 from t2s.inference.postprocess import pretty_sql
 from t2s.inference.questions import split_database
@@ -267,7 +267,7 @@ def run(args: argparse.Namespace) -> int:
         check_engines(config, {db_id or db: db})
     if db or db_id:
         # A wrong database fails now, before the model load.
-        SchemaResolver(config.data.schema, dataset, dialect=config.data.dialect).resolve(
+        make_resolver(config, dataset).resolve(
             Question("start", "", db_path=db, db_id=db_id))
     predictor = build_predictor(config, dataset)
     repl = Repl(predictor, config.infer, db_path=db, db_id=db_id, execute=args.execute,
