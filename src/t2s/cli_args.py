@@ -27,7 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "base": ("t2s.models.command", "write a local base model (real tokenizer, random weights)"),
     "estimate-memory": ("t2s.models.memory_command", "estimate peak training memory of a config (no weights loaded)"),
     "sample-data": ("t2s.data.sample_command", "write the embedded sample Spider-format dataset"),
-    "synth": ("t2s.data.synth_command", "write synthetic question/SQL pairs for your own SQLite databases"),
+    "synth": ("t2s.data.synth_command", "write synthetic question/SQL pairs for your own SQLite or PostgreSQL databases"),
     "submit": ("t2s.launch.command", "submit a train/evaluate/infer job to Slurm or run it locally"),
     "jobs": ("t2s.launch.jobs_command", "list recent submissions and their states"),
     "engine": ("t2s.launch.engine_command", "print or run the vLLM server for a config's base and adapters"),

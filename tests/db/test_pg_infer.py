@@ -128,8 +128,9 @@ def test_cli_infer_execute_and_batch_on_a_dsn(stages_db, sample_dir, adapter_dir
     from t2s.cli import main
 
     monkeypatch.setenv("PGPASSWORD", STAGES_SECRET)
-    overrides = [*inference_overrides(sample_dir, adapter_dir), "--config",
-                 str(ROOT / "configs" / "tiny.yaml")]
+    # The tiny adapter was trained for SQLite: told to run on PostgreSQL anyway.
+    overrides = [*inference_overrides(sample_dir, adapter_dir, "infer.dialect_override=true"),
+                 "--config", str(ROOT / "configs" / "tiny.yaml")]
     db = f"kennels={stages_db['secret_reader']}"
     status = main(["infer", "How many singers are there?", "--db", db, "--execute",
                    "--show-prompt", *overrides])
@@ -155,14 +156,34 @@ def test_cli_infer_execute_and_batch_on_a_dsn(stages_db, sample_dir, adapter_dir
     _no_secret_anywhere([single.out, single.err, batch.out, batch.err], tmp_path)
 
 
+def test_cli_refuses_a_sqlite_model_on_a_dsn_before_loading_it(stages_db, tmp_path, capsys):
+    from t2s.cli import main
+
+    status = main(["infer", "How many singers?", "--db", f"shop={stages_db['secret_reader']}",
+                   "--config", str(ROOT / "configs" / "tiny.yaml"),
+                   f"infer.adapter_path={tmp_path / 'no_model'}"])
+    err = capsys.readouterr().err
+    assert status == 2 and "data.dialect=sqlite" in err and "shop" in err
+    assert STAGES_SECRET not in err and "Traceback" not in err
+
+
 def test_cli_repl_on_a_dsn(stages_db, sample_dir, adapter_dir, capsys, monkeypatch):
     from t2s.cli import main
 
     monkeypatch.setattr("sys.stdin", io.StringIO(":schema\nHow many singers?\n"))
     status = main(["repl", "--db", stages_db["secret_reader"], "--execute",
                    "--config", str(ROOT / "configs" / "tiny.yaml"),
-                   *inference_overrides(sample_dir, adapter_dir)])
+                   *inference_overrides(sample_dir, adapter_dir, "infer.dialect_override=true")])
     captured = capsys.readouterr()
     assert status == 0, captured.err
     assert "TABLE: singer" in captured.out and "t2s repl on postgresql://" in captured.out
     assert STAGES_SECRET not in captured.out + captured.err
+
+
+def test_a_postgres_model_gets_postgresql_ddl_of_the_live_database(stages_db):
+    resolver = SchemaResolver(SchemaTextConfig(style="ddl"), dialect="postgres")
+    text, _ = resolver.resolve(Question("1", "q", db_path=stages_db["reader"]))
+    assert "CREATE TABLE singer" in text and "bigint" in text
+    sqlite_style, _ = SchemaResolver(SchemaTextConfig(style="ddl")).resolve(
+        Question("1", "q", db_path=stages_db["reader"]))
+    assert "bigint" not in sqlite_style  # Spider's type words, as a SQLite-trained model saw

@@ -18,6 +18,8 @@ import pytest
 
 from serve.serve_support import AUTH, scripted_adapter, scripted_loader, serve_config, start_server
 from t2s.db import postgres
+from t2s.errors import ConfigError
+from t2s.sqlexec import run_query
 
 from .conftest import STAGES_SECRET, admin_execute
 
@@ -116,7 +118,9 @@ def test_an_unreachable_database_is_503_database_unavailable(pg_server, stages_d
     assert _ask(client, "SELECT 3").status_code == 200  # back once the role may log in again
 
 
-def test_postgresql_unknown_names_reach_the_request_log(pg_server):
+def test_postgresql_unknown_names_reach_the_request_log_and_the_monitor(pg_server, sample_dir):
+    from t2s.monitor.report import write_report
+
     _server, client, tmp = pg_server
     _ask(client, "SELECT * FROM missing", execute=False)
     _ask(client, "SELECT nope FROM singer", execute=False)
@@ -128,6 +132,10 @@ def test_postgresql_unknown_names_reach_the_request_log(pg_server):
     assert by_sql["SELECT nope FROM singer"]["sql_parsed"] is True
     assert by_sql["SELEC oops"]["sql_parsed"] is False
     assert by_sql["SELECT * FROM missing"]["executed"] is False
+    report = write_report(tmp / "requests.jsonl", sample_dir / "train.json", tmp / "report")
+    assert report["unknown_names"] == {"tables": {"missing": 1}, "columns": {"nope": 1}}
+    assert "unknown tables: missing 1; unknown columns: nope 1" in (
+        tmp / "report" / "REPORT.md").read_text()
 
 
 def test_a_server_down_at_start_still_serves_and_answers_503(tmp_path, sample_dir, caplog):
@@ -163,3 +171,59 @@ def test_no_password_anywhere_the_server_writes(pg_server, monkeypatch):
     for path in tmp.rglob("*"):
         if path.is_file():
             assert STAGES_SECRET.encode() not in path.read_bytes(), path
+
+
+def test_the_command_line_registers_a_dsn_without_touching_the_server(tmp_path):
+    import argparse
+
+    from t2s.serve.command import resolve_settings
+
+    from .conftest import ROOT
+
+    dsn = f"postgresql://reader:{STAGES_SECRET}@/shop?host={tmp_path}&port=1"  # nothing listens
+    args = argparse.Namespace(config=str(ROOT / "configs" / "tiny.yaml"),
+                              overrides=["serve.db_pool_size=2"], host=None, port=None,
+                              adapter=[], db=[f"shop={dsn}", f"file={tmp_path / 'x.sqlite'}"])
+    (tmp_path / "x.sqlite").write_bytes(b"")
+    # The tiny config's model writes SQLite SQL: a PostgreSQL database is refused ...
+    with pytest.raises(ConfigError, match="data.dialect=sqlite.*shop") as caught:
+        resolve_settings(args)
+    assert STAGES_SECRET not in str(caught.value)
+    args.overrides.append("infer.dialect_override=true")  # ... unless overridden
+    config, _adapters, databases = resolve_settings(args)
+    assert databases["shop"] == dsn and databases["file"] == tmp_path / "x.sqlite"
+    assert config.serve.db_pool_size == 2
+
+
+def test_a_dataset_database_on_a_server_runs_through_a_pool(tmp_path, sample_dir, pg_admin_dsn):
+    """``data.databases`` puts a dataset's db_id on PostgreSQL: its requests share one pool too."""
+    from t2s.db.importer import import_sqlite
+
+    from .conftest import create_reader, drop_database_and_role, recreate_database
+
+    name, role = "t2s_stg_hall", "t2s_stg_hall_reader"
+    admin = recreate_database(pg_admin_dsn, name)
+    try:
+        import_sqlite(sample_dir / "database" / "concert_hall" / "concert_hall.sqlite", admin)
+        reader = create_reader(pg_admin_dsn, role, name)
+        config = serve_config(sample_dir, tmp_path,
+                              f"infer.adapter_path={scripted_adapter(tmp_path / 'a')}",
+                              f"data.databases={{concert_hall: '{reader}'}}", "serve.db_pool_size=2",
+                              "serve.cache_size=0")
+        server = start_server(config, [("default", str(tmp_path / "a"))], loader=scripted_loader)
+        try:
+            with httpx.Client(base_url=server.url, headers=AUTH, timeout=60) as client:
+                with ThreadPoolExecutor(6) as workers:
+                    replies = list(workers.map(lambda _: _ask(
+                        client, "SELECT count(*) FROM venue", db_id="concert_hall"), range(6)))
+                pool = server.service.pools[reader]
+                open_now = pool.open_sessions
+        finally:
+            server.stop()
+        assert [r.status_code for r in replies] == [200] * 6, replies[0].text
+        venues = run_query(sample_dir / "database" / "concert_hall" / "concert_hall.sqlite",
+                           "SELECT count(*) FROM venue").rows[0][0]
+        assert all(r.json()["result"]["rows"] == [[venues]] for r in replies)
+        assert pool.size == 2 and 1 <= open_now <= 2
+    finally:
+        drop_database_and_role(pg_admin_dsn, name, role)

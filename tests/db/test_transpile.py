@@ -25,6 +25,11 @@ NAMES = {"airlines", "airline", "abbreviation", "country"}
     # LIKE is case-insensitive in SQLite; NOT LIKE stays negated.
     ("SELECT airline FROM airlines WHERE airline LIKE '%jet%' AND country NOT LIKE 'us%'",
      "SELECT airline FROM airlines WHERE airline ILIKE '%jet%' AND country NOT ILIKE 'us%'"),
+    # PostgreSQL needs a name for a subquery in FROM; SQLite does not.
+    ("SELECT count(*) FROM (SELECT airline FROM airlines INTERSECT SELECT country FROM airlines)",
+     "SELECT COUNT(*) FROM (SELECT airline FROM airlines INTERSECT SELECT country FROM airlines)"
+     " AS t2s_from_1"),
+    ("SELECT * FROM (SELECT airline FROM airlines) AS x", "SELECT * FROM (SELECT airline FROM airlines) AS x"),
 ])
 def test_rewrites(sqlite, postgres):
     assert to_postgres(sqlite, NAMES) == postgres

@@ -60,7 +60,7 @@ def format_resolved(tree: dict, sources: dict[str, str], path: str | None) -> st
         for key, value in node.items():
             dotted = f"{prefix}{key}"
             pad = "  " * indent
-            if isinstance(value, dict):
+            if isinstance(value, dict) and value:  # an empty mapping (data.databases) is a leaf: {}
                 lines.append(f"{pad}{key}:")
                 emit(value, dotted + ".", indent + 1)
                 continue

@@ -187,6 +187,15 @@ class DataConfig:
     questions over 19 databases, wta_1's database being absent); null: the whole split."""
     schema: SchemaTextConfig = field(default_factory=SchemaTextConfig)
     """Schema serialisation switches."""
+    databases: dict[str, str] = field(default_factory=dict)
+    """Live databases by db_id, in place of ``database_dir``'s SQLite files: a
+    ``postgresql://`` DSN each (e.g. one made by ``t2s db import``). Its schema
+    text is read from the server, evaluation runs gold (transpiled from SQLite)
+    and predictions there. No password in a DSN: it would be saved with the run;
+    use ``PGPASSWORD`` or ``~/.pgpass``."""
+    database_url: str | None = None
+    """A DSN template for every db_id not in ``databases``: ``{db_id}`` is replaced
+    by it (``postgresql://reader@/{db_id}?host=/run/postgresql``); null: none."""
     dialect: Dialect = DEFAULT_DIALECT
     """The SQL dialect the model writes: ``sqlite`` (the datasets' own) or
     ``postgres``: training targets are the gold SQL transpiled to PostgreSQL
@@ -218,4 +227,21 @@ class DataConfig:
             problems.append(("eval_select",
                              f"{self.eval_select!r} is not a selection; use every:N (N >= 1)"))
         problems.extend((f"schema.{key}", message) for key, message in self.schema.problems())
+        targets = [(f"databases.{db_id}", dsn) for db_id, dsn in self.databases.items()]
+        if self.database_url is not None:
+            targets.append(("database_url", self.database_url))
+            if "{db_id}" not in self.database_url:
+                problems.append(("database_url", "has no {db_id} to replace"))
+        for key, dsn in targets:
+            if not dsn.startswith(_DSN_SCHEMES):
+                problems.append((key, "must be a postgresql:// DSN"))
+            elif _PASSWORD.search(dsn):
+                problems.append((key, "holds a password, which would be saved with the run; "
+                                      "give it in PGPASSWORD or ~/.pgpass instead"))
         return problems
+
+
+# The URI schemes libpq reads (t2s.db.postgres.DSN_SCHEMES; config imports no engine).
+_DSN_SCHEMES = ("postgresql://", "postgres://")
+# user:password@ in the authority, or a password= parameter.
+_PASSWORD = re.compile(r"^postgres(?:ql)?://[^/@?]*:[^/@?]*@|[?&]password=")

@@ -56,6 +56,8 @@ def _type_name(hint: Any) -> str:
         return " | ".join(_type_name(a) for a in args)
     if origin is list:
         return f"list[{_type_name(args[0])}]" if args else "list"
+    if origin is dict:
+        return f"dict[{_type_name(args[0])}, {_type_name(args[1])}]" if args else "dict"
     return "null" if hint is type(None) else getattr(hint, "__name__", str(hint))
 
 

@@ -259,7 +259,10 @@ def load_config_with_sources(path: str | Path | None = None,
     found += _non_finite(config, {key for key, _ in found})
     for key, message in found:
         problems.add(sources.get(key, "config"), key, message)
+    reported = {key for key, _ in found}
     for key, message in _literal_passwords(config):
+        if key in reported:  # a section's own check said so (data.databases)
+            continue
         # "serve.databases.0" was set with "serve.databases": name the file that set it.
         parts = key.split(".")
         setters = (".".join(parts[:n]) for n in range(len(parts), 0, -1))
@@ -411,6 +414,14 @@ def _type_error(value: Any, hint: Any) -> str | None:
         return next(e for e in errors if e)
     if hint is type(None):
         return None if value is None else f"expected null, got {value!r}"
+    if origin is dict:
+        if not isinstance(value, dict):
+            return f"expected a mapping, got {value!r}"
+        for key, item in value.items():
+            error = (_type_error(key, args[0]) or _type_error(item, args[1])) if args else None
+            if error:
+                return f"entry {key!r}: {error}"
+        return None
     if origin is list:
         if not isinstance(value, list):
             return f"expected a list, got {value!r}"

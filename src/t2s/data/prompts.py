@@ -35,9 +35,11 @@ from t2s.data.schema_text import (
     Values,
     merge_values,
     sample_values,
+    schema_from_database,
     serialize_schema,
 )
 from t2s.data.spider import DatabaseSchema, database_path
+from t2s.db.postgres import is_dsn
 
 # The markers of the seed's ``inst`` layout; the tiny base's pretraining splits on them too.
 INST_OPEN, INST_CLOSE = "[INST]", "[/INST]"
@@ -133,7 +135,8 @@ class SchemaTextCache:
         style: See :class:`t2s.config.SchemaTextConfig`.
         matched_values: See :class:`t2s.config.SchemaTextConfig`; makes the text per question.
         database_files: The SQLite file (or PostgreSQL DSN) of a db_id outside
-            ``database_dir`` (a live database).
+            ``database_dir`` (a live database). A DSN's schema is read from the
+            server (once, when first needed) in place of ``schemas``'.
         dialect: ``data.dialect``: the dialect of ``ddl`` schema text.
     """
 
@@ -159,6 +162,21 @@ class SchemaTextCache:
         self._texts: dict[str, str] = {}
         self._samples: dict[str, Values] = {}
         self._indexes: dict[str, ValueIndex] = {}
+        self._live: dict[str, DatabaseSchema] = {}
+
+    def schema(self, db_id: str) -> DatabaseSchema:
+        """The schema of ``db_id``: the server's for a DSN in ``database_files``, else ``schemas``'.
+
+        Raises:
+            DataError: if the server cannot be reached or the database has no tables.
+            KeyError: if ``db_id`` has no schema.
+        """
+        target = self.database_files.get(db_id)
+        if target is None or not is_dsn(target):
+            return self.schemas[db_id]
+        if db_id not in self._live:
+            self._live[db_id] = schema_from_database(target, db_id)
+        return self._live[db_id]
 
     def text(self, db_id: str, question: str = "") -> str:
         """Schema text of ``db_id`` for ``question`` (which matters only with ``matched_values``).
@@ -167,7 +185,7 @@ class SchemaTextCache:
             DataError: if sample or matched values are asked for and the database is missing.
             KeyError: if ``db_id`` has no schema.
         """
-        schema = self.schemas[db_id]
+        schema = self.schema(db_id)
         path = self._path(db_id)
         if self.matched_values > 0 and path is not None:
             if db_id not in self._indexes:
@@ -196,6 +214,6 @@ class SchemaTextCache:
 
     def _sampled(self, db_id: str, path: Database | None) -> Values:
         if db_id not in self._samples:
-            self._samples[db_id] = (sample_values(path, self.schemas[db_id], self.sample_values)
+            self._samples[db_id] = (sample_values(path, self.schema(db_id), self.sample_values)
                                     if path is not None else {})
         return self._samples[db_id]

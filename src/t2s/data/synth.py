@@ -1,8 +1,8 @@
-"""Synthetic question/SQL pairs for a user's own SQLite databases.
+"""Synthetic question/SQL pairs for a user's own databases: SQLite files or PostgreSQL.
 
-``t2s synth --db my.sqlite [--db other.sqlite] --out DIR --n 500`` points the
-sample generator's templates (:mod:`t2s.data.sample.templates`) at any SQLite
-file. Each table's columns get the roles the templates pick by (``label``,
+``t2s synth --db my.sqlite [--db postgresql://reader@host/shop] --out DIR --n 500``
+points the sample generator's templates (:mod:`t2s.data.sample.templates`) at any
+SQLite file or PostgreSQL database. Each table's columns get the roles the templates pick by (``label``,
 ``category``, ``measure``, ``year``, ``date``, ``flag``, ``fk``), inferred from
 declared types, keys and the values actually stored; questions are worded from
 the table and column names. Every pair's SQL is executed through
@@ -11,7 +11,14 @@ returns rows that are not all NULL (and not a zero count). The output is a
 Spider-format directory that ``t2s train data.source=spider data.root=DIR`` reads::
 
     DIR/tables.json, train.json, dev.json, SYNTH.json (counts, skipped tables)
-    DIR/database/<db_id>/<db_id>.sqlite    (a copy of each input)
+    DIR/database/<db_id>/<db_id>.sqlite    (a copy of each SQLite input)
+
+On PostgreSQL the templates' SQL (SQLite's dialect, as Spider's gold SQL) is
+transpiled (:func:`t2s.db.transpile.to_postgres`) and run there; a pair is kept
+only when that runs and returns rows. Its record holds both: ``query`` in
+SQLite's dialect (what ``data.dialect: postgres`` training transpiles, as for
+Spider) and ``query_postgres``, the text that ran. No copy of the database is
+written; SYNTH.json names it by its DSN, password redacted.
 """
 
 from __future__ import annotations
@@ -21,17 +28,21 @@ import math
 import random
 import re
 import shutil
+import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from t2s.data.records import tables_entry
 from t2s.data.sample.questions import KEEP_ROWS, SHAPE_QUOTAS, Pair, generate_pairs
 from t2s.data.sample.schema import ColumnSpec, DatabaseSpec, TableSpec, pluralize
-from t2s.data.schema_text import introspect_sqlite
+from t2s.data.schema_text import schema_from_database
+from t2s.data.spider import DatabaseSchema
+from t2s.db.transpile import TranspileError, schema_names, to_postgres
 from t2s.errors import DataError
-from t2s.sqlexec import connect_readonly, run_query
+from t2s.sqlexec import ReadOnlyDatabase, connect_readonly, describe_target, is_dsn, run_query
 
 MANIFEST = "SYNTH.json"
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -114,8 +125,78 @@ def _role(name: str, sql_type: str, values: list[Any], rows: int, has_label: boo
     return "text"
 
 
-def infer_spec(path: Path, db_id: str) -> tuple[DatabaseSpec, list[str]]:
-    """Column roles and nouns of a live SQLite file, for the templates; also the tables skipped.
+class _Rows:
+    """A finished result as the generator reads a sqlite3 cursor."""
+
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        self._rows = rows
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return self._rows
+
+    def fetchmany(self, size: int) -> list[tuple[Any, ...]]:
+        return self._rows[:size]
+
+    def __iter__(self):
+        return iter(self._rows)
+
+
+class ServerDatabase:
+    """A PostgreSQL database as the templates use a SQLite connection: ``execute(sql)``.
+
+    Each statement (SQLite's dialect) is transpiled to PostgreSQL and run
+    through :mod:`t2s.sqlexec` (read-only session, time limit, row and byte
+    budgets). A statement that fails raises ``sqlite3.OperationalError``, the
+    one error type the generator drops a draft for.
+
+    Args:
+        dsn: The database.
+        schema: Its schema (names that double quotes may hold, for the transpiler).
+    """
+
+    def __init__(self, dsn: str, schema: DatabaseSchema) -> None:
+        self.database = ReadOnlyDatabase(dsn)
+        self.names = schema_names(schema)
+
+    def postgres_sql(self, sql: str) -> str:
+        """``sql`` in PostgreSQL's dialect.
+
+        Raises:
+            sqlite3.OperationalError: if it cannot be transpiled.
+        """
+        try:
+            return to_postgres(sql, self.names)
+        except TranspileError as exc:
+            raise sqlite3.OperationalError(str(exc)) from None
+
+    def execute(self, sql: str) -> _Rows:
+        """Run ``sql`` (SQLite's dialect) on the server.
+
+        Raises:
+            sqlite3.OperationalError: if it cannot be transpiled or fails there.
+            DatabaseUnavailableError: if the server cannot be reached.
+        """
+        result = self.database.execute(self.postgres_sql(sql))
+        if not result.ok:
+            raise sqlite3.OperationalError(result.message)
+        # numeric columns arrive as Decimal; the roles look for int and float.
+        return _Rows([tuple(float(v) if isinstance(v, Decimal) else v for v in row)
+                      for row in result.rows])
+
+    def close(self) -> None:
+        self.database.close()
+
+
+def _open(path: Path | str, schema: DatabaseSchema) -> Any:
+    """A connection the templates can use: SQLite's own (read-only) or a :class:`ServerDatabase`."""
+    return ServerDatabase(str(path), schema) if is_dsn(path) else connect_readonly(path)
+
+
+def infer_spec(path: Path | str, db_id: str) -> tuple[DatabaseSpec, list[str]]:
+    """Column roles and nouns of a live SQLite file or DSN, for the templates; also the tables skipped.
 
     Tables whose name or key columns are not plain identifiers, and empty
     tables, are skipped (the templates write unquoted names).
@@ -123,8 +204,8 @@ def infer_spec(path: Path, db_id: str) -> tuple[DatabaseSpec, list[str]]:
     Raises:
         DataError: if the file is not SQLite or no table is usable.
     """
-    schema = introspect_sqlite(path, db_id)
-    connection = connect_readonly(path)
+    schema = schema_from_database(path, db_id)
+    connection = _open(path, schema)
     tables: list[TableSpec] = []
     skipped: list[str] = []
     pks: dict[str, str] = {}
@@ -176,7 +257,8 @@ def infer_spec(path: Path, db_id: str) -> tuple[DatabaseSpec, list[str]]:
         else ColumnSpec(c.name, c.sql_type, "text", phrase=c.phrase) for c in t.columns))
         for t in tables]
     if not tables:
-        raise DataError(f"{path}: no table the templates can use (skipped: {', '.join(skipped)})")
+        raise DataError(f"{describe_target(path)}: no table the templates can use "
+                        f"(skipped: {', '.join(skipped)})")
     return DatabaseSpec(db_id, tuple(tables)), skipped
 
 
@@ -207,21 +289,30 @@ def _draw(spec: DatabaseSpec, connection: Any, target: int, seed: int) -> list[P
     return pairs[:target]
 
 
-def _checked(path: Path, pairs: list[Pair]) -> tuple[list[Pair], int]:
-    """Pairs whose SQL runs through sqlexec and returns rows that are not all NULL."""
+def _checked(path: Path | str, pairs: list[Pair],
+             server: ServerDatabase | None = None) -> tuple[list[Pair], int]:
+    """Pairs whose SQL runs through sqlexec and returns rows that are not all NULL
+    (on a server: its PostgreSQL text, through ``server``)."""
     kept = []
     for pair in pairs:
         # As the generator's own check: the first rows decide (KEEP_ROWS).
-        result = run_query(path, pair.query, max_rows=KEEP_ROWS)
-        rows = result.rows if result.ok else []
+        if server is not None:
+            try:
+                rows = server.execute(pair.query).fetchmany(KEEP_ROWS)
+            except sqlite3.Error:
+                rows = []
+        else:
+            result = run_query(path, pair.query, max_rows=KEEP_ROWS)
+            rows = result.rows if result.ok else []
         if rows and not all(v is None for row in rows for v in row) and rows != [(0,)]:
             kept.append(pair)
     return kept, len(pairs) - len(kept)
 
 
-def db_id_for(path: Path, taken: set[str]) -> str:
-    """A safe, unused db_id from a file name (``My Shop.sqlite`` -> ``My_Shop``)."""
-    base = re.sub(r"[^A-Za-z0-9_-]", "_", path.stem).strip("_-") or "db"
+def db_id_for(path: Path | str, taken: set[str]) -> str:
+    """A safe, unused db_id from a file name (``My Shop.sqlite`` -> ``My_Shop``) or a DSN's database."""
+    stem = schema_from_database(path).db_id if is_dsn(path) else Path(path).stem
+    base = re.sub(r"[^A-Za-z0-9_-]", "_", stem).strip("_-") or "db"
     candidate, n = base, 2
     while candidate in taken:
         candidate, n = f"{base}_{n}", n + 1
@@ -232,23 +323,29 @@ def synthesize(db_paths: list[str | Path], out_dir: str | Path, n: int = 500, se
                dev_fraction: float = 0.1, force: bool = False) -> SynthReport:
     """Write a Spider-format dataset of about ``n`` pairs over ``db_paths`` into ``out_dir``.
 
+    Args:
+        db_paths: SQLite files and/or ``postgresql://`` DSNs.
+
     Raises:
         DataError: if a database is missing or not SQLite, none yields a pair,
-            or ``out_dir`` holds files this command did not write (without ``force``).
+            or ``out_dir`` holds files this command did not write (without ``force``);
+            DatabaseUnavailableError (a DataError) if a server cannot be reached.
     """
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()) and not (out / MANIFEST).is_file() and not force:
         raise DataError(f"{out} is not empty and was not written by t2s synth; choose another "
                         "--out or pass --force")
-    paths = [Path(p) for p in db_paths]
+    paths: list[Path | str] = [str(p) if is_dsn(p) else Path(p) for p in db_paths]
     for path in paths:
-        if not path.is_file():
+        if isinstance(path, Path) and not path.is_file():
             raise DataError(f"database {path} does not exist")
     rng = random.Random(seed)
     target = math.ceil(n / len(paths))
     pairs: list[Pair] = []
     report = SynthReport(out=out, train=0, dev=0)
     entries, taken = [], set()
+    # (db_id, query) of a server pair -> the PostgreSQL that ran.
+    postgres_sql: dict[tuple[str, str], str] = {}
     if out.exists():
         shutil.rmtree(out)
     (out / "database").mkdir(parents=True)
@@ -257,20 +354,27 @@ def synthesize(db_paths: list[str | Path], out_dir: str | Path, n: int = 500, se
         taken.add(db_id)
         spec, skipped = infer_spec(path, db_id)
         report.skipped_tables[db_id] = skipped
-        connection = connect_readonly(path)
+        schema = schema_from_database(path, db_id)
+        connection = _open(path, schema)
         try:
             drafted = _draw(spec, connection, target, seed)
+            server = connection if isinstance(connection, ServerDatabase) else None
+            kept, rejected = _checked(path, drafted, server)
+            if server is not None:
+                postgres_sql.update({(p.db_id, p.query): server.postgres_sql(p.query)
+                                     for p in kept})
         finally:
             connection.close()
-        kept, rejected = _checked(path, drafted)
         report.rejected += rejected
         report.per_db[db_id] = len(kept)
         pairs += kept
-        entries.append(tables_entry(introspect_sqlite(path, db_id)))
-        (out / "database" / db_id).mkdir()
-        shutil.copyfile(path, out / "database" / db_id / f"{db_id}.sqlite")
+        entries.append(tables_entry(schema))
+        if isinstance(path, Path):
+            (out / "database" / db_id).mkdir()
+            shutil.copyfile(path, out / "database" / db_id / f"{db_id}.sqlite")
     if not pairs:
-        raise DataError(f"no executable question/SQL pair could be generated for {', '.join(map(str, paths))}")
+        raise DataError("no executable question/SQL pair could be generated for "
+                        f"{', '.join(map(describe_target, paths))}")
     rng.shuffle(pairs)
     pairs = pairs[:n]
     dev_count = round(dev_fraction * len(pairs))
@@ -278,10 +382,11 @@ def synthesize(db_paths: list[str | Path], out_dir: str | Path, n: int = 500, se
     report.train, report.dev = len(train), len(dev)
     report.per_shape = dict(Counter(p.shape for p in pairs).most_common())
     _dump(out / "tables.json", entries)
-    _dump(out / "train.json", [_record(p) for p in train])
-    _dump(out / "dev.json", [_record(p) for p in dev])
+    _dump(out / "train.json", [_record(p, postgres_sql) for p in train])
+    _dump(out / "dev.json", [_record(p, postgres_sql) for p in dev])
     _dump(out / MANIFEST, {"generator": "t2s synth", "seed": seed, "n": n,
-                           "databases": {e["db_id"]: str(p.resolve())
+                           "databases": {e["db_id"]: describe_target(p) if is_dsn(p)
+                                         else str(Path(p).resolve())
                                          for e, p in zip(entries, paths, strict=True)},
                            "train": report.train, "dev": report.dev, "per_db": report.per_db,
                            "per_shape": report.per_shape, "rejected_by_sqlexec": report.rejected,
@@ -289,9 +394,12 @@ def synthesize(db_paths: list[str | Path], out_dir: str | Path, n: int = 500, se
     return report
 
 
-def _record(pair: Pair) -> dict[str, str]:
-    return {"db_id": pair.db_id, "question": pair.question, "query": pair.query,
-            "category": pair.shape}
+def _record(pair: Pair, postgres_sql: dict[tuple[str, str], str]) -> dict[str, str]:
+    record = {"db_id": pair.db_id, "question": pair.question, "query": pair.query,
+              "category": pair.shape}
+    if (pair.db_id, pair.query) in postgres_sql:
+        record["query_postgres"] = postgres_sql[(pair.db_id, pair.query)]
+    return record
 
 
 def _dump(path: Path, payload: Any) -> None:

@@ -1,6 +1,7 @@
-"""``t2s synth``: synthetic question/SQL pairs for your own SQLite databases.
+"""``t2s synth``: synthetic question/SQL pairs for your own databases (SQLite or PostgreSQL).
 
     t2s synth --db shop.sqlite --out outputs/data/synth --n 500
+    t2s synth --db postgresql://t2s_reader@db.example/kennels --out outputs/data/kennels
     t2s synth --db a.sqlite --db b.sqlite --out outputs/data/synth --n 1000 --seed 1
     t2s train data.source=spider data.root=outputs/data/synth      # fine-tune on them
 
@@ -19,8 +20,9 @@ from t2s.errors import InputError
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add this sub-command's options to ``parser``."""
-    parser.add_argument("--db", action="append", required=True, metavar="FILE",
-                        help="SQLite database to write questions for (repeatable)")
+    parser.add_argument("--db", action="append", required=True, metavar="FILE|DSN",
+                        help="SQLite file or postgresql:// DSN to write questions for "
+                             "(repeatable)")
     parser.add_argument("--out", required=True, metavar="DIR", help="directory to write")
     parser.add_argument("--n", type=int, default=500,
                         help="question/SQL pairs in all, at most (default: 500)")

@@ -10,10 +10,10 @@ PostgreSQL": a third of Spider dev's gold SQL), unless ``infer.dialect_override`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from t2s.config import Dialect
+from t2s.config import DataConfig, Dialect
 from t2s.db import postgres
 from t2s.errors import ConfigError
 
@@ -53,8 +53,25 @@ def check_dialect(dialect: Dialect, databases: Mapping[str, str | Path], overrid
 _NAMES = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
 
 
+def live_databases(data: DataConfig, db_ids: Iterable[str]) -> dict[str, str]:
+    """The DSN of each of ``db_ids`` that ``data.databases`` or ``data.database_url``
+    names (the mapping first); the others keep their SQLite files.
+
+    ``db_ids`` are checked names (letters, digits, ``_``, ``-``:
+    :func:`t2s.data.spider.check_db_id`), so one put into a DSN cannot change
+    anything but the name it replaces.
+    """
+    found = {}
+    for db_id in db_ids:
+        if db_id in data.databases:
+            found[db_id] = data.databases[db_id]
+        elif data.database_url is not None:
+            found[db_id] = data.database_url.replace("{db_id}", db_id)
+    return found
+
+
 def _shown(target: str | Path) -> str:
     return postgres.redact_dsn(target) if postgres.is_dsn(target) else str(target)
 
 
-__all__ = ["check_dialect", "engine_of"]
+__all__ = ["check_dialect", "engine_of", "live_databases"]

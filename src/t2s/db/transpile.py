@@ -1,8 +1,9 @@
 """SQLite SQL in PostgreSQL's dialect: how gold SQL written for SQLite (Spider,
 BIRD, WikiSQL) is scored on, and trained for, a PostgreSQL database.
 
-sqlglot (``read="sqlite", write="postgres"``) does the syntax; two rewrites keep
-SQLite's meaning where the same text means something else in PostgreSQL:
+sqlglot (``read="sqlite", write="postgres"``) does the syntax, and t2s names
+the subqueries in FROM that SQLite lets go unnamed; two rewrites keep SQLite's
+meaning where the same text means something else in PostgreSQL:
 
 1. **Double-quoted strings.** SQLite reads ``"Jetblue"`` as a string when no
    column has that name (Spider writes ``WHERE name = "Jetblue"``); PostgreSQL
@@ -64,6 +65,7 @@ def to_postgres(sql: str, names: Iterable[str] | None = None, *, strings: bool =
             if (isinstance(ident, exp.Identifier) and ident.quoted and not column.table
                     and ident.name.lower() not in known):
                 column.replace(exp.Literal.string(ident.name))
+    _name_subqueries(tree)
     if ilike:
         for like in list(tree.find_all(exp.Like)):
             # All arguments carried over: NOT LIKE is a Like with negate=True.
@@ -72,6 +74,15 @@ def to_postgres(sql: str, names: Iterable[str] | None = None, *, strings: bool =
         return tree.sql(dialect="postgres")
     except sqlglot.errors.SqlglotError as exc:
         raise TranspileError(f"cannot write as PostgreSQL: {str(exc).splitlines()[0][:200]}") from None
+
+
+def _name_subqueries(tree: exp.Expression) -> None:
+    """Give each unnamed subquery in FROM/JOIN an alias: PostgreSQL 15 requires one
+    ("subquery in FROM must have an alias"), SQLite does not (2 Spider dev queries)."""
+    for number, subquery in enumerate(
+            [s for s in tree.find_all(exp.Subquery)
+             if not s.alias and isinstance(s.parent, exp.From | exp.Join)], start=1):
+        subquery.set("alias", exp.TableAlias(this=exp.to_identifier(f"t2s_from_{number}")))
 
 
 def schema_names(schema: DatabaseSchema) -> set[str]:

@@ -25,6 +25,11 @@ really interrupts a query (the official 60 s ``asyncio.wait_for`` around a
 blocking call never fires, so a runaway prediction hangs it); only the
 example's own ``<db_id>.sqlite`` is used (test-suite folders with several
 databases per db_id are not supported); results are capped at ``max_rows``.
+
+On a PostgreSQL database (``data.databases``), the gold query, written for
+SQLite, is prepared as above and then transpiled (:func:`t2s.db.transpile.to_postgres`
+with the server's table and column names); one that does not transpile or fails
+there is ``gold_not_on_postgres`` and not scored (no verdict on the model).
 """
 
 from __future__ import annotations
@@ -32,13 +37,15 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections import Counter, OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from t2s.data.schema_text import schema_from_database
 from t2s.data.spider import database_path
+from t2s.db.transpile import TranspileError, schema_names, to_postgres
 from t2s.errors import DataError
 from t2s.sqlexec import (
     DEFAULT_MAX_RESULT_BYTES,
@@ -86,6 +93,9 @@ class EvalError(StrEnum):
     """The gold query itself failed, timed out or exceeded the row cap; the
     example cannot be scored and counts as wrong (the official evaluator
     aborts the whole run instead)."""
+    GOLD_NOT_ON_POSTGRES = "gold_not_on_postgres"
+    """On a PostgreSQL database: the (SQLite) gold query does not transpile, or
+    fails or passes the row cap there; the example is not scored (``match`` None)."""
 
 
 @dataclass(frozen=True)
@@ -93,12 +103,13 @@ class ExecutionOutcome:
     """Execution verdict for one example.
 
     Attributes:
-        match: Whether the prediction's result equals the gold result.
+        match: Whether the prediction's result equals the gold result; None when
+            it cannot be told (``gold_not_on_postgres``).
         error: ``None`` when ``match``; otherwise why not.
         message: SQLite's message for an error, or a short explanation.
     """
 
-    match: bool
+    match: bool | None
     error: EvalError | None = None
     message: str = ""
 
@@ -275,13 +286,18 @@ class ExecutionEvaluator:
         max_result_bytes: Result-size budget per query.
         keep_distinct: Keep DISTINCT (the official ``--keep_distinct`` flag).
         metric: ``spider`` (:func:`results_match`) or ``bird`` (:func:`bird_results_match`).
+        databases: The ``postgresql://`` DSN of each db_id on a server (``data.databases``);
+            the others are ``db_dir``'s SQLite files.
     """
 
     def __init__(self, db_dir: str | Path, *, timeout_s: float = DEFAULT_TIMEOUT_S,
                  max_rows: int = DEFAULT_MAX_ROWS,
                  max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
-                 keep_distinct: bool = False, metric: str = "spider") -> None:
+                 keep_distinct: bool = False, metric: str = "spider",
+                 databases: Mapping[str, str] | None = None) -> None:
         self.db_dir = Path(db_dir)
+        self.databases = dict(databases or {})
+        self._names: dict[str, set[str]] = {}
         self.timeout_s = timeout_s
         self.max_rows = max_rows
         self.max_result_bytes = max_result_bytes
@@ -299,6 +315,9 @@ class ExecutionEvaluator:
         """
 
         db = self._connections.pop(db_id, None)
+        if db is None and db_id in self.databases:
+            db = ReadOnlyDatabase(self.databases[db_id], timeout_s=self.timeout_s,
+                                  max_rows=self.max_rows, max_result_bytes=self.max_result_bytes)
         if db is None:
             path = database_path(self.db_dir, db_id)
             try:
@@ -347,6 +366,8 @@ class ExecutionEvaluator:
         else:
             gold = prepare_query(gold_sql, self.keep_distinct)
             pred = prepare_query(prepare_prediction(pred_sql), self.keep_distinct)
+        if db_id in self.databases:
+            return self._evaluate_on_postgres(db_id, gold, pred)
         gold_result = self.gold_result(db_id, gold)
         if not gold_result.ok:
             return ExecutionOutcome(False, EvalError.GOLD_ERROR,
@@ -354,6 +375,30 @@ class ExecutionEvaluator:
         if gold_result.truncated:
             return ExecutionOutcome(False, EvalError.GOLD_ERROR,
                                     f"gold result has more than {self.max_rows} rows")
+        return self._compare(db_id, gold, gold_result, pred)
+
+    def _evaluate_on_postgres(self, db_id: str, gold: str, pred: str) -> ExecutionOutcome:
+        """:meth:`evaluate` on a server: the gold transpiled first; one that does
+        not transpile or run there is not scored.
+
+        Raises:
+            DataError: if the server cannot be reached (no verdict on the SQL).
+        """
+        if db_id not in self._names:
+            self._names[db_id] = schema_names(schema_from_database(self.databases[db_id], db_id))
+        try:
+            pg_gold = to_postgres(gold, self._names[db_id])
+        except TranspileError as exc:
+            return ExecutionOutcome(None, EvalError.GOLD_NOT_ON_POSTGRES, str(exc))
+        gold_result = self.gold_result(db_id, pg_gold)
+        if not gold_result.ok or gold_result.truncated:
+            why = gold_result.message or f"more than {self.max_rows} rows"
+            return ExecutionOutcome(None, EvalError.GOLD_NOT_ON_POSTGRES,
+                                    f"transpiled gold query failed on PostgreSQL: {why} ({pg_gold})")
+        return self._compare(db_id, gold, gold_result, pred)
+
+    def _compare(self, db_id: str, gold: str, gold_result: ExecResult, pred: str) -> ExecutionOutcome:
+        """Run ``pred`` and compare it with the gold result (ordered as ``gold`` says)."""
         pred_result = self._database(db_id).execute(pred)
         if pred_result.error is not None:
             return ExecutionOutcome(False, EvalError(pred_result.error.value), pred_result.message)

@@ -43,13 +43,14 @@ class Verdict:
     """One metric's verdict on one example.
 
     Attributes:
-        value: Whether the prediction is right by this metric.
+        value: Whether the prediction is right by this metric; None: not
+            scored (the gold query cannot run on the example's PostgreSQL database).
         error: Why not, as an :class:`~t2s.evaluation.execution.EvalError` value
             (``None`` when right, or when the metric names no reason).
         message: A short explanation of ``error`` ("" when none).
     """
 
-    value: bool
+    value: bool | None
     error: str | None = None
     message: str = ""
 

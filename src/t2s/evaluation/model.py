@@ -16,6 +16,7 @@ from typing import Any
 from t2s.config import Config
 from t2s.data.selection import eval_examples
 from t2s.data.sources import open_dataset_if_any
+from t2s.db.dialect import check_dialect, live_databases
 from t2s.errors import ConfigError, DataError, T2SError
 from t2s.evaluation.inputs import gold_from_examples
 from t2s.evaluation.runner import evaluate_predictions
@@ -65,7 +66,8 @@ def score_model(config: Config, report_dir: str | Path, *, where: str = "eval.re
 
     Raises:
         InputError: if ``report_dir`` or a file in it cannot be written.
-        ConfigError: on a null ``data.eval_file``.
+        ConfigError: on a null ``data.eval_file``, or a model of another
+            ``data.dialect`` than its databases' engine (unless ``infer.dialect_override``).
         DataError: if the dataset is missing or malformed.
         T2SError: if the model cannot be loaded or inference returns too few predictions.
     """
@@ -80,6 +82,11 @@ def score_model(config: Config, report_dir: str | Path, *, where: str = "eval.re
     if dataset is None:
         raise DataError(f"no Spider-format dataset at data.root={config.data.root}")
     examples = eval_examples(dataset, config.data)
+    # data.databases: these db_ids run on a server; the model must write its dialect.
+    live = live_databases(config.data, {e.db_id for e in examples})
+    check_dialect(config.data.dialect, {e.db_id: live.get(e.db_id, dataset.database_dir)
+                                        for e in examples},
+                  config.infer.dialect_override, config.infer.adapter_path)
     samples = config.eval.samples
     predictions = generate_predictions(config, examples, dataset, progress=progress,
                                        samples=samples)
@@ -98,7 +105,8 @@ def score_model(config: Config, report_dir: str | Path, *, where: str = "eval.re
         db_dir=dataset.database_dir, tables_path=dataset.tables_path, options=config.eval,
         out_path=report_dir / REPORT, gold_path=dataset.split_path(config.data.eval_file),
         pred_path=pred_path, model=describe_model(config), workers=config.eval.workers,
-        progress=progress, skip_missing_db=skip_missing_db, candidates=candidates)
+        progress=progress, skip_missing_db=skip_missing_db, candidates=candidates,
+        databases=live)
     return ModelReport(report, report_dir / REPORT, pred_path)
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from t2s.config import EvalConfig, eval_problems
 from t2s.data.spider import DatabaseSchema, load_tables
+from t2s.db.postgres import redact_dsn
 from t2s.errors import ConfigError, InputError
 from t2s.evaluation import metrics
 from t2s.evaluation.categories import categories, category
@@ -118,13 +119,14 @@ class _Scorer:
     """Per-process state: schemas, options, skipped databases and the execution evaluator."""
 
     def __init__(self, db_dir: str, schemas: Mapping[str, DatabaseSchema],
-                 options: EvalConfig, skip_execution: frozenset[str] = frozenset()) -> None:
+                 options: EvalConfig, skip_execution: frozenset[str] = frozenset(),
+                 databases: Mapping[str, str] | None = None) -> None:
         self.schemas = schemas
         self.options = options
         self.skip_execution = skip_execution
         self.executor = ExecutionEvaluator(db_dir, **options.limits.kwargs(),
                                            keep_distinct=options.keep_distinct,
-                                           metric=options.exec_metric)
+                                           metric=options.exec_metric, databases=databases)
 
     def score(self, task: _Task) -> ExampleResult:
         """Score one example.
@@ -171,9 +173,10 @@ _SCORER: _Scorer | None = None
 
 
 def _init_worker(db_dir: str, schemas: Mapping[str, DatabaseSchema],
-                 options: EvalConfig, skip_execution: frozenset[str]) -> None:
+                 options: EvalConfig, skip_execution: frozenset[str],
+                 databases: Mapping[str, str]) -> None:
     global _SCORER
-    _SCORER = _Scorer(db_dir, schemas, options, skip_execution)
+    _SCORER = _Scorer(db_dir, schemas, options, skip_execution, databases)
 
 
 def _score_chunk(tasks: Sequence[_Task]) -> list[ExampleResult]:
@@ -196,7 +199,8 @@ def score_examples(examples: Sequence[GoldExample], predictions: Sequence[str], 
                    options: EvalConfig, workers: int | None = None,
                    progress: bool = True,
                    skip_execution: Collection[str] = (),
-                   candidates: Sequence[Sequence[str]] | None = None) -> list[ExampleResult]:
+                   candidates: Sequence[Sequence[str]] | None = None,
+                   databases: Mapping[str, str] | None = None) -> list[ExampleResult]:
     """Score every example; results come back in input order.
 
     Args:
@@ -212,6 +216,7 @@ def score_examples(examples: Sequence[GoldExample], predictions: Sequence[str], 
             databases are missing and ``--skip-missing-db`` was given).
         candidates: Several candidates per example, same order, scored for
             pass@k and maj@k (:mod:`t2s.evaluation.sampling`); ``None``: one each.
+        databases: The ``postgresql://`` DSN of each db_id on a server.
 
     Raises:
         ValueError: if ``examples`` and ``predictions`` (or ``candidates``) differ in length.
@@ -233,7 +238,7 @@ def score_examples(examples: Sequence[GoldExample], predictions: Sequence[str], 
     with tqdm(total=len(tasks), desc="evaluate", unit="ex", disable=not progress,
               dynamic_ncols=True) as bar:
         if workers == 1:
-            scorer = _Scorer(str(db_dir), used, options, skip)
+            scorer = _Scorer(str(db_dir), used, options, skip, databases)
             try:
                 for task in tasks:
                     results.append(scorer.score(task))
@@ -242,7 +247,7 @@ def score_examples(examples: Sequence[GoldExample], predictions: Sequence[str], 
                 scorer.executor.close()
         else:
             for chunk_results in _run_pool(_chunks(tasks), str(db_dir), used, options, skip,
-                                           workers):
+                                           workers, dict(databases or {})):
                 results.extend(chunk_results)
                 bar.update(len(chunk_results))
     results.sort(key=lambda result: result.index)
@@ -251,13 +256,14 @@ def score_examples(examples: Sequence[GoldExample], predictions: Sequence[str], 
 
 def _run_pool(chunks: list[list[_Task]], db_dir: str, schemas: Mapping[str, DatabaseSchema],
               options: EvalConfig, skip_execution: frozenset[str],
-              workers: int) -> Iterator[list[ExampleResult]]:
+              workers: int, databases: Mapping[str, str]) -> Iterator[list[ExampleResult]]:
     # 'spawn', not 'fork': the "score a model" mode calls this from a process
     # that has torch (and its thread pools) loaded, which fork can deadlock.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(workers, max(1, len(chunks))), mp_context=context,
                              initializer=_init_worker,
-                             initargs=(db_dir, schemas, options, skip_execution)) as pool:
+                             initargs=(db_dir, schemas, options, skip_execution,
+                                       databases)) as pool:
         pending: set[Future[list[ExampleResult]]] = {
             pool.submit(_score_chunk, chunk) for chunk in chunks}
         try:
@@ -279,7 +285,8 @@ def evaluate_predictions(examples: Sequence[GoldExample], predictions: Sequence[
                          model: Mapping[str, Any] | None = None,
                          workers: int | None = None, progress: bool = True,
                          skip_missing_db: bool = False,
-                         candidates: Sequence[Sequence[str]] | None = None) -> dict[str, Any]:
+                         candidates: Sequence[Sequence[str]] | None = None,
+                         databases: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Check inputs, score every example and build (and optionally write) the report.
 
     This is what ``t2s evaluate`` runs for prediction files, and what the
@@ -303,6 +310,9 @@ def evaluate_predictions(examples: Sequence[GoldExample], predictions: Sequence[
             scored by exact match; the report lists them) instead of refusing.
         candidates: Several candidates per example (the same number for each),
             for pass@k and maj@k; ``predictions`` are then usually their first.
+        databases: The ``postgresql://`` DSN of each db_id on a server
+            (``data.databases``): executed there, gold transpiled; the manifest
+            lists them without passwords.
 
     Returns:
         The report dict (``summary``, ``examples``, ``manifest``).
@@ -330,17 +340,23 @@ def evaluate_predictions(examples: Sequence[GoldExample], predictions: Sequence[
                                                     str(pred_path or "candidates")))
     schemas = load_tables(tables_path)
     check_schemas(examples, schemas, where, tables_path)
-    databases = check_databases(examples, db_dir, where, execution=uses_database(options),
-                                skip_missing=skip_missing_db)
+    live = dict(databases or {})
+    files = check_databases([e for e in examples if e.db_id not in live], db_dir, where,
+                            execution=uses_database(options), skip_missing=skip_missing_db)
     start = time.perf_counter()
     results = score_examples(examples, predictions, db_dir=db_dir, schemas=schemas,
                              options=options, workers=workers, progress=progress,
-                             skip_execution=databases.missing, candidates=candidates)
+                             skip_execution=files.missing, candidates=candidates,
+                             databases=live)
     wall_s = time.perf_counter() - start
     manifest = build_manifest(
         options=options, gold_path=gold_path, pred_path=pred_path, tables_path=tables_path,
-        db_paths=databases.paths, missing_databases=list(databases.missing), model=model,
+        db_paths=files.paths, missing_databases=list(files.missing), model=model,
         runtime={"workers": workers or default_workers(), "wall_s": round(wall_s, 3)})
+    if live:
+        manifest["data"]["postgres_databases"] = {
+            db_id: redact_dsn(dsn) for db_id, dsn in sorted(live.items())
+            if db_id in {e.db_id for e in examples}}
     report = build_report(results, options, manifest)
     if out_path is not None:
         try:

@@ -45,6 +45,7 @@ from t2s.inference.pipeline import (
     Predictor,
     Question,
     build_predictor,
+    check_engines,
     describe_model,
     progress_bar,
 )
@@ -361,12 +362,15 @@ def run_job(request: BatchRequest, config: Config) -> BatchSummary:
     Raises:
         InputError: if the input is unusable, or the output holds rows of
             another job and ``request.overwrite`` is false (before the model loads).
+        ConfigError: if a database is of the other engine than ``data.dialect``.
     """
     shard, num_shards = resolve_shard(request.shard, request.num_shards)
     output = check_output_file(shard_output_path(request.output, shard, num_shards), "--output")
     questions = read_questions(request.input, request.input_format, request.defaults)
     questions = select_shard(questions, shard, num_shards)
-    uses_dataset = any(q.db_id for q in questions)
+    # Before the model loads: a model of one engine is refused on the other's databases.
+    check_engines(config, {str(q.db): q.db_path for q in questions if q.db_path and not q.error})
+    uses_dataset = any(q.db_id and not q.db_path for q in questions)
     # One writer per output file: a second job on it is refused before any work.
     with WriterLock(output, "batch output"):
         try:

@@ -29,7 +29,7 @@ from t2s.errors import InputError, T2SError
 from t2s.inference.adapter_prompt import load_inference_config
 from t2s.inference.batch import BatchRequest, run_job
 from t2s.inference.display import execute_and_format
-from t2s.inference.pipeline import Question, SchemaResolver, build_predictor
+from t2s.inference.pipeline import Question, build_predictor, check_engines, make_resolver
 from t2s.inference.postprocess import pretty_sql
 from t2s.inference.questions import InputDefaults, split_database
 
@@ -191,7 +191,10 @@ def answer_one(args: argparse.Namespace, config) -> int:
     question = Question(id="0", question=args.question, db_path=db, db_id=name or args.db_id)
     # Resolve the database before loading the model: a wrong path fails in
     # milliseconds instead of after the model load.
-    _schema_text, db_path = SchemaResolver(config.data.schema, dataset).resolve(question)
+    if db is not None:
+        check_engines(config, {question.db or db: db})
+    resolver = make_resolver(config, dataset)
+    _schema_text, db_path = resolver.resolve(question)
     predictor = build_predictor(config, dataset)
     prediction = predictor.predict([question])[0]
     if args.show_prompt and predictor.last_prompt:

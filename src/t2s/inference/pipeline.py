@@ -26,10 +26,18 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from t2s.config import Config, InferConfig, PromptConfig, SchemaTextConfig
+from t2s.config import (
+    DEFAULT_DIALECT,
+    Config,
+    Dialect,
+    InferConfig,
+    PromptConfig,
+    SchemaTextConfig,
+)
 from t2s.data.prompts import SchemaTextCache, build_prompt, prompt_evidence
 from t2s.data.schema_text import schema_from_database, serialize_schema
 from t2s.data.spider import DatabaseSchema, Example, SpiderDataset
+from t2s.db.dialect import check_dialect, engine_of, live_databases
 from t2s.errors import DataError, T2SError
 from t2s.inference.adapter_prompt import prompt_record
 from t2s.inference.backends import Backend, load_backend
@@ -110,12 +118,19 @@ class SchemaResolver:
     Args:
         schema: The ``data.schema`` switches training used.
         dataset: The Spider-format dataset for ``db_id`` questions, or None.
+        databases: ``data.databases`` resolved: the DSN of each db_id on a server.
+        dialect: ``data.dialect`` used in training (the dialect of DDL schema text).
     """
 
-    def __init__(self, schema: SchemaTextConfig, dataset: SpiderDataset | None = None) -> None:
+    def __init__(self, schema: SchemaTextConfig, dataset: SpiderDataset | None = None,
+                 databases: dict[str, str] | None = None, dialect: Dialect = DEFAULT_DIALECT) -> None:
         self.schema = schema
         self.dataset = dataset
-        self._spider = (SchemaTextCache.from_config(dataset.schemas, dataset.database_dir, schema)
+        # data.databases: a db_id's schema text from its server, its SQL run there.
+        self.databases = databases or {}
+        self.dialect = dialect
+        self._spider = (SchemaTextCache.from_config(dataset.schemas, dataset.database_dir, schema,
+                                                    dict(self.databases), dialect)
                         if dataset is not None else None)
         self._live: dict[Path | str, SchemaTextCache] = {}
 
@@ -156,7 +171,7 @@ class SchemaResolver:
             # style) as a database of a Spider-format folder gets.
             schema = schema_from_database(path)
             self._live[key] = SchemaTextCache.from_config({schema.db_id: schema}, None, self.schema,
-                                                          {schema.db_id: path})
+                                                          {schema.db_id: path}, self.dialect)
         cache = self._live[key]
         return cache.text(next(iter(cache.schemas)), question)
 
@@ -182,6 +197,8 @@ class SchemaResolver:
                             "(--data-dir or data.root)")
         self.dataset.schema(db_id)  # raises DataError for an unknown or unsafe db_id
         text = self._spider.text(db_id, question)
+        if db_id in self.databases:
+            return text, self.databases[db_id]  # type: ignore[return-value]  # a DSN runs as a path does
         path = self.dataset.database_path(db_id) if self.dataset.has_database(db_id) else None
         return text, path
 
@@ -230,7 +247,8 @@ class Predictor:
         no database file, so no sample or matched values.
         """
         switches = self.resolver.schema
-        text = serialize_schema(schema, switches.include_keys, None, switches.style)
+        text = serialize_schema(schema, switches.include_keys, None, switches.style,
+                                self.resolver.dialect)
         return build_prompt(question.question, text, self.prompt_format, self.prompt,
                             evidence=prompt_evidence(question.evidence, self.evidence))
 
@@ -298,6 +316,28 @@ class Predictor:
         return prediction
 
 
+def check_engines(config: Config, databases: dict[str, str | Path]) -> None:
+    """Refuse live databases (``{name: file or DSN}``) of the other engine than the model's
+    ``data.dialect``; with ``infer.dialect_override`` log them instead.
+
+    Raises:
+        ConfigError: naming them (DSNs redacted), unless ``infer.dialect_override``.
+    """
+    check_dialect(config.data.dialect, databases, config.infer.dialect_override,
+                  config.infer.adapter_path)
+    other = sorted(n for n, t in databases.items() if engine_of(t) != config.data.dialect)
+    if other:
+        log.warning("infer.dialect_override: a %s model on %d database(s) of the other engine: %s",
+                    config.data.dialect, len(other), ", ".join(other[:5]))
+
+
+def make_resolver(config: Config, dataset: SpiderDataset | None = None) -> SchemaResolver:
+    """The :class:`SchemaResolver` of ``config``: ``data.schema``, ``data.dialect``, and
+    the dataset's db_ids that ``data.databases``/``data.database_url`` put on a server."""
+    databases = live_databases(config.data, dataset.schemas) if dataset is not None else {}
+    return SchemaResolver(config.data.schema, dataset, databases, config.data.dialect)
+
+
 def build_predictor(config: Config, dataset: SpiderDataset | None = None,
                     backend: Backend | None = None) -> Predictor:
     """A :class:`Predictor` for ``config``, loading the model unless ``backend`` is given.
@@ -307,7 +347,7 @@ def build_predictor(config: Config, dataset: SpiderDataset | None = None,
     """
     if backend is None:
         backend = load_backend(config.infer, config.model, config.data)
-    return Predictor(backend, SchemaResolver(config.data.schema, dataset), config.infer,
+    return Predictor(backend, make_resolver(config, dataset), config.infer,
                      config.data.prompt_format, evidence=config.data.evidence,
                      prompt=config.data.prompt)
 

@@ -30,8 +30,9 @@ from t2s.inference.adapter_prompt import load_inference_config
 from t2s.inference.display import execute_and_format
 from t2s.inference.pipeline import (
     Question,
-    SchemaResolver,
     build_predictor,
+    check_engines,
+    make_resolver,
 )
 from t2s.inference.postprocess import pretty_sql
 from t2s.inference.questions import split_database
@@ -74,10 +75,14 @@ class Repl:
         db_id: Initial Spider db_id (with a DSN: its display name), or None.
         execute: Start with execution on.
         write: Where output lines go (``print`` by default).
+        check_engine: Called with ``{name: db}`` before switching to a live
+            database; raises ConfigError for one of the other engine than the model's.
     """
 
     def __init__(self, predictor, infer, db_path: str | None = None, db_id: str | None = None,
-                 execute: bool = False, write: Callable[[str], None] = print) -> None:
+                 execute: bool = False, write: Callable[[str], None] = print,
+                 check_engine: Callable[[dict[str, str]], None] | None = None) -> None:
+        self.check_engine = check_engine
         self.predictor = predictor
         self.infer = infer
         self.db_path = db_path
@@ -143,6 +148,8 @@ class Repl:
         """Switch database after checking that its schema can be read."""
 
         try:
+            if db_path and self.check_engine is not None:
+                self.check_engine({db_id or db_path: db_path})
             self.predictor.resolver.resolve(Question("check", "", db_path=db_path, db_id=db_id))
         except T2SError as exc:
             self.write(f"error: {exc} (still on {self.database})")
@@ -256,10 +263,13 @@ def run(args: argparse.Namespace) -> int:
     dataset = open_dataset_if_any(config.data, args.data_dir, create_sample=args.db_id is not None)
     name, db = split_database(args.db)
     db_id = name or args.db_id
+    if db:
+        check_engines(config, {db_id or db: db})
     if db or db_id:
         # A wrong database fails now, before the model load.
-        SchemaResolver(config.data.schema, dataset).resolve(
+        make_resolver(config, dataset).resolve(
             Question("start", "", db_path=db, db_id=db_id))
     predictor = build_predictor(config, dataset)
-    repl = Repl(predictor, config.infer, db_path=db, db_id=db_id, execute=args.execute)
+    repl = Repl(predictor, config.infer, db_path=db, db_id=db_id, execute=args.execute,
+                check_engine=lambda databases: check_engines(config, databases))
     return loop(repl, line_reader(args.history))

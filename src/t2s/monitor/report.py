@@ -24,6 +24,11 @@ The drift checks (:mod:`t2s.monitor.drift`; PSI > 0.25 flags):
   (reference: gold SQL, 0);
 - ``empty_result_rate`` — executed SQL that returned no rows (reference: gold
   SQL executed on the reference databases, up to 500 of them).
+
+Beside the checks, ``unknown_names`` counts the tables and columns the served
+databases said do not exist (the server logs them from SQLite's "no such
+table" and PostgreSQL's "relation ... does not exist" alike): the names a
+model invents most.
 """
 
 from __future__ import annotations
@@ -190,8 +195,20 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "route": (str,), "outcome": (str,), "adapter": (str,), "db_id": (str,),
     "question": (str,), "sql": (str,), "error_kind": (str,), "latency_ms": _NUMBER,
     "cached": (bool,), "executed": (bool,), "exec_ok": (bool,), "empty_result": (bool,),
-    "sql_parsed": (bool,),
+    "sql_parsed": (bool,), "unknown_tables": (list,), "unknown_columns": (list,),
 }
+
+# Names listed per kind in ``unknown_names`` at most.
+TOP_UNKNOWN = 10
+
+
+def unknown_names(records: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """The most frequent tables and columns the databases reported missing, with counts."""
+    found = {}
+    for kind in ("tables", "columns"):
+        counts = Counter(str(name) for r in records for name in r.get(f"unknown_{kind}") or ())
+        found[kind] = dict(counts.most_common(TOP_UNKNOWN))
+    return found
 
 
 def record_problem(record: Any) -> str | None:
@@ -372,6 +389,7 @@ def build_report(records: list[dict[str, Any]], reference: Reference, log_path: 
             "adapters": dict(Counter(r.get("adapter") or "-" for r in records)),
         },
         "latency_over_time": latency_over_time(records),
+        "unknown_names": unknown_names(records),
         "drift": [c.as_dict() for c in checks],
         "flagged": [c.name for c in checks if c.flagged],
     }
@@ -389,7 +407,9 @@ def markdown(report: dict[str, Any]) -> str:
         f"{summary['failures']} (rate {summary['failure_rate']})",
         f"- latency ms: p50 {latency['p50']}, p95 {latency['p95']}, p99 {latency['p99']}",
         f"- outcomes: {', '.join(f'{k} {v}' for k, v in summary['outcomes'].items()) or 'none'}",
-        f"- flagged drift: {', '.join(report['flagged']) or 'none'}", "",
+        f"- flagged drift: {', '.join(report['flagged']) or 'none'}",
+        f"- unknown tables: {_brief(report['unknown_names']['tables']) or 'none'}; "
+        f"unknown columns: {_brief(report['unknown_names']['columns']) or 'none'}", "",
         "## Drift (PSI > threshold flags)", "",
         "| check | what | PSI | threshold | KS p | flagged | reference | served |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",

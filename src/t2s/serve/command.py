@@ -29,6 +29,7 @@ from t2s.cli_args import add_config_arguments, config_path, setup_logging
 from t2s.config import Config, load_config, parse_named_path
 from t2s.data.sources import open_dataset_if_any
 from t2s.errors import ConfigError, DataError
+from t2s.inference.pipeline import check_engines
 from t2s.serve.adapters import AdapterRegistry
 from t2s.serve.keys import configured_keys
 from t2s.serve.requestlog import RequestLog
@@ -60,6 +61,8 @@ def resolve_settings(args: argparse.Namespace) -> tuple[Config, list[tuple[str, 
             address without an API key, or an admin key that is a client key too.
         DataError: for a registered database that is neither a SQLite file nor a DSN
             (a DSN's server is reached on first use, not here).
+        ConfigError: also for a database of the other engine than ``data.dialect``
+            (unless ``infer.dialect_override``).
     """
     overrides = list(args.overrides)
     if args.host is not None:
@@ -95,6 +98,8 @@ def resolve_settings(args: argparse.Namespace) -> tuple[Config, list[tuple[str, 
     for name, path in databases.items():
         if isinstance(path, Path) and not path.is_file():
             raise DataError(f"--db {name}: {path} is not a file")
+    # A model writes one engine's SQL (data.dialect): refused on the other's databases.
+    check_engines(config, dict(databases))
     return config, adapters, databases
 
 

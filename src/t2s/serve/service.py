@@ -114,8 +114,9 @@ class Service:
         self.serve = config.serve
         self.registry = registry
         self.databases = databases
-        # Sessions are opened on first use, so a server that is down at start
-        # does not stop the others from being served.
+        # One pool per server database, registered (--db) or of the dataset
+        # (data.databases); sessions are opened on first use, so a server that is
+        # down at start does not stop the others from being served.
         self.pools: dict[str, ConnectionPool] = {
             str(t): open_pool(str(t), self.serve.db_pool_size) for t in databases.values()
             if is_dsn(t)}
@@ -273,6 +274,17 @@ class Service:
             raise _unreadable(request.db_id or "", exc) from None
         return _Target(prompt, path, source)
 
+    def _pool(self, target: Path | str) -> ConnectionPool | None:
+        """The session pool of a server database (made on its first request), None for a file.
+
+        Only the event loop's thread calls this, so two requests never make two pools.
+        """
+        if not is_dsn(target):
+            return None
+        if str(target) not in self.pools:
+            self.pools[str(target)] = open_pool(str(target), self.serve.db_pool_size)
+        return self.pools[str(target)]
+
     # ---------------------------------------------------------------- generate
 
     async def generate(self, request: GenerateInput, record: RequestRecord) -> dict[str, Any]:
@@ -349,7 +361,7 @@ class Service:
         # guards), never run: sqlexec's prepare_only.
         max_rows = min(request.max_rows or infer.max_rows, infer.max_rows) if request.execute else 1
         limits = replace(infer.limits, max_rows=max_rows)
-        pool = self.pools.get(str(path))
+        pool = self._pool(path)
         try:
             result = await asyncio.to_thread(_run, path, sql, limits, pool, not request.execute)
         except PoolBusyError as exc:

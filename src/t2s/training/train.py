@@ -31,9 +31,16 @@ from t2s.config import Config, TrainConfig, dump_yaml, precision_problem, resolv
 from t2s.data.chat_templates import setup_chat_template
 from t2s.data.prompts import SchemaTextCache
 from t2s.data.selection import eval_examples as eval_examples_of
-from t2s.data.sft import LengthReport, apply_length_limit, build_records, check_token_boundary
+from t2s.data.sft import (
+    LengthReport,
+    apply_length_limit,
+    build_records,
+    check_token_boundary,
+    in_dialect,
+)
 from t2s.data.sources import data_report, open_dataset
 from t2s.data.spider import Example, SpiderDataset
+from t2s.db.dialect import live_databases
 from t2s.errors import T2SError
 from t2s.faults import crash_point, min_step_callbacks
 from t2s.models.card import write_training_card
@@ -86,7 +93,12 @@ def prepare_data(config: Config) -> PreparedData:
     dataset = open_dataset(data)
     train_examples = dataset.examples(data.train_file)[: data.max_train_examples]
     eval_examples = eval_examples_of(dataset, data)
-    schema_texts = SchemaTextCache.from_config(dataset.schemas, dataset.database_dir, data.schema)
+    # data.databases: schema text from the server; data.dialect: targets in its SQL.
+    live = live_databases(data, {e.db_id for e in [*train_examples, *eval_examples]})
+    schema_texts = SchemaTextCache.from_config(dataset.schemas, dataset.database_dir, data.schema,
+                                               live, data.dialect)
+    train_examples, train_dropped = in_dialect(train_examples, schema_texts, data.dialect)
+    eval_examples, eval_dropped = in_dialect(eval_examples, schema_texts, data.dialect)
     fingerprints = {data.tables_file: file_sha256(dataset.tables_path),
                     data.train_file: file_sha256(dataset.split_path(data.train_file))}
     if data.eval_file:
@@ -100,7 +112,9 @@ def prepare_data(config: Config) -> PreparedData:
         eval_records=build_records(eval_examples, schema_texts, data.prompt_format,
                                    data.evidence, data.prompt),
         fingerprints=fingerprints,
-        report=data_report(data, dataset, train_examples, eval_examples),
+        report={**data_report(data, dataset, train_examples, eval_examples),
+                **({"not_transpiled": {"train": train_dropped, "eval": eval_dropped}}
+                   if data.dialect != "sqlite" else {})},
     )
 
 

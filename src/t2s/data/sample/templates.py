@@ -129,8 +129,9 @@ class Context:
 
 def _first_rows(table: str, column: str) -> str:
     """A subquery of ``column`` over the first :data:`SAMPLE_ROWS` rows of ``table``:
-    the LIMIT stops the scan there, NULLs included, however large the table."""
-    return f"(SELECT {column} FROM {table} LIMIT {SAMPLE_ROWS})"
+    the LIMIT stops the scan there, NULLs included, however large the table. (Named:
+    PostgreSQL before 16 refuses a subquery in FROM without an alias.)"""
+    return f"(SELECT {column} FROM {table} LIMIT {SAMPLE_ROWS}) AS first_rows"
 
 
 def nice_number(value: Any, integer: bool) -> int | float:
