@@ -50,7 +50,7 @@ def in_dialect(examples: Sequence[Example], schema_texts: SchemaTextCache,
 
     For ``postgres`` each query goes through :func:`t2s.db.transpile.to_postgres`
     with the names of its database as the prompt shows it (the server's, for a
-    DSN). Measured on Spider dev: 880 of 972 gold queries then return the same
+    DSN). Measured on Spider dev: 882 of 972 gold queries then return the same
     rows on both engines (BENCHMARKS.md); the rest transpile but differ or fail
     on PostgreSQL, which training cannot see without running them.
 
