@@ -35,7 +35,13 @@ class EvalConfig:
     exec_metric: Literal["auto", "spider", "bird"] = "auto"
     """Execution accuracy: ``spider`` compares multisets of rows (order when the
     gold query orders, columns may be permuted), ``bird`` compares sets of rows
-    as BIRD's official evaluator does; ``auto`` picks ``bird`` for BIRD data."""
+    as BIRD's official evaluator does; ``auto`` picks ``bird`` for BIRD data.
+    With ``bird``, BIRD's Soft-F1 is scored too."""
+    ves_runs: int = 0
+    """Timing runs per correct prediction for BIRD's R-VES (each runs the prediction
+    and the gold query once; the official evaluator does 100); 0 does not score
+    it. Scored with ``exec_metric: bird`` only; it is timing-based, so it varies
+    between runs (see the evaluation docs for its measured spread)."""
 
     @property
     def limits(self) -> SqlLimits:
@@ -55,6 +61,11 @@ class EvalConfig:
         problems.extend(self.limits.problems())
         if self.workers < 1:
             problems.append(("workers", f"must be >= 1, got {self.workers}"))
+        if self.ves_runs < 0:
+            problems.append(("ves_runs", f"must be >= 0, got {self.ves_runs}"))
+        elif self.ves_runs and self.exec_metric == "spider":
+            problems.append(("ves_runs", "R-VES is BIRD's metric: it needs eval.exec_metric "
+                                         "bird (or auto on BIRD data), not spider"))
         return problems
 
     @property

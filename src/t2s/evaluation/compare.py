@@ -12,6 +12,8 @@ change", each discordant example is a fair coin, so the two-sided p-value is the
 exact binomial test of ``min(b, c)`` in ``b + c`` trials when ``b + c < 25``
 (where the chi-square approximation is poor), else the chi-square statistic with
 continuity correction ``(|b - c| - 1)^2 / (b + c)`` on one degree of freedom.
+For a graded metric (Soft-F1, R-VES) ``b`` and ``c`` count the examples whose
+value fell and rose, which makes the same test the sign test.
 """
 
 from __future__ import annotations
@@ -134,8 +136,8 @@ class Comparison:
 
     metric: str
     count: int
-    correct_a: int
-    correct_b: int
+    correct_a: float
+    correct_b: float
     regressions: list[dict[str, Any]]
     fixes: list[dict[str, Any]]
     test: McNemarResult
@@ -189,14 +191,14 @@ def compare_reports(a: Mapping[str, Any], b: Mapping[str, Any],
                          f"(first: index {one_sided[0]}; a database missing in one run?)")
     pairs = [(x, y) for x, y in zip(ex_a, ex_b, strict=True) if x.get(key) is not None]
     regressions, fixes = [], []
-    for x, y in pairs:
-        if x[key] and not y[key]:
+    for x, y in pairs:  # a graded value that fell (rose) is a regression (fix)
+        if x[key] > y[key]:
             regressions.append(_flip(x, y))
-        elif y[key] and not x[key]:
+        elif y[key] > x[key]:
             fixes.append(_flip(x, y))
     return Comparison(
-        metric=metric, count=len(pairs), correct_a=sum(1 for x, _ in pairs if x[key]),
-        correct_b=sum(1 for _, y in pairs if y[key]), regressions=regressions, fixes=fixes,
+        metric=metric, count=len(pairs), correct_a=sum(x[key] for x, _ in pairs),
+        correct_b=sum(y[key] for _, y in pairs), regressions=regressions, fixes=fixes,
         test=mcnemar(len(regressions), len(fixes)))
 
 
@@ -221,8 +223,9 @@ def format_comparison(comparison: Comparison, names: Sequence[str] = ("A", "B"),
         verdict = f"not significant at alpha={alpha}: consistent with noise"
     lines = [
         f"metric: {c.metric}, {c.count} paired examples",
-        f"  A {names[0]}: {100 * c.accuracy_a:.1f}% ({c.correct_a})",
-        f"  B {names[1]}: {100 * c.accuracy_b:.1f}% ({c.correct_b})  delta {delta:+.1f} points",
+        f"  A {names[0]}: {100 * c.accuracy_a:.1f}% ({round(c.correct_a, 2)})",
+        f"  B {names[1]}: {100 * c.accuracy_b:.1f}% ({round(c.correct_b, 2)})  "
+        f"delta {delta:+.1f} points",
         f"  flips: {test.b} right->wrong, {test.c} wrong->right",
         f"  McNemar ({test.method}): p = {test.p_value:.4g} -> {verdict}",
     ]
@@ -268,4 +271,18 @@ def compare_with_previous_night(out_dir: str | Path, report_path: str | Path,
                    if any(x.get(m.example_key) is not None for x in report["examples"])),
                   choices[-1])
     comparison = compare_reports(old, report, metric=metric.name)
-    return f"vs {baseline}:\n" + format_comparison(comparison, (str(baseline), str(report_path)))
+    text = f"vs {baseline}:\n" + format_comparison(comparison, (str(baseline), str(report_path)))
+    trend = [_trend_line(compare_reports(old, report, metric=m.name)) for m in choices
+             if m is not metric and _scored_in_both(old, report, m.example_key)]
+    return text + ("\n\nother metrics:\n" + "\n".join(trend) if trend else "")
+
+
+def _scored_in_both(a: Mapping[str, Any], b: Mapping[str, Any], key: str) -> bool:
+    return all(any(x.get(key) is not None for x in r["examples"]) for r in (a, b))
+
+
+def _trend_line(c: Comparison) -> str:
+    """One line of the nightly comparison for a metric other than the first."""
+    return (f"  {c.metric}: {100 * c.accuracy_a:.1f}% -> {100 * c.accuracy_b:.1f}% "
+            f"({100 * (c.accuracy_b - c.accuracy_a):+.1f} points; {c.test.b} down, "
+            f"{c.test.c} up; p = {c.test.p_value:.4g})")

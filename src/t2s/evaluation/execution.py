@@ -24,13 +24,15 @@ Where t2s differs on purpose (documented in the evaluation docs): the time limit
 really interrupts a query (the official 60 s ``asyncio.wait_for`` around a
 blocking call never fires, so a runaway prediction hangs it); only the
 example's own ``<db_id>.sqlite`` is used (test-suite folders with several
-databases per db_id are not supported); results are capped at ``max_rows``.
+databases per db_id are not supported); a result longer than ``max_rows`` is
+fetched again in full within the byte budget, never compared by its prefix.
 """
 
 from __future__ import annotations
 
 import re
 import sqlite3
+import sys
 from collections import Counter, OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -275,20 +277,23 @@ class ExecutionEvaluator:
         max_result_bytes: Result-size budget per query.
         keep_distinct: Keep DISTINCT (the official ``--keep_distinct`` flag).
         metric: ``spider`` (:func:`results_match`) or ``bird`` (:func:`bird_results_match`).
+        ves_runs: Timing runs per correct prediction for BIRD's R-VES (``eval.ves_runs``).
     """
 
     def __init__(self, db_dir: str | Path, *, timeout_s: float = DEFAULT_TIMEOUT_S,
                  max_rows: int = DEFAULT_MAX_ROWS,
                  max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
-                 keep_distinct: bool = False, metric: str = "spider") -> None:
+                 keep_distinct: bool = False, metric: str = "spider", ves_runs: int = 0) -> None:
         self.db_dir = Path(db_dir)
         self.timeout_s = timeout_s
         self.max_rows = max_rows
         self.max_result_bytes = max_result_bytes
         self.keep_distinct = keep_distinct
         self.metric = metric
+        self.ves_runs = ves_runs
         self._connections: OrderedDict[str, ReadOnlyDatabase] = OrderedDict()
         self._gold_cache: OrderedDict[tuple[str, str], ExecResult] = OrderedDict()
+        self._last_prediction: tuple[tuple[str, str], ExecResult] | None = None
 
     def _database(self, db_id: str) -> ReadOnlyDatabase:
         """The cached connection of ``db_id``.
@@ -321,11 +326,61 @@ class ExecutionEvaluator:
         key = (db_id, gold_sql)
         cached = self._gold_cache.get(key)
         if cached is None:
-            cached = self._database(db_id).execute(gold_sql)
+            cached = self.run(db_id, gold_sql)
             self._gold_cache[key] = cached
             if len(self._gold_cache) > GOLD_CACHE_SIZE:
                 self._gold_cache.popitem(last=False)
         return cached
+
+    def run(self, db_id: str, sql: str) -> ExecResult:
+        """Run an already prepared query, never returning a prefix of its rows.
+
+        A result cut at ``max_rows`` is fetched again in full, bounded by the
+        byte budget alone: BIRD compares row *sets*, so the first rows of a
+        longer result could equal (or differ from) the gold set whatever the
+        rest holds. Past the budget it is ``result_too_large``, as any result.
+
+        Raises:
+            DataError: as :meth:`evaluate`.
+        """
+        db = self._database(db_id)
+        result = db.execute(sql)
+        if result.truncated:
+            result = db.execute(sql, max_rows=sys.maxsize)
+        return result
+
+    def results(self, db_id: str, gold_sql: str,
+                pred_sql: str) -> tuple[ExecResult, ExecResult] | ExecutionOutcome:
+        """The gold and predicted results as :meth:`evaluate` compares them, or its
+        verdict when there is nothing to compare (empty prediction, gold failed).
+
+        The last prediction's result is kept, so the metrics that read the
+        same result after execution accuracy (Soft-F1, R-VES) do not run it again.
+
+        Raises:
+            DataError: as :meth:`evaluate`.
+        """
+        found = self._run_both(db_id, gold_sql, pred_sql)
+        return found if isinstance(found, ExecutionOutcome) else found[1:]
+
+    def _run_both(self, db_id: str, gold_sql: str,
+                  pred_sql: str) -> tuple[str, ExecResult, ExecResult] | ExecutionOutcome:
+        """:meth:`results`, with the gold query as run first."""
+        if not pred_sql.strip():
+            return ExecutionOutcome(False, EvalError.EMPTY_PREDICTION, "empty prediction")
+        if self.metric == "bird":  # BIRD runs both queries as written
+            gold, pred = gold_sql, pred_sql
+        else:
+            gold = prepare_query(gold_sql, self.keep_distinct)
+            pred = prepare_query(prepare_prediction(pred_sql), self.keep_distinct)
+        gold_result = self.gold_result(db_id, gold)
+        if not gold_result.ok:
+            return ExecutionOutcome(False, EvalError.GOLD_ERROR,
+                                    f"gold query failed: {gold_result.message}")
+        key = (db_id, pred)
+        if self._last_prediction is None or self._last_prediction[0] != key:
+            self._last_prediction = (key, self.run(db_id, pred))
+        return gold, gold_result, self._last_prediction[1]
 
     def evaluate(self, db_id: str, gold_sql: str, pred_sql: str) -> ExecutionOutcome:
         """Score one prediction against its gold query on database ``db_id``.
@@ -340,25 +395,12 @@ class ExecutionEvaluator:
                 checked before scoring, so this means it changed mid-run, or
                 has a SQLite header but a corrupt schema).
         """
-        if not pred_sql.strip():
-            return ExecutionOutcome(False, EvalError.EMPTY_PREDICTION, "empty prediction")
-        if self.metric == "bird":  # BIRD runs both queries as written
-            gold, pred = gold_sql, pred_sql
-        else:
-            gold = prepare_query(gold_sql, self.keep_distinct)
-            pred = prepare_query(prepare_prediction(pred_sql), self.keep_distinct)
-        gold_result = self.gold_result(db_id, gold)
-        if not gold_result.ok:
-            return ExecutionOutcome(False, EvalError.GOLD_ERROR,
-                                    f"gold query failed: {gold_result.message}")
-        if gold_result.truncated:
-            return ExecutionOutcome(False, EvalError.GOLD_ERROR,
-                                    f"gold result has more than {self.max_rows} rows")
-        pred_result = self._database(db_id).execute(pred)
+        found = self._run_both(db_id, gold_sql, pred_sql)
+        if isinstance(found, ExecutionOutcome):
+            return found
+        gold, gold_result, pred_result = found
         if pred_result.error is not None:
             return ExecutionOutcome(False, EvalError(pred_result.error.value), pred_result.message)
-        # A truncated prediction has more rows than the (untruncated) gold
-        # result, so it cannot match; results_match sees the lengths differ.
         if self.metric == "bird":
             matched = bird_results_match(gold_result.rows, pred_result.rows)
         else:

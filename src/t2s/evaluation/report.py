@@ -81,7 +81,8 @@ def build_manifest(*, options: EvalConfig, gold_path: str | Path | None,
                   "timeout_s": options.timeout_s, "max_rows": options.max_rows,
                   "max_result_bytes": options.max_result_bytes,
                   **({"exec_metric": options.exec_metric}
-                     if options.exec_metric == "bird" else {})},
+                     if options.exec_metric == "bird" else {}),
+                  **({"ves_runs": options.ves_runs} if options.ves_runs else {})},
         "data": {
             "gold": fingerprint(gold_path),
             "tables": fingerprint(tables_path),
@@ -188,7 +189,8 @@ def _pct(stat: Mapping[str, Any] | None) -> str:
 
 
 def _table(title: str, groups: Mapping[str, Any]) -> list[str]:
-    shown = printed()
+    # A metric scored in no group (BIRD's Soft-F1 on Spider data) gets no column.
+    shown = [m for m in printed() if any(g.get(m.name) is not None for g in groups.values())]
     lines = [f"| {title} | count | " + " | ".join(f"{m.label} %" for m in shown) + " |",
              "|---|---:|" + "---:|" * len(shown)]
     for name, stats in groups.items():
