@@ -22,7 +22,9 @@ class EvalConfig:
     """Per-query limit; a runaway query is interrupted and scored as a timeout.
     The slowest Spider dev gold query runs in 7.5 ms here, so 10 s is >1000x headroom."""
     max_rows: int = SQL_MAX_ROWS
-    """Rows fetched per query at most."""
+    """Rows fetched per query at first; a result with more is fetched again in
+    full within ``max_result_bytes``, so no verdict rests on a prefix of its rows
+    (BIRD compares row sets)."""
     max_result_bytes: int = SQL_MAX_RESULT_BYTES
     """Bytes of result (all rows and values) fetched per query at most; a larger
     result is stopped and scored ``result_too_large``, like a timeout."""
