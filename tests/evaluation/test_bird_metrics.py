@@ -114,8 +114,11 @@ def test_ves_runs_is_a_validated_setting() -> None:
     assert load_config(None, ["data.source=bird", "eval.ves_runs=5"]).eval.ves_runs == 5
     with pytest.raises(ConfigError, match="eval.ves_runs"):
         load_config(None, ["eval.ves_runs=-1"])
-    with pytest.raises(ConfigError, match="needs eval.exec_metric"):
-        load_config(None, ["eval.exec_metric=spider", "eval.ves_runs=3"])
+    for refused in (["eval.exec_metric=spider"], [], ["data.source=spider"]):
+        # auto on Spider data (or prediction files, no source) would skip it silently
+        with pytest.raises(ConfigError, match="eval.ves_runs: R-VES is BIRD's metric"):
+            load_config(None, [*refused, "eval.ves_runs=3"])
+    assert load_config(None, ["eval.exec_metric=bird", "eval.ves_runs=3"]).eval.ves_runs == 3
 
 
 # --- the registry entries: REPORT.json, REPORT.md, compare, the nightly trend ---
@@ -171,7 +174,10 @@ def test_bird_metrics_reach_the_report_compare_and_the_nightly_trend(
     assert [f["index"] for f in comparison.regressions] == [3] and not comparison.fixes
     assert comparison.accuracy_b == pytest.approx(
         sum(e["soft_f1"] for e in b["examples"]) / len(GOLD_AND_PRED))
-    assert "metric: soft_f1" in format_comparison(comparison)
+    text = format_comparison(comparison)
+    assert "metric: soft_f1" in text and "1 lower in B, 0 higher in B" in text
+    assert "sign test (exact-binomial)" in text
+    assert "McNemar" in format_comparison(compare_reports(a, b))  # execution: 0/1
     # the nightly trend: execution first, then a line per other metric
     night = tmp_path / "nightly"
     write_report(a, night / "2026-01-01" / "REPORT.json")

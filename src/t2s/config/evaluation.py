@@ -65,9 +65,6 @@ class EvalConfig:
             problems.append(("workers", f"must be >= 1, got {self.workers}"))
         if self.ves_runs < 0:
             problems.append(("ves_runs", f"must be >= 0, got {self.ves_runs}"))
-        elif self.ves_runs and self.exec_metric == "spider":
-            problems.append(("ves_runs", "R-VES is BIRD's metric: it needs eval.exec_metric "
-                                         "bird (or auto on BIRD data), not spider"))
         return problems
 
     @property

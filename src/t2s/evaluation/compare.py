@@ -132,7 +132,12 @@ def check_comparable(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
 
 @dataclass(frozen=True)
 class Comparison:
-    """The result of comparing report A (baseline) with report B (candidate)."""
+    """The result of comparing report A (baseline) with report B (candidate).
+
+    ``graded``: the metric's values are fractions (Soft-F1, R-VES), so the
+    counts are of values that fell or rose and the test is the sign test;
+    ``correct_a``/``correct_b`` are then sums of values.
+    """
 
     metric: str
     count: int
@@ -141,6 +146,7 @@ class Comparison:
     regressions: list[dict[str, Any]]
     fixes: list[dict[str, Any]]
     test: McNemarResult
+    graded: bool = False
 
     @property
     def accuracy_a(self) -> float:
@@ -199,7 +205,8 @@ def compare_reports(a: Mapping[str, Any], b: Mapping[str, Any],
     return Comparison(
         metric=metric, count=len(pairs), correct_a=sum(x[key] for x, _ in pairs),
         correct_b=sum(y[key] for _, y in pairs), regressions=regressions, fixes=fixes,
-        test=mcnemar(len(regressions), len(fixes)))
+        test=mcnemar(len(regressions), len(fixes)),
+        graded=any(not isinstance(x[key], bool) for pair in pairs for x in pair))
 
 
 def _flip(x: Mapping[str, Any], y: Mapping[str, Any]) -> dict[str, Any]:
@@ -226,8 +233,10 @@ def format_comparison(comparison: Comparison, names: Sequence[str] = ("A", "B"),
         f"  A {names[0]}: {100 * c.accuracy_a:.1f}% ({round(c.correct_a, 2)})",
         f"  B {names[1]}: {100 * c.accuracy_b:.1f}% ({round(c.correct_b, 2)})  "
         f"delta {delta:+.1f} points",
-        f"  flips: {test.b} right->wrong, {test.c} wrong->right",
-        f"  McNemar ({test.method}): p = {test.p_value:.4g} -> {verdict}",
+        f"  flips: {test.b} right->wrong, {test.c} wrong->right" if not c.graded else
+        f"  changes: {test.b} lower in B, {test.c} higher in B",
+        f"  {'sign test' if c.graded else 'McNemar'} ({test.method}): p = {test.p_value:.4g} "
+        f"-> {verdict}",
     ]
     for title, flips, wrong in (("right in A, wrong in B", c.regressions, "error_b"),
                                 ("wrong in A, right in B", c.fixes, "error_a")):

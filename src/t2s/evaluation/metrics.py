@@ -8,7 +8,8 @@ it, ``t2s compare`` pairs it, and training's ``eval_ex`` is the entry with that
 An entry's names, as the files spell them:
 
 * ``name``: the key in REPORT.json's ``summary`` (and in each breakdown) and
-  ``t2s compare --metric`` (``exact_match``, ``string_match``, ``execution``);
+  ``t2s compare --metric`` (``exact_match``, ``string_match``, ``execution``,
+  and BIRD's graded ``soft_f1`` and ``r_ves``, scored with ``eval.exec_metric: bird``);
 * ``example_key``: the key in each ``examples`` record (``execution_match`` for
   ``execution``, the name itself for the others);
 * ``training_name``: the ``train.metric_for_best_model`` value that selects it
