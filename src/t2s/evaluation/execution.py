@@ -327,7 +327,10 @@ class ExecutionEvaluator:
         cached = self._gold_cache.get(key)
         if cached is None:
             cached = self.run(db_id, gold_sql)
-            self._gold_cache[key] = cached
+            # One past the row cap can hold up to the byte budget (64 MiB):
+            # run again rather than kept (none of Spider dev's is over 1,860 rows).
+            if len(cached.rows) <= self.max_rows:
+                self._gold_cache[key] = cached
             if len(self._gold_cache) > GOLD_CACHE_SIZE:
                 self._gold_cache.popitem(last=False)
         return cached
