@@ -22,7 +22,9 @@ class EvalConfig:
     """Per-query limit; a runaway query is interrupted and scored as a timeout.
     The slowest Spider dev gold query runs in 7.5 ms here, so 10 s is >1000x headroom."""
     max_rows: int = SQL_MAX_ROWS
-    """Rows fetched per query at most."""
+    """Rows fetched per query at first; a result with more is fetched again in
+    full within ``max_result_bytes``, so no verdict rests on a prefix of its rows
+    (BIRD compares row sets)."""
     max_result_bytes: int = SQL_MAX_RESULT_BYTES
     """Bytes of result (all rows and values) fetched per query at most; a larger
     result is stopped and scored ``result_too_large``, like a timeout."""
@@ -35,7 +37,13 @@ class EvalConfig:
     exec_metric: Literal["auto", "spider", "bird"] = "auto"
     """Execution accuracy: ``spider`` compares multisets of rows (order when the
     gold query orders, columns may be permuted), ``bird`` compares sets of rows
-    as BIRD's official evaluator does; ``auto`` picks ``bird`` for BIRD data."""
+    as BIRD's official evaluator does; ``auto`` picks ``bird`` for BIRD data.
+    With ``bird``, BIRD's Soft-F1 is scored too."""
+    ves_runs: int = 0
+    """Timing runs per correct prediction for BIRD's R-VES (each runs the prediction
+    and the gold query once; the official evaluator does 100); 0 does not score
+    it. Scored with ``exec_metric: bird`` only; it is timing-based, so it varies
+    between runs (see the evaluation docs for its measured spread)."""
     bootstrap_samples: int = 1000
     """Resamples of the examples behind each 95% interval (EX, EM, every 0/1 metric,
     pass@k, maj@k; ``t2s compare``'s interval of the difference); 0: no intervals.
@@ -81,6 +89,8 @@ class EvalConfig:
         if bad_k:
             problems.append(("pass_k", f"each k must be in [1, eval.samples={self.samples}], "
                                        f"got {bad_k}"))
+        if self.ves_runs < 0:
+            problems.append(("ves_runs", f"must be >= 0, got {self.ves_runs}"))
         return problems
 
     @property

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 import yaml
 
-from t2s.config.schema import Config, ConfigCheck, Problems, config_problems
+from t2s.config.schema import Config, ConfigCheck, Problems, config_problems, exec_metric_for
 from t2s.errors import ConfigError
 
 # Why 32 levels: the deepest key of the schema has 5 (data.sources.<i>.columns.question),
@@ -280,10 +280,8 @@ def resolve_exec_metric(config: Config) -> Config:
     evaluation sources are all BIRD), else ``spider``."""
     if config.eval.exec_metric != "auto":
         return config
-    data = config.data
-    kinds = {s.source for s in data.sources if s.eval_file} if data.sources else {data.source}
-    metric = "bird" if kinds == {"bird"} else "spider"
-    return dataclasses.replace(config, eval=dataclasses.replace(config.eval, exec_metric=metric))
+    return dataclasses.replace(config, eval=dataclasses.replace(
+        config.eval, exec_metric=exec_metric_for(config)))
 
 
 def _non_finite(config: Any, reported: set[str], prefix: str = "") -> Problems:

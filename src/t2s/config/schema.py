@@ -56,6 +56,26 @@ def config_problems(config: Config, sources: Sources) -> Problems:
     return problems
 
 
+def exec_metric_for(config: Config) -> str:
+    """The execution metric ``config`` scores with: ``eval.exec_metric``, or for ``auto``
+    ``bird`` on BIRD data (one BIRD source, or a mixture whose evaluation sources
+    are all BIRD), else ``spider``."""
+    if config.eval.exec_metric != "auto":
+        return config.eval.exec_metric
+    data = config.data
+    kinds = {s.source for s in data.sources if s.eval_file} if data.sources else {data.source}
+    return "bird" if kinds == {"bird"} else "spider"
+
+
+def _ves_needs_bird_execution(config: Config, sources: Sources) -> Problems:
+    # Checked on the resolved metric: auto on Spider data (or prediction files,
+    # which name no source) would silently skip R-VES.
+    if config.eval.ves_runs > 0 and exec_metric_for(config) != "bird":
+        return [("eval.ves_runs", "R-VES is BIRD's metric: it needs eval.exec_metric bird "
+                                  "(auto picks it for BIRD data only)")]
+    return []
+
+
 def _eval_ex_needs_an_eval_split(config: Config, sources: Sources) -> Problems:
     if config.train.metric_for_best_model == "eval_ex" and config.data.eval_file is None:
         return [("train.metric_for_best_model",
@@ -119,5 +139,6 @@ CROSS_CHECKS: tuple[Callable[[Config, Sources], Problems], ...] = (
     _lora_needs_target_modules,
     _four_bit_trains_only_adapters,
     _samples_are_sampled,
+    _ves_needs_bird_execution,
 )
 """The checks that read two sections (train and data, train and lora, model and train)."""

@@ -17,8 +17,9 @@ SQL_TIMEOUT_S = 10.0
 
 # Why 100,000 rows: the largest gold result on Spider dev has 1,860 rows
 # (world_1), so the cap is >50x that; 100k rows of ~10 small values is tens of
-# MB per worker, bounded. A prediction with more rows than the cap cannot equal a
-# gold result below the cap, so capping never changes a verdict there.
+# MB per worker, bounded. A multiset with more rows than the cap cannot equal a
+# gold result below it, but a *set* can (BIRD: 200,000 duplicates of 2 rows), so
+# the evaluator fetches a capped result again in full within the byte budget.
 SQL_MAX_ROWS = 100_000
 
 # Why 64 MiB of result per query: the largest gold result on Spider dev is

@@ -20,6 +20,9 @@ defaults for reports from before it). When both reports hold several
 candidates per question, pass@k and maj@k are compared the same way, from the
 per-candidate verdicts the reports keep (maj@k, right or wrong per example,
 gets McNemar's test too).
+
+For a graded metric (Soft-F1, R-VES) ``b`` and ``c`` count the examples whose
+value fell and rose, which makes the same test the sign test.
 """
 
 from __future__ import annotations
@@ -179,17 +182,21 @@ class Comparison:
     ``interval`` is the paired-bootstrap 95% interval of B's accuracy minus
     A's (None with no draws); ``sampled`` compares pass@k and maj@k when both
     reports have candidates.
+    ``graded``: the metric's values are fractions (Soft-F1, R-VES), so the
+    counts are of values that fell or rose and the test is the sign test;
+    ``correct_a``/``correct_b`` are then sums of values.
     """
 
     metric: str
     count: int
-    correct_a: int
-    correct_b: int
+    correct_a: float
+    correct_b: float
     regressions: list[dict[str, Any]]
     fixes: list[dict[str, Any]]
     test: McNemarResult
     interval: tuple[float, float] | None = None
     sampled: list[SampledComparison] = field(default_factory=list)
+    graded: bool = False
 
     @property
     def accuracy_a(self) -> float:
@@ -241,19 +248,20 @@ def compare_reports(a: Mapping[str, Any], b: Mapping[str, Any],
                          f"(first: index {one_sided[0]}; a database missing in one run?)")
     pairs = [(x, y) for x, y in zip(ex_a, ex_b, strict=True) if x.get(key) is not None]
     regressions, fixes = [], []
-    for x, y in pairs:
-        if x[key] and not y[key]:
+    for x, y in pairs:  # a graded value that fell (rose) is a regression (fix)
+        if x[key] > y[key]:
             regressions.append(_flip(x, y))
-        elif y[key] and not x[key]:
+        elif y[key] > x[key]:
             fixes.append(_flip(x, y))
     draws, seed = bootstrap_settings(b)
     return Comparison(
-        metric=metric, count=len(pairs), correct_a=sum(1 for x, _ in pairs if x[key]),
-        correct_b=sum(1 for _, y in pairs if y[key]), regressions=regressions, fixes=fixes,
+        metric=metric, count=len(pairs), correct_a=sum(x[key] for x, _ in pairs),
+        correct_b=sum(y[key] for _, y in pairs), regressions=regressions, fixes=fixes,
         test=mcnemar(len(regressions), len(fixes)),
-        interval=paired_difference_interval([bool(x[key]) for x, _ in pairs],
-                                            [bool(y[key]) for _, y in pairs], draws, seed),
-        sampled=compare_sampled(a, b))
+        interval=paired_difference_interval([float(x[key]) for x, _ in pairs],
+                                            [float(y[key]) for _, y in pairs], draws, seed),
+        sampled=compare_sampled(a, b),
+        graded=any(not isinstance(x[key], bool) for pair in pairs for x in pair))
 
 
 def bootstrap_settings(report: Mapping[str, Any]) -> tuple[int, int]:
@@ -319,11 +327,14 @@ def format_comparison(comparison: Comparison, names: Sequence[str] = ("A", "B"),
         verdict = f"not significant at alpha={alpha}: consistent with noise"
     lines = [
         f"metric: {c.metric}, {c.count} paired examples",
-        f"  A {names[0]}: {100 * c.accuracy_a:.1f}% ({c.correct_a})",
-        f"  B {names[1]}: {100 * c.accuracy_b:.1f}% ({c.correct_b})  delta {delta:+.1f} points"
+        f"  A {names[0]}: {100 * c.accuracy_a:.1f}% ({round(c.correct_a, 2)})",
+        f"  B {names[1]}: {100 * c.accuracy_b:.1f}% ({round(c.correct_b, 2)})  "
+        f"delta {delta:+.1f} points"
         + (f", 95% CI {_signed(c.interval)} (paired bootstrap)" if c.interval else ""),
-        f"  flips: {test.b} right->wrong, {test.c} wrong->right",
-        f"  McNemar ({test.method}): p = {test.p_value:.4g} -> {verdict}",
+        f"  flips: {test.b} right->wrong, {test.c} wrong->right" if not c.graded else
+        f"  changes: {test.b} lower in B, {test.c} higher in B",
+        f"  {'sign test' if c.graded else 'McNemar'} ({test.method}): p = {test.p_value:.4g} "
+        f"-> {verdict}",
     ]
     if c.sampled:
         lines += ["", f"sampling metrics, {c.sampled[0].count} examples with candidates "
@@ -381,4 +392,18 @@ def compare_with_previous_night(out_dir: str | Path, report_path: str | Path,
                    if any(x.get(m.example_key) is not None for x in report["examples"])),
                   choices[-1])
     comparison = compare_reports(old, report, metric=metric.name)
-    return f"vs {baseline}:\n" + format_comparison(comparison, (str(baseline), str(report_path)))
+    text = f"vs {baseline}:\n" + format_comparison(comparison, (str(baseline), str(report_path)))
+    trend = [_trend_line(compare_reports(old, report, metric=m.name)) for m in choices
+             if m is not metric and _scored_in_both(old, report, m.example_key)]
+    return text + ("\n\nother metrics:\n" + "\n".join(trend) if trend else "")
+
+
+def _scored_in_both(a: Mapping[str, Any], b: Mapping[str, Any], key: str) -> bool:
+    return all(any(x.get(key) is not None for x in r["examples"]) for r in (a, b))
+
+
+def _trend_line(c: Comparison) -> str:
+    """One line of the nightly comparison for a metric other than the first."""
+    return (f"  {c.metric}: {100 * c.accuracy_a:.1f}% -> {100 * c.accuracy_b:.1f}% "
+            f"({100 * (c.accuracy_b - c.accuracy_a):+.1f} points; {c.test.b} down, "
+            f"{c.test.c} up; p = {c.test.p_value:.4g})")

@@ -24,7 +24,8 @@ Where t2s differs on purpose (documented in the evaluation docs): the time limit
 really interrupts a query (the official 60 s ``asyncio.wait_for`` around a
 blocking call never fires, so a runaway prediction hangs it); only the
 example's own ``<db_id>.sqlite`` is used (test-suite folders with several
-databases per db_id are not supported); results are capped at ``max_rows``.
+databases per db_id are not supported); a result longer than ``max_rows`` is
+fetched again in full within the byte budget, never compared by its prefix.
 
 On a PostgreSQL database (``data.databases``), the gold query, written for
 SQLite, is prepared as above and then transpiled (:func:`t2s.db.transpile.to_postgres`
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import sys
 from collections import Counter, OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -288,13 +290,14 @@ class ExecutionEvaluator:
         metric: ``spider`` (:func:`results_match`) or ``bird`` (:func:`bird_results_match`).
         databases: The ``postgresql://`` DSN of each db_id on a server (``data.databases``);
             the others are ``db_dir``'s SQLite files.
+        ves_runs: Timing runs per correct prediction for BIRD's R-VES (``eval.ves_runs``).
     """
 
     def __init__(self, db_dir: str | Path, *, timeout_s: float = DEFAULT_TIMEOUT_S,
                  max_rows: int = DEFAULT_MAX_ROWS,
                  max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
                  keep_distinct: bool = False, metric: str = "spider",
-                 databases: Mapping[str, str] | None = None) -> None:
+                 databases: Mapping[str, str] | None = None, ves_runs: int = 0) -> None:
         self.db_dir = Path(db_dir)
         self.databases = dict(databases or {})
         self._names: dict[str, set[str]] = {}
@@ -303,8 +306,10 @@ class ExecutionEvaluator:
         self.max_result_bytes = max_result_bytes
         self.keep_distinct = keep_distinct
         self.metric = metric
+        self.ves_runs = ves_runs
         self._connections: OrderedDict[str, ReadOnlyDatabase] = OrderedDict()
         self._gold_cache: OrderedDict[tuple[str, str], ExecResult] = OrderedDict()
+        self._last_prediction: tuple[tuple[str, str], ExecResult] | None = None
 
     def _database(self, db_id: str) -> ReadOnlyDatabase:
         """The cached connection of ``db_id``.
@@ -340,11 +345,90 @@ class ExecutionEvaluator:
         key = (db_id, gold_sql)
         cached = self._gold_cache.get(key)
         if cached is None:
-            cached = self._database(db_id).execute(gold_sql)
-            self._gold_cache[key] = cached
+            cached = self.run(db_id, gold_sql)
+            # One past the row cap can hold up to the byte budget (64 MiB):
+            # run again rather than kept (none of Spider dev's is over 1,860 rows).
+            if len(cached.rows) <= self.max_rows:
+                self._gold_cache[key] = cached
             if len(self._gold_cache) > GOLD_CACHE_SIZE:
                 self._gold_cache.popitem(last=False)
         return cached
+
+    def run(self, db_id: str, sql: str) -> ExecResult:
+        """Run an already prepared query, never returning a prefix of its rows.
+
+        A result cut at ``max_rows`` is fetched again in full, bounded by the
+        byte budget alone: BIRD compares row *sets*, so the first rows of a
+        longer result could equal (or differ from) the gold set whatever the
+        rest holds. Past the budget it is ``result_too_large``, as any result.
+
+        Raises:
+            DataError: as :meth:`evaluate`.
+        """
+        db = self._database(db_id)
+        result = db.execute(sql)
+        if result.truncated:
+            result = db.execute(sql, max_rows=sys.maxsize)
+        return result
+
+    def results(self, db_id: str, gold_sql: str,
+                pred_sql: str) -> tuple[ExecResult, ExecResult] | ExecutionOutcome:
+        """The gold and predicted results as :meth:`evaluate` compares them, or its
+        verdict when there is nothing to compare (empty prediction, gold failed).
+
+        The last prediction's result is kept, so the metrics that read the
+        same result after execution accuracy (Soft-F1, R-VES) do not run it again.
+
+        Raises:
+            DataError: as :meth:`evaluate`.
+        """
+        found = self._run_both(db_id, gold_sql, pred_sql)
+        return found if isinstance(found, ExecutionOutcome) else found[1:]
+
+    def _run_both(self, db_id: str, gold_sql: str,
+                  pred_sql: str) -> tuple[str, ExecResult, ExecResult] | ExecutionOutcome:
+        """:meth:`results`, with the gold query as run first."""
+        if not pred_sql.strip():
+            return ExecutionOutcome(False, EvalError.EMPTY_PREDICTION, "empty prediction")
+        if self.metric == "bird":  # BIRD runs both queries as written
+            gold, pred = gold_sql, pred_sql
+        else:
+            gold = prepare_query(gold_sql, self.keep_distinct)
+            pred = prepare_query(prepare_prediction(pred_sql), self.keep_distinct)
+        if db_id in self.databases:
+            on_server = self._postgres_gold(db_id, gold)
+            if isinstance(on_server, ExecutionOutcome):
+                return on_server
+            gold_result = on_server
+        else:
+            gold_result = self.gold_result(db_id, gold)
+            if not gold_result.ok:
+                return ExecutionOutcome(False, EvalError.GOLD_ERROR,
+                                        f"gold query failed: {gold_result.message}")
+        key = (db_id, pred)
+        if self._last_prediction is None or self._last_prediction[0] != key:
+            self._last_prediction = (key, self.run(db_id, pred))
+        return gold, gold_result, self._last_prediction[1]
+
+    def _postgres_gold(self, db_id: str, gold: str) -> ExecResult | ExecutionOutcome:
+        """The gold result on a server: the prepared gold transpiled first; one that
+        does not transpile or run there is not scored (``gold_not_on_postgres``).
+
+        Raises:
+            DataError: if the server cannot be reached (no verdict on the SQL).
+        """
+        if db_id not in self._names:
+            self._names[db_id] = schema_names(schema_from_database(self.databases[db_id], db_id))
+        try:
+            pg_gold = to_postgres(gold, self._names[db_id])
+        except TranspileError as exc:
+            return ExecutionOutcome(None, EvalError.GOLD_NOT_ON_POSTGRES, str(exc))
+        gold_result = self.gold_result(db_id, pg_gold)
+        if not gold_result.ok:
+            return ExecutionOutcome(None, EvalError.GOLD_NOT_ON_POSTGRES,
+                                    f"transpiled gold query failed on PostgreSQL: "
+                                    f"{gold_result.message} ({pg_gold})")
+        return gold_result
 
     def evaluate(self, db_id: str, gold_sql: str, pred_sql: str) -> ExecutionOutcome:
         """Score one prediction against its gold query on database ``db_id``.
@@ -359,51 +443,12 @@ class ExecutionEvaluator:
                 checked before scoring, so this means it changed mid-run, or
                 has a SQLite header but a corrupt schema).
         """
-        if not pred_sql.strip():
-            return ExecutionOutcome(False, EvalError.EMPTY_PREDICTION, "empty prediction")
-        if self.metric == "bird":  # BIRD runs both queries as written
-            gold, pred = gold_sql, pred_sql
-        else:
-            gold = prepare_query(gold_sql, self.keep_distinct)
-            pred = prepare_query(prepare_prediction(pred_sql), self.keep_distinct)
-        if db_id in self.databases:
-            return self._evaluate_on_postgres(db_id, gold, pred)
-        gold_result = self.gold_result(db_id, gold)
-        if not gold_result.ok:
-            return ExecutionOutcome(False, EvalError.GOLD_ERROR,
-                                    f"gold query failed: {gold_result.message}")
-        if gold_result.truncated:
-            return ExecutionOutcome(False, EvalError.GOLD_ERROR,
-                                    f"gold result has more than {self.max_rows} rows")
-        return self._compare(db_id, gold, gold_result, pred)
-
-    def _evaluate_on_postgres(self, db_id: str, gold: str, pred: str) -> ExecutionOutcome:
-        """:meth:`evaluate` on a server: the gold transpiled first; one that does
-        not transpile or run there is not scored.
-
-        Raises:
-            DataError: if the server cannot be reached (no verdict on the SQL).
-        """
-        if db_id not in self._names:
-            self._names[db_id] = schema_names(schema_from_database(self.databases[db_id], db_id))
-        try:
-            pg_gold = to_postgres(gold, self._names[db_id])
-        except TranspileError as exc:
-            return ExecutionOutcome(None, EvalError.GOLD_NOT_ON_POSTGRES, str(exc))
-        gold_result = self.gold_result(db_id, pg_gold)
-        if not gold_result.ok or gold_result.truncated:
-            why = gold_result.message or f"more than {self.max_rows} rows"
-            return ExecutionOutcome(None, EvalError.GOLD_NOT_ON_POSTGRES,
-                                    f"transpiled gold query failed on PostgreSQL: {why} ({pg_gold})")
-        return self._compare(db_id, gold, gold_result, pred)
-
-    def _compare(self, db_id: str, gold: str, gold_result: ExecResult, pred: str) -> ExecutionOutcome:
-        """Run ``pred`` and compare it with the gold result (ordered as ``gold`` says)."""
-        pred_result = self._database(db_id).execute(pred)
+        found = self._run_both(db_id, gold_sql, pred_sql)
+        if isinstance(found, ExecutionOutcome):
+            return found
+        gold, gold_result, pred_result = found
         if pred_result.error is not None:
             return ExecutionOutcome(False, EvalError(pred_result.error.value), pred_result.message)
-        # A truncated prediction has more rows than the (untruncated) gold
-        # result, so it cannot match; results_match sees the lengths differ.
         if self.metric == "bird":
             matched = bird_results_match(gold_result.rows, pred_result.rows)
         else:
@@ -420,7 +465,7 @@ class ExecutionEvaluator:
         """
         pred = pred_sql if self.metric == "bird" else prepare_query(
             prepare_prediction(pred_sql), self.keep_distinct)
-        return self._database(db_id).execute(pred)
+        return self.run(db_id, pred)
 
     def close(self) -> None:
         """Close every cached connection."""

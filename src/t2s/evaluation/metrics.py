@@ -8,7 +8,8 @@ it, ``t2s compare`` pairs it, and training's ``eval_ex`` is the entry with that
 An entry's names, as the files spell them:
 
 * ``name``: the key in REPORT.json's ``summary`` (and in each breakdown) and
-  ``t2s compare --metric`` (``exact_match``, ``string_match``, ``execution``);
+  ``t2s compare --metric`` (``exact_match``, ``string_match``, ``execution``,
+  and BIRD's graded ``soft_f1`` and ``r_ves``, scored with ``eval.exec_metric: bird``);
 * ``example_key``: the key in each ``examples`` record (``execution_match`` for
   ``execution``, the name itself for the others);
 * ``training_name``: the ``train.metric_for_best_model`` value that selects it
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from t2s.errors import InputError
+from t2s.evaluation.bird_metrics import example_r_ves, example_soft_f1
 from t2s.evaluation.exact_match import (
     GoldQueryError,
     exact_match,
@@ -43,14 +45,15 @@ class Verdict:
     """One metric's verdict on one example.
 
     Attributes:
-        value: Whether the prediction is right by this metric; None: not
-            scored (the gold query cannot run on the example's PostgreSQL database).
+        value: Whether the prediction is right by this metric, or how right
+            (0..1, or sqrt(reward) for R-VES) for a graded one; None: not scored
+            (the gold query cannot run on the example's PostgreSQL database).
         error: Why not, as an :class:`~t2s.evaluation.execution.EvalError` value
             (``None`` when right, or when the metric names no reason).
         message: A short explanation of ``error`` ("" when none).
     """
 
-    value: bool | None
+    value: bool | float | None
     error: str | None = None
     message: str = ""
 
@@ -76,6 +79,15 @@ def accuracy(values: Sequence[bool | None]) -> dict[str, Any] | None:
     return {"correct": correct, "accuracy": round(correct / len(scored), 4)}
 
 
+def mean(values: Sequence[float | None]) -> dict[str, Any] | None:
+    """A graded metric's ``{"scored", "accuracy"}``: how many were scored and their mean
+    (the ``accuracy`` key, so it prints as a percentage like the others), or ``None``."""
+    scored = [v for v in values if v is not None]
+    if not scored:
+        return None
+    return {"scored": len(scored), "accuracy": round(sum(scored) / len(scored), 4)}
+
+
 @dataclass(frozen=True)
 class Metric:
     """One metric: how it is scored, aggregated, printed and paired.
@@ -98,6 +110,7 @@ class Metric:
         training_name: The ``train.metric_for_best_model`` value that selects
             it during training, if any.
         aggregate: From the examples' values to the summary's entry.
+        applies: Scored only for the options it accepts (beside ``etype``).
     """
 
     name: str
@@ -109,11 +122,13 @@ class Metric:
     reports_error: bool = False
     needs_database: bool = False
     training_name: str | None = None
-    aggregate: Callable[[Sequence[bool | None]], dict[str, Any] | None] = accuracy
+    aggregate: Callable[[Sequence[Any]], dict[str, Any] | None] = accuracy
+    applies: Callable[[EvalConfig], bool] | None = None
 
     def scored(self, options: EvalConfig) -> bool:
         """Whether ``options`` score this metric."""
-        return options.etype in ("all", self.etype)
+        return (options.etype in ("all", self.etype)
+                and (self.applies is None or self.applies(options)))
 
 
 def _exact_match(given: ExampleInput) -> Verdict:
@@ -150,12 +165,31 @@ def _execution(given: ExampleInput) -> Verdict:
                    outcome.message)
 
 
+def _soft_f1(given: ExampleInput) -> Verdict:
+    """BIRD's Soft-F1 (:mod:`t2s.evaluation.bird_metrics`)."""
+    example = given.example
+    return Verdict(example_soft_f1(given.executor, example.db_id, example.gold, given.pred))
+
+
+def _r_ves(given: ExampleInput) -> Verdict:
+    """BIRD's R-VES contribution, ``sqrt(reward)`` (:mod:`t2s.evaluation.bird_metrics`)."""
+    example, executor = given.example, given.executor
+    return Verdict(example_r_ves(executor, example.db_id, example.gold, given.pred,
+                                 executor.ves_runs))
+
+
 METRICS: tuple[Metric, ...] = (
     Metric("exact_match", "exact_match", "match", _exact_match, label="exact", pair_rank=1,
            reports_error=True),
     Metric("string_match", "string_match", "match", _string_match),
     Metric("execution", "execution_match", "exec", _execution, label="exec", pair_rank=0,
            reports_error=True, needs_database=True, training_name="eval_ex"),
+    Metric("soft_f1", "soft_f1", "exec", _soft_f1, label="soft-f1", pair_rank=2,
+           needs_database=True, aggregate=mean,
+           applies=lambda options: options.exec_metric == "bird"),
+    Metric("r_ves", "r_ves", "exec", _r_ves, label="r-ves", pair_rank=3,
+           needs_database=True, aggregate=mean,
+           applies=lambda options: options.exec_metric == "bird" and options.ves_runs > 0),
 )
 """Every metric, in the order of REPORT.json's keys (and of scoring)."""
 

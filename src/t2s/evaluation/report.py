@@ -90,7 +90,8 @@ def build_manifest(*, options: EvalConfig, gold_path: str | Path | None,
                   "timeout_s": options.timeout_s, "max_rows": options.max_rows,
                   "max_result_bytes": options.max_result_bytes,
                   **({"exec_metric": options.exec_metric}
-                     if options.exec_metric == "bird" else {})},
+                     if options.exec_metric == "bird" else {}),
+                  **({"ves_runs": options.ves_runs} if options.ves_runs else {})},
         "data": {
             "gold": fingerprint(gold_path),
             "tables": fingerprint(tables_path),
@@ -248,8 +249,11 @@ def _pct(stat: Mapping[str, Any] | None, interval: bool = False) -> str:
 
 
 def columns(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """``(label, summary key)`` of each printed column: the registry's, then pass@k and maj@k."""
-    shown = [(m.label or m.name, m.name) for m in printed()]
+    """``(label, summary key)`` of each printed column: the registry's, then pass@k and maj@k.
+
+    A metric the run did not score (BIRD's Soft-F1 on Spider data) gets no column.
+    """
+    shown = [(m.label or m.name, m.name) for m in printed() if summary.get(m.name) is not None]
     ks = (summary.get("sampling") or {}).get("k", [])
     return shown + [(m.key(k), m.key(k)) for m in metrics.SAMPLED for k in ks]
 

@@ -86,7 +86,7 @@ class ExampleResult:
     category: str
     categories: list[str] = field(default_factory=list)
     difficulty: str | None = None
-    scores: dict[str, bool | None] = field(default_factory=dict)
+    scores: dict[str, bool | float | None] = field(default_factory=dict)
     error: str | None = None
     message: str = ""
     gold_parse_error: str | None = None
@@ -126,7 +126,8 @@ class _Scorer:
         self.skip_execution = skip_execution
         self.executor = ExecutionEvaluator(db_dir, **options.limits.kwargs(),
                                            keep_distinct=options.keep_distinct,
-                                           metric=options.exec_metric, databases=databases)
+                                           metric=options.exec_metric, databases=databases,
+                                           ves_runs=options.ves_runs)
 
     def score(self, task: _Task) -> ExampleResult:
         """Score one example.

@@ -39,8 +39,22 @@ def execution_accuracy(model, tokenizer, config: Config, examples: Sequence[Exam
     generator = SQLGenerator(model, tokenizer, config.infer.decoding)
     predictions = generate_predictions(config, examples, dataset, progress=False,
                                        backend=generator)
+    return score_sql(config, examples, dataset, [p.sql for p in predictions])
+
+
+def score_sql(config: Config, examples: Sequence[Example], dataset: SpiderDataset,
+              predictions: Sequence[str]) -> float:
+    """``eval_ex`` of generated SQL: the evaluator's execution accuracy, unrounded (0..1).
+
+    Scored with ``config.eval`` as loaded, so with the same execution metric as
+    ``t2s evaluate`` (``eval.exec_metric: auto`` is resolved when the config
+    loads: BIRD's set semantics on BIRD data).
+
+    Raises:
+        DataError: if a database is missing or unreadable.
+    """
     results = score_examples(
-        gold_from_examples(examples), [p.sql for p in predictions],
+        gold_from_examples(examples), list(predictions),
         db_dir=dataset.database_dir, schemas=dataset.schemas,
         options=dataclasses.replace(config.eval, etype=_SCORED.etype), workers=1,
         progress=False)
