@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 from t2s.config import Config
 from t2s.data.spider import Example, SpiderDataset
+from t2s.db.dialect import live_databases
 from t2s.evaluation.inputs import gold_from_examples
 from t2s.evaluation.metrics import training_metric, training_value
 from t2s.evaluation.runner import score_examples
@@ -57,7 +58,7 @@ def score_sql(config: Config, examples: Sequence[Example], dataset: SpiderDatase
         gold_from_examples(examples), list(predictions),
         db_dir=dataset.database_dir, schemas=dataset.schemas,
         options=dataclasses.replace(config.eval, etype=_SCORED.etype), workers=1,
-        progress=False)
+        progress=False, databases=live_databases(config.data, {e.db_id for e in examples}))
     return training_value(_SCORED, [r.scores.get(_SCORED.name) for r in results])
 
 

@@ -97,8 +97,10 @@ def prepare_data(config: Config) -> PreparedData:
     live = live_databases(data, {e.db_id for e in [*train_examples, *eval_examples]})
     schema_texts = SchemaTextCache.from_config(dataset.schemas, dataset.database_dir, data.schema,
                                                live, data.dialect)
-    train_examples, train_dropped = in_dialect(train_examples, schema_texts, data.dialect)
-    eval_examples, eval_dropped = in_dialect(eval_examples, schema_texts, data.dialect)
+    # The records' targets in data.dialect; the examples keep their (SQLite) gold,
+    # which scoring (eval_ex) transpiles for a server itself.
+    train_targets, train_dropped = in_dialect(train_examples, schema_texts, data.dialect)
+    eval_targets, eval_dropped = in_dialect(eval_examples, schema_texts, data.dialect)
     fingerprints = {data.tables_file: file_sha256(dataset.tables_path),
                     data.train_file: file_sha256(dataset.split_path(data.train_file))}
     if data.eval_file:
@@ -107,9 +109,9 @@ def prepare_data(config: Config) -> PreparedData:
         dataset=dataset,
         train_examples=train_examples,
         eval_examples=eval_examples,
-        train_records=build_records(train_examples, schema_texts, data.prompt_format,
+        train_records=build_records(train_targets, schema_texts, data.prompt_format,
                                     data.evidence, data.prompt),
-        eval_records=build_records(eval_examples, schema_texts, data.prompt_format,
+        eval_records=build_records(eval_targets, schema_texts, data.prompt_format,
                                    data.evidence, data.prompt),
         fingerprints=fingerprints,
         report={**data_report(data, dataset, train_examples, eval_examples),
