@@ -19,8 +19,8 @@ from t2s.evaluation.runner import ExampleResult, evaluate_predictions
 # What bars, users and older reports read: the keys, in order.
 EXAMPLE_KEYS = ["index", "db_id", "question", "gold", "pred", "hardness", "category",
                 "categories", "difficulty", "exact_match", "string_match", "execution_match",
-                "error", "message", "gold_parse_error", "execution_skipped"]
-SUMMARY_KEYS = ["count", "exact_match", "string_match", "execution", "by_hardness",
+                "test_suite_match", "error", "message", "gold_parse_error", "execution_skipped"]
+SUMMARY_KEYS = ["count", "exact_match", "string_match", "execution", "test_suite", "by_hardness",
                 "by_category", "by_tag", "by_database", "by_difficulty", "errors",
                 "gold_parse_errors", "execution_skipped"]
 
@@ -44,7 +44,7 @@ def test_report_keys_stay_as_bars_and_users_read_them(dataset: Path) -> None:
     report = _report(dataset)
     assert list(report["examples"][0]) == EXAMPLE_KEYS
     assert list(report["summary"]) == SUMMARY_KEYS
-    assert list(report["summary"]["by_hardness"]["easy"]) == SUMMARY_KEYS[:4]
+    assert list(report["summary"]["by_hardness"]["easy"]) == SUMMARY_KEYS[:5]
     unscored = ExampleResult(index=0, db_id="d", question=None, gold="g", pred="p",
                              hardness="easy", category="simple", scores={"execution": False})
     record = unscored.to_dict()
@@ -82,7 +82,7 @@ def test_a_new_metric_is_one_entry(dataset: Path, monkeypatch: pytest.MonkeyPatc
         return Verdict(bool(given.pred.strip()))
 
     entry = Metric("nonempty", "nonempty_match", "match", nonempty, label="nonempty",
-                   pair_rank=2)
+                   pair_rank=3)
     monkeypatch.setattr(metrics, "METRICS", (*metrics.METRICS, entry))
     report = _report(dataset)
     expected = [bool(p.strip()) for _, _, p in GOLD_AND_PRED]
@@ -96,10 +96,10 @@ def test_a_new_metric_is_one_entry(dataset: Path, monkeypatch: pytest.MonkeyPatc
 
 def test_compare_pairs_execution_by_default_and_refuses_unpaired_metrics(dataset: Path) -> None:
     report = _report(dataset)
-    assert [m.name for m in metrics.paired()] == ["execution", "exact_match"]
+    assert [m.name for m in metrics.paired()] == ["execution", "exact_match", "test_suite"]
     assert compare_reports(report, report).metric == "execution"
     with pytest.raises(InputError, match="unknown metric 'string_match'; choose one of "
-                                         "execution, exact_match"):
+                                         "execution, exact_match, test_suite"):
         compare_reports(report, report, "string_match")
 
 

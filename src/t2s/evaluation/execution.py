@@ -24,7 +24,8 @@ Where t2s differs on purpose (documented in the evaluation docs): the time limit
 really interrupts a query (the official 60 s ``asyncio.wait_for`` around a
 blocking call never fires, so a runaway prediction hangs it); only the
 example's own ``<db_id>.sqlite`` is used (test-suite folders with several
-databases per db_id are not supported); results are capped at ``max_rows``.
+databases per db_id are scored by :mod:`t2s.evaluation.test_suite`, as the
+separate TS metric); results are capped at ``max_rows``.
 """
 
 from __future__ import annotations
@@ -275,13 +276,17 @@ class ExecutionEvaluator:
         max_result_bytes: Result-size budget per query.
         keep_distinct: Keep DISTINCT (the official ``--keep_distinct`` flag).
         metric: ``spider`` (:func:`results_match`) or ``bird`` (:func:`bird_results_match`).
+        paths: Database files by key, in place of ``<db_dir>/<key>/<key>.sqlite``
+            (the test-suite scorer names each database of a suite this way).
     """
 
     def __init__(self, db_dir: str | Path, *, timeout_s: float = DEFAULT_TIMEOUT_S,
                  max_rows: int = DEFAULT_MAX_ROWS,
                  max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
-                 keep_distinct: bool = False, metric: str = "spider") -> None:
+                 keep_distinct: bool = False, metric: str = "spider",
+                 paths: dict[str, Path] | None = None) -> None:
         self.db_dir = Path(db_dir)
+        self.paths = dict(paths or {})
         self.timeout_s = timeout_s
         self.max_rows = max_rows
         self.max_result_bytes = max_result_bytes
@@ -300,7 +305,7 @@ class ExecutionEvaluator:
 
         db = self._connections.pop(db_id, None)
         if db is None:
-            path = database_path(self.db_dir, db_id)
+            path = self.paths.get(db_id) or database_path(self.db_dir, db_id)
             try:
                 db = ReadOnlyDatabase(path, timeout_s=self.timeout_s, max_rows=self.max_rows,
                                       max_result_bytes=self.max_result_bytes)

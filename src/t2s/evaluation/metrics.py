@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from t2s.data.spider import DatabaseSchema
     from t2s.evaluation.execution import ExecutionEvaluator
     from t2s.evaluation.inputs import GoldExample
+    from t2s.evaluation.test_suite import TestSuiteEvaluator
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class ExampleInput:
     pred: str
     schema: DatabaseSchema
     executor: ExecutionEvaluator
+    test_suite: TestSuiteEvaluator | None = None
 
 
 def accuracy(values: Sequence[bool | None]) -> dict[str, Any] | None:
@@ -96,6 +98,7 @@ class Metric:
         training_name: The ``train.metric_for_best_model`` value that selects
             it during training, if any.
         aggregate: From the examples' values to the summary's entry.
+        enabled: Scored only when this says so of the options (``None``: always).
     """
 
     name: str
@@ -108,10 +111,12 @@ class Metric:
     needs_database: bool = False
     training_name: str | None = None
     aggregate: Callable[[Sequence[bool | None]], dict[str, Any] | None] = accuracy
+    enabled: Callable[[EvalConfig], bool] | None = None
 
     def scored(self, options: EvalConfig) -> bool:
         """Whether ``options`` score this metric."""
-        return options.etype in ("all", self.etype)
+        return options.etype in ("all", self.etype) and (
+            self.enabled is None or self.enabled(options))
 
 
 def _exact_match(given: ExampleInput) -> Verdict:
@@ -148,12 +153,23 @@ def _execution(given: ExampleInput) -> Verdict:
                    outcome.message)
 
 
+def _test_suite(given: ExampleInput) -> Verdict:
+    """Test-suite accuracy: execution match on every database of the db_id's suite."""
+    if given.test_suite is None:  # pragma: no cover - the runner builds it when scored
+        raise RuntimeError("test-suite metric scored without suites")
+    outcome = given.test_suite.evaluate(given.example.db_id, given.example.gold, given.pred)
+    return Verdict(outcome.match, None if outcome.error is None else outcome.error.value,
+                   outcome.message)
+
+
 METRICS: tuple[Metric, ...] = (
     Metric("exact_match", "exact_match", "match", _exact_match, label="exact", pair_rank=1,
            reports_error=True),
     Metric("string_match", "string_match", "match", _string_match),
     Metric("execution", "execution_match", "exec", _execution, label="exec", pair_rank=0,
            reports_error=True, needs_database=True, training_name="eval_ex"),
+    Metric("test_suite", "test_suite_match", "exec", _test_suite, label="ts", pair_rank=2,
+           needs_database=True, enabled=lambda options: options.test_suite.active),
 )
 """Every metric, in the order of REPORT.json's keys (and of scoring)."""
 

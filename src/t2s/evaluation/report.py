@@ -40,6 +40,7 @@ from t2s import __version__
 from t2s.evaluation import EVALUATOR_VERSION, metrics
 from t2s.evaluation.hardness import LEVELS
 from t2s.evaluation.metrics import printed
+from t2s.evaluation.test_suite import ex_not_ts
 from t2s.provenance import file_sha256, git_commit, write_text_atomic
 
 if TYPE_CHECKING:
@@ -81,7 +82,12 @@ def build_manifest(*, options: EvalConfig, gold_path: str | Path | None,
                   "timeout_s": options.timeout_s, "max_rows": options.max_rows,
                   "max_result_bytes": options.max_result_bytes,
                   **({"exec_metric": options.exec_metric}
-                     if options.exec_metric == "bird" else {})},
+                     if options.exec_metric == "bird" else {}),
+                  **({"test_suite": {"neighbours": options.test_suite.neighbours,
+                                     "seed": options.test_suite.seed,
+                                     "max_rows_per_table": options.test_suite.max_rows_per_table,
+                                     "candidates": options.test_suite.candidates}}
+                     if options.test_suite.active else {})},
         "data": {
             "gold": fingerprint(gold_path),
             "tables": fingerprint(tables_path),
@@ -158,8 +164,11 @@ def build_report(results: Sequence[ExampleResult], options: EvalConfig,
     """The full report: ``summary``, ``examples`` (input order) and ``manifest``."""
     del options  # the flags are in the manifest; kept for a stable call signature
     ordered = sorted(results, key=lambda r: r.index)
-    return {"summary": build_summary(ordered), "examples": [r.to_dict() for r in ordered],
-            "manifest": dict(manifest)}
+    examples = [r.to_dict() for r in ordered]
+    summary = build_summary(ordered)
+    if summary.get("test_suite") is not None:
+        summary["ex_not_ts"] = ex_not_ts(examples)
+    return {"summary": summary, "examples": examples, "manifest": dict(manifest)}
 
 
 def markdown_path(json_path: str | Path) -> Path:
@@ -188,7 +197,9 @@ def _pct(stat: Mapping[str, Any] | None) -> str:
 
 
 def _table(title: str, groups: Mapping[str, Any]) -> list[str]:
-    shown = printed()
+    # An opt-in metric (TS) gets a column only in reports that scored it.
+    shown = [m for m in printed() if m.enabled is None
+             or any(stats.get(m.name) is not None for stats in groups.values())]
     lines = [f"| {title} | count | " + " | ".join(f"{m.label} %" for m in shown) + " |",
              "|---|---:|" + "---:|" * len(shown)]
     for name, stats in groups.items():
@@ -229,6 +240,14 @@ def render_markdown(report: Mapping[str, Any]) -> str:
               "## By database", "", *_table("db_id", summary["by_database"]), "",
               "## Errors", "", "| error | count |", "|---|---:|"]
     lines += [f"| {kind} | {count} |" for kind, count in summary["errors"].items()]
+    if "ex_not_ts" in summary:
+        lines += ["", "## EX 1 but TS 0 (right on the database, wrong on its test suite)", "",
+                  "| index | db_id | hardness | prediction |", "|---:|---|---|---|"]
+        by_index = {e["index"]: e for e in report["examples"]}
+        for index in summary["ex_not_ts"]:
+            e = by_index[index]
+            pred = e["pred"].replace("|", "\\|").replace("\n", " ")
+            lines.append(f"| {index} | {e['db_id']} | {e['hardness']} | `{pred}` |")
     return "\n".join(lines) + "\n"
 
 

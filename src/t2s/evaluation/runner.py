@@ -35,6 +35,7 @@ from t2s.evaluation.hardness import hardness
 from t2s.evaluation.inputs import GoldExample, check_databases, check_schemas
 from t2s.evaluation.metrics import ExampleInput, uses_database
 from t2s.evaluation.report import build_manifest, build_report, write_report
+from t2s.evaluation.test_suite import TestSuiteEvaluator, build_suites
 
 # Examples per task sent to a worker. Small enough that 2 workers stay evenly
 # loaded to the end (Spider dev: 972 examples -> ~70 chunks), large enough
@@ -104,13 +105,21 @@ class _Scorer:
     """Per-process state: schemas, options, skipped databases and the execution evaluator."""
 
     def __init__(self, db_dir: str, schemas: Mapping[str, DatabaseSchema],
-                 options: EvalConfig, skip_execution: frozenset[str] = frozenset()) -> None:
+                 options: EvalConfig, skip_execution: frozenset[str] = frozenset(),
+                 suites: Mapping[str, Sequence[str]] | None = None) -> None:
         self.schemas = schemas
         self.options = options
         self.skip_execution = skip_execution
         self.executor = ExecutionEvaluator(db_dir, **options.limits.kwargs(),
                                            keep_distinct=options.keep_distinct,
                                            metric=options.exec_metric)
+        self.test_suite = None if suites is None else TestSuiteEvaluator(suites, options)
+
+    def close(self) -> None:
+        """Close every connection."""
+        self.executor.close()
+        if self.test_suite is not None:
+            self.test_suite.close()
 
     def score(self, task: _Task) -> ExampleResult:
         """Score one example.
@@ -143,7 +152,8 @@ class _Scorer:
             if metric.needs_database and example.db_id in self.skip_execution:
                 result.execution_skipped = True
                 continue
-            verdict = metric.score(ExampleInput(example, pred, schema, self.executor))
+            verdict = metric.score(ExampleInput(example, pred, schema, self.executor,
+                                                      self.test_suite))
             result.scores[metric.name] = verdict.value
             if metric.reports_error:
                 result.error, result.message = verdict.error, verdict.message
@@ -154,9 +164,10 @@ _SCORER: _Scorer | None = None
 
 
 def _init_worker(db_dir: str, schemas: Mapping[str, DatabaseSchema],
-                 options: EvalConfig, skip_execution: frozenset[str]) -> None:
+                 options: EvalConfig, skip_execution: frozenset[str],
+                 suites: Mapping[str, Sequence[str]] | None) -> None:
     global _SCORER
-    _SCORER = _Scorer(db_dir, schemas, options, skip_execution)
+    _SCORER = _Scorer(db_dir, schemas, options, skip_execution, suites)
 
 
 def _score_chunk(tasks: Sequence[_Task]) -> list[ExampleResult]:
@@ -205,20 +216,22 @@ def score_examples(examples: Sequence[GoldExample], predictions: Sequence[str], 
     tasks = [_Task(example, pred) for example, pred in zip(examples, predictions, strict=True)]
     used = {example.db_id: schemas[example.db_id] for example in examples}
     skip = frozenset(skip_execution)
+    suites = (build_suites(examples, db_dir, options, skip)
+              if metrics.by_name("test_suite").scored(options) else None)
     results: list[ExampleResult] = []
     with tqdm(total=len(tasks), desc="evaluate", unit="ex", disable=not progress,
               dynamic_ncols=True) as bar:
         if workers == 1:
-            scorer = _Scorer(str(db_dir), used, options, skip)
+            scorer = _Scorer(str(db_dir), used, options, skip, suites)
             try:
                 for task in tasks:
                     results.append(scorer.score(task))
                     bar.update(1)
             finally:
-                scorer.executor.close()
+                scorer.close()
         else:
             for chunk_results in _run_pool(_chunks(tasks), str(db_dir), used, options, skip,
-                                           workers):
+                                           workers, suites):
                 results.extend(chunk_results)
                 bar.update(len(chunk_results))
     results.sort(key=lambda result: result.index)
@@ -227,13 +240,14 @@ def score_examples(examples: Sequence[GoldExample], predictions: Sequence[str], 
 
 def _run_pool(chunks: list[list[_Task]], db_dir: str, schemas: Mapping[str, DatabaseSchema],
               options: EvalConfig, skip_execution: frozenset[str],
-              workers: int) -> Iterator[list[ExampleResult]]:
+              workers: int, suites: Mapping[str, Sequence[str]] | None = None
+              ) -> Iterator[list[ExampleResult]]:
     # 'spawn', not 'fork': the "score a model" mode calls this from a process
     # that has torch (and its thread pools) loaded, which fork can deadlock.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(workers, max(1, len(chunks))), mp_context=context,
                              initializer=_init_worker,
-                             initargs=(db_dir, schemas, options, skip_execution)) as pool:
+                             initargs=(db_dir, schemas, options, skip_execution, suites)) as pool:
         pending: set[Future[list[ExampleResult]]] = {
             pool.submit(_score_chunk, chunk) for chunk in chunks}
         try:

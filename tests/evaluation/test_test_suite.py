@@ -1,0 +1,150 @@
+"""Tests for test-suite accuracy (TS): suite folders, generated neighbours, reports."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from t2s.config import EvalConfig
+from t2s.config.evaluation import TestSuiteConfig
+from t2s.evaluation.execution import results_match
+from t2s.evaluation.inputs import GoldExample
+from t2s.evaluation.neighbours import _mutations, build_neighbours
+from t2s.evaluation.report import render_markdown
+from t2s.evaluation.runner import evaluate_predictions
+
+SINGERS = [(1, "Ann", 20, "Spain"), (2, "Bob", 30, "Italy"), (3, "Cid", 40, "Spain")]
+
+# The three coincidences of issue 18: each pair returns the same rows on SINGERS.
+COINCIDENCES = [
+    ("SELECT count(age) FROM singer", "SELECT count(*) FROM singer"),
+    ("SELECT avg(age) FROM singer", "SELECT sum(age) / count(*) FROM singer"),
+    ("SELECT name FROM singer WHERE country = 'France'",
+     "SELECT name FROM singer WHERE country = 'Portugal'"),
+]
+
+
+def _write_db(path: Path, rows: list[tuple[object, ...]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE singer (singer_id INTEGER PRIMARY KEY, name TEXT, age INTEGER, "
+                 "country TEXT)")
+    conn.executemany("INSERT INTO singer VALUES (?, ?, ?, ?)", rows)
+    conn.commit()
+    conn.close()
+    return path
+
+
+def _dataset(root: Path) -> Path:
+    _write_db(root / "database" / "music" / "music.sqlite", SINGERS)
+    columns = [[-1, "*"], [0, "singer_id"], [0, "name"], [0, "age"], [0, "country"]]
+    (root / "tables.json").write_text(json.dumps([{
+        "db_id": "music", "table_names_original": ["singer"], "table_names": ["singer"],
+        "column_names_original": columns, "column_names": columns,
+        "column_types": ["text", "number", "text", "number", "text"],
+        "primary_keys": [1], "foreign_keys": []}]), encoding="utf-8")
+    return root
+
+
+def _score(root: Path, pairs: list[tuple[str, str]], suite: TestSuiteConfig,
+           out: Path | None = None) -> dict[str, object]:
+    examples = [GoldExample(index=i, db_id="music", gold=g, question=None, id=str(i), line=i + 1)
+                for i, (g, _) in enumerate(pairs)]
+    return evaluate_predictions(examples, [p for _, p in pairs], db_dir=root / "database",
+                                tables_path=root / "tables.json",
+                                options=EvalConfig(etype="exec", test_suite=suite),
+                                workers=1, progress=False, out_path=out)
+
+
+def _verdicts(report: dict[str, object]) -> list[tuple[bool, bool]]:
+    return [(e["execution_match"], e["test_suite_match"]) for e in report["examples"]]  # type: ignore[index, union-attr]
+
+
+def test_a_folder_suite_needs_a_match_on_every_database(tmp_path: Path) -> None:
+    root = _dataset(tmp_path)
+    # A second, distilled-suite style database where one singer's age is NULL.
+    _write_db(root / "database" / "music" / "music_2.sqlite",
+              [(1, "Ann", None, "Spain"), *SINGERS[1:]])
+    pairs = [COINCIDENCES[0], ("SELECT count(age) FROM singer", "SELECT count(age) FROM singer")]
+    report = _score(root, pairs, TestSuiteConfig(enabled=True))
+    assert _verdicts(report) == [(True, False), (True, True)]
+    assert report["summary"]["ex_not_ts"] == [0]  # type: ignore[index]
+
+
+def test_without_test_suite_settings_ts_is_not_scored(tmp_path: Path) -> None:
+    report = _score(_dataset(tmp_path), COINCIDENCES[:1], TestSuiteConfig())
+    assert report["examples"][0]["test_suite_match"] is None  # type: ignore[index]
+    assert report["summary"]["test_suite"] is None  # type: ignore[index]
+    assert "ex_not_ts" not in report["summary"]  # type: ignore[operator]
+
+
+def test_generated_neighbours_catch_the_three_coincidences(tmp_path: Path) -> None:
+    root = _dataset(tmp_path)
+    original = root / "database" / "music" / "music.sqlite"
+    before = hashlib.sha256(original.read_bytes()).hexdigest()
+    suite = TestSuiteConfig(neighbours=3, seed=7, cache_dir=str(tmp_path / "cache"))
+    golds = [(g, g) for g, _ in COINCIDENCES]
+    report = _score(root, COINCIDENCES + golds, suite, out=tmp_path / "out" / "REPORT.json")
+    assert _verdicts(report) == [(True, False)] * 3 + [(True, True)] * 3
+    assert report["summary"]["ex_not_ts"] == [0, 1, 2]  # type: ignore[index]
+    assert hashlib.sha256(original.read_bytes()).hexdigest() == before
+    markdown = (tmp_path / "out" / "REPORT.md").read_text(encoding="utf-8")
+    assert "| exec % | ts % |" in markdown and "## EX 1 but TS 0" in markdown
+    assert "sum(age) / count(*)" in markdown
+    assert render_markdown(report).count("| music |") == 4  # by database + 3 listed examples
+
+
+def test_neighbours_are_deterministic_cached_and_keep_gold_runnable(tmp_path: Path) -> None:
+    original = _write_db(tmp_path / "music.sqlite", SINGERS)
+    golds = [g for g, _ in COINCIDENCES]
+
+    def same(gold: str, a: object, b: object) -> bool:
+        return results_match(a.rows, b.rows, False)  # type: ignore[attr-defined]
+
+    built = [build_neighbours(original, golds, count=2, seed=3, cache_dir=tmp_path / name,
+                              same=same) for name in ("a", "b")]
+    again = build_neighbours(original, golds, count=2, seed=3, cache_dir=tmp_path / "a", same=same)
+    other = build_neighbours(original, golds, count=2, seed=4, cache_dir=tmp_path / "a", same=same)
+    assert len(built[0].paths) == 2 and not built[0].cached and again.cached
+    assert [p.read_bytes() for p in built[0].paths] == [p.read_bytes() for p in built[1].paths]
+    assert again.paths == built[0].paths and other.paths[0].parent != built[0].paths[0].parent
+    assert built[0].distinguished >= 3  # at least the coincidence mutants
+    for path in built[0].paths:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        assert 1 <= conn.execute("SELECT count(*) FROM singer").fetchone()[0] <= 40
+        for gold in golds:
+            conn.execute(gold).fetchall()
+        conn.close()
+
+
+def test_mutations_are_near_misses_of_gold() -> None:
+    mutants = _mutations("SELECT DISTINCT name FROM singer WHERE age > 30 AND country = 'Spain'")
+    assert "SELECT name FROM singer WHERE age > 30 AND country = 'Spain'" in mutants
+    assert "SELECT DISTINCT name FROM singer WHERE age >= 30 AND country = 'Spain'" in mutants
+    assert "SELECT DISTINCT name FROM singer WHERE age > 30" in mutants
+    assert "SELECT DISTINCT name FROM singer" in mutants
+    assert "SELECT MIN(age) FROM t" in _mutations("SELECT max(age) FROM t")
+    assert "SELECT COUNT(*) FROM t" in _mutations("SELECT count(age) FROM t")
+
+
+SPIDER = Path("/work/shared/data/spider")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (SPIDER / "dev.json").is_file(), reason="Spider dev is not present")
+def test_spider_dev_gold_as_prediction_scores_ts_100(tmp_path: Path) -> None:
+    from t2s.evaluation.inputs import read_gold
+
+    examples = read_gold(SPIDER / "dev.json")
+    suite = TestSuiteConfig(neighbours=2, cache_dir=str(tmp_path / "cache"))
+    report = evaluate_predictions(examples, [e.gold for e in examples],
+                                  db_dir=SPIDER / "database", tables_path=SPIDER / "tables.json",
+                                  options=EvalConfig(etype="exec", test_suite=suite),
+                                  progress=False)
+    runnable = [e for e in report["examples"] if e["execution_match"]]
+    assert len(runnable) >= 970
+    assert all(e["test_suite_match"] for e in runnable)
