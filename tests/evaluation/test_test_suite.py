@@ -139,12 +139,39 @@ SPIDER = Path("/work/shared/data/spider")
 def test_spider_dev_gold_as_prediction_scores_ts_100(tmp_path: Path) -> None:
     from t2s.evaluation.inputs import read_gold
 
-    examples = read_gold(SPIDER / "dev.json")
+    examples = [e for e in read_gold(SPIDER / "dev.json")  # this copy lacks wta_1
+                if (SPIDER / "database" / e.db_id / f"{e.db_id}.sqlite").is_file()]
     suite = TestSuiteConfig(neighbours=2, cache_dir=str(tmp_path / "cache"))
     report = evaluate_predictions(examples, [e.gold for e in examples],
                                   db_dir=SPIDER / "database", tables_path=SPIDER / "tables.json",
                                   options=EvalConfig(etype="exec", test_suite=suite),
                                   progress=False)
     runnable = [e for e in report["examples"] if e["execution_match"]]
-    assert len(runnable) >= 970
+    assert len(runnable) == len(examples) == 972
     assert all(e["test_suite_match"] for e in runnable)
+
+
+def test_ts_is_paired_by_compare_and_in_the_nightly_trend(tmp_path: Path) -> None:
+    from t2s.evaluation.compare import compare_reports, compare_with_previous_night
+    from t2s.evaluation.report import write_report
+
+    root = _dataset(tmp_path)
+    suite = TestSuiteConfig(neighbours=2, seed=1, cache_dir=str(tmp_path / "cache"))
+    golds = [(g, g) for g, _ in COINCIDENCES]
+    old, new = _score(root, golds, suite), _score(root, COINCIDENCES, suite)
+    comparison = compare_reports(old, new, "test_suite")
+    assert (comparison.correct_a, comparison.correct_b, len(comparison.regressions)) == (3, 0, 3)
+    write_report(old, tmp_path / "nightly" / "2026-01-01" / "REPORT.json")
+    text = compare_with_previous_night(tmp_path / "nightly",
+                                       tmp_path / "nightly" / "2026-01-02" / "REPORT.json", new)
+    assert text is not None and "metric: execution" in text and "metric: test_suite" in text
+
+
+def test_test_suite_settings_are_typed_config_keys() -> None:
+    from t2s.config import load_config
+
+    config = load_config(None, ["eval.test_suite.neighbours=4", "eval.test_suite.seed=9"])
+    assert (config.eval.test_suite.neighbours, config.eval.test_suite.seed) == (4, 9)
+    assert config.eval.test_suite.active
+    with pytest.raises(Exception, match="test_suite.neighbours"):
+        load_config(None, ["eval.test_suite.neighbours=-1"])

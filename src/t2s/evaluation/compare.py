@@ -267,5 +267,9 @@ def compare_with_previous_night(out_dir: str | Path, report_path: str | Path,
     metric = next((m for m in choices
                    if any(x.get(m.example_key) is not None for x in report["examples"])),
                   choices[-1])
-    comparison = compare_reports(old, report, metric=metric.name)
-    return f"vs {baseline}:\n" + format_comparison(comparison, (str(baseline), str(report_path)))
+    # Opt-in metrics (TS) join the trend whenever they were scored.
+    shown = [metric, *(m for m in choices if m is not metric and m.enabled is not None
+                       and any(x.get(m.example_key) is not None for x in report["examples"]))]
+    names = (str(baseline), str(report_path))
+    return f"vs {baseline}:\n" + "\n".join(
+        format_comparison(compare_reports(old, report, metric=m.name), names) for m in shown)
