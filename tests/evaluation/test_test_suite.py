@@ -14,7 +14,7 @@ from t2s.config.evaluation import TestSuiteConfig
 from t2s.evaluation.execution import results_match
 from t2s.evaluation.inputs import GoldExample
 from t2s.evaluation.neighbours import _mutations, build_neighbours
-from t2s.evaluation.report import render_markdown
+from t2s.evaluation.report import format_summary, render_markdown
 from t2s.evaluation.runner import evaluate_predictions
 
 SINGERS = [(1, "Ann", 20, "Spain"), (2, "Bob", 30, "Italy"), (3, "Cid", 40, "Spain")]
@@ -96,6 +96,8 @@ def test_generated_neighbours_catch_the_three_coincidences(tmp_path: Path) -> No
     assert "| exec % | ts % |" in markdown and "## EX 1 but TS 0" in markdown
     assert "sum(age) / count(*)" in markdown
     assert render_markdown(report).count("| music |") == 4  # by database + 3 listed examples
+    printed = format_summary(report)
+    assert "\nts " in printed and "3 examples EX 1 but TS 0" in printed
 
 
 def test_neighbours_are_deterministic_cached_and_keep_gold_runnable(tmp_path: Path) -> None:
@@ -149,6 +151,15 @@ def test_spider_dev_gold_as_prediction_scores_ts_100(tmp_path: Path) -> None:
     runnable = [e for e in report["examples"] if e["execution_match"]]
     assert len(runnable) == len(examples) == 972
     assert all(e["test_suite_match"] for e in runnable)
+    # TS <= EX, example by example, on near misses of gold (same cached neighbours).
+    mutated = [(_mutations(e.gold) or [e.gold])[0] for e in examples]
+    report = evaluate_predictions(examples, mutated, db_dir=SPIDER / "database",
+                                  tables_path=SPIDER / "tables.json",
+                                  options=EvalConfig(etype="exec", test_suite=suite),
+                                  progress=False)
+    verdicts = [(e["execution_match"], e["test_suite_match"]) for e in report["examples"]]
+    assert all(ex or not ts for ex, ts in verdicts)
+    assert sum(ts for _, ts in verdicts) < sum(ex for ex, _ in verdicts)
 
 
 def test_ts_is_paired_by_compare_and_in_the_nightly_trend(tmp_path: Path) -> None:

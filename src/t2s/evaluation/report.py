@@ -264,6 +264,9 @@ def format_summary(report: Mapping[str, Any]) -> str:
                         + "".join(f"{_pct(g[metric.name]):>12}" for g in groups.values()))
     if summary["errors"]:
         rows.append("errors: " + ", ".join(f"{k} {v}" for k, v in summary["errors"].items()))
+    if summary.get("ex_not_ts"):
+        rows.append(f"ts: {len(summary['ex_not_ts'])} examples EX 1 but TS 0 "
+                    "(listed in REPORT.md; summary.ex_not_ts)")
     rows += [f"warning: {note}" for note in report_warnings(summary)]
     return "\n".join(rows)
 
