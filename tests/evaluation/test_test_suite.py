@@ -186,3 +186,37 @@ def test_test_suite_settings_are_typed_config_keys() -> None:
     assert config.eval.test_suite.active
     with pytest.raises(Exception, match="test_suite.neighbours"):
         load_config(None, ["eval.test_suite.neighbours=-1"])
+
+
+def test_neighbours_keep_foreign_keys_and_include_nulls_and_duplicates(tmp_path: Path) -> None:
+    original = tmp_path / "shop.sqlite"
+    conn = sqlite3.connect(original)
+    conn.executescript(
+        "CREATE TABLE maker (maker_id INTEGER PRIMARY KEY, name TEXT);"
+        "CREATE TABLE item (item_id INTEGER PRIMARY KEY, title TEXT, price REAL,"
+        " maker_id INTEGER REFERENCES maker(maker_id));"
+        "INSERT INTO maker VALUES (1, 'Acme'), (2, 'Bolt');"
+        "INSERT INTO item VALUES (1, 'pen', 1.5, 1), (2, 'ink', 2.0, 2), (3, 'cup', 4.0, 1);")
+    conn.commit()
+    conn.close()
+    golds = ["SELECT T1.name, count(*) FROM maker AS T1 JOIN item AS T2 "
+             "ON T1.maker_id = T2.maker_id GROUP BY T1.name", "SELECT avg(price) FROM item"]
+
+    def same(gold: str, a: object, b: object) -> bool:
+        return results_match(a.rows, b.rows, False)  # type: ignore[attr-defined]
+
+    built = build_neighbours(original, golds, count=3, seed=0, cache_dir=tmp_path / "c",
+                             same=same, max_rows_per_table=30)
+    nulls = duplicates = 0
+    for path in built.paths:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        makers = {r[0] for r in db.execute("SELECT maker_id FROM maker")}
+        refs = [r[0] for r in db.execute("SELECT maker_id FROM item")]
+        assert {r for r in refs if r is not None} <= makers
+        ids = [r[0] for r in db.execute("SELECT item_id FROM item")]
+        assert len(ids) == len(set(ids)) <= 30
+        titles = [r[0] for r in db.execute("SELECT title FROM item")]
+        nulls += titles.count(None) + refs.count(None)
+        duplicates += len(titles) - len(set(titles))
+        db.close()
+    assert nulls > 0 and duplicates > 0
