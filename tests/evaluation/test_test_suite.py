@@ -115,6 +115,8 @@ def test_neighbours_are_deterministic_cached_and_keep_gold_runnable(tmp_path: Pa
     assert [p.read_bytes() for p in built[0].paths] == [p.read_bytes() for p in built[1].paths]
     assert again.paths == built[0].paths and other.paths[0].parent != built[0].paths[0].parent
     assert built[0].distinguished >= 3  # at least the coincidence mutants
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == sorted(
+        {built[0].paths[0].parent.name, other.paths[0].parent.name})  # no half-built folder
     for path in built[0].paths:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         assert 1 <= conn.execute("SELECT count(*) FROM singer").fetchone()[0] <= 40

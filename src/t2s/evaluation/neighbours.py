@@ -25,6 +25,7 @@ import json
 import os
 import random
 import re
+import shutil
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -377,7 +378,12 @@ def build_neighbours(original: str | Path, golds: Sequence[str], *, count: int, 
                 if result.ok and not result.truncated and same(gold, gold_result, result):
                     alive.append((gold, mutant))
     literals = gold_literals(list(runnable))
-    folder.mkdir(parents=True, exist_ok=True)
+    # Built in a private folder, then renamed into place whole: a concurrent run
+    # or an interrupted one never leaves a half-built cache entry behind.
+    final_folder = folder
+    folder = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
     valid: list[tuple[Path, set[tuple[str, str]]]] = []
     for index in range(count * candidates):
         rng = random.Random(f"{seed}:{key}:{index}")
@@ -419,8 +425,14 @@ def build_neighbours(original: str | Path, golds: Sequence[str], *, count: int, 
     result = {"files": names, "distinguished": len(alive) - len(remaining),
               "undistinguished": len(remaining), "generator": GENERATOR_VERSION,
               "settings": settings}
-    write_text_atomic(manifest, json.dumps(result, indent=1) + "\n")
-    return NeighbourSet([folder / n for n in names], result["distinguished"],
+    write_text_atomic(folder / manifest.name, json.dumps(result, indent=1) + "\n")
+    if not manifest.is_file():  # a stale entry of an older layout, without its manifest
+        shutil.rmtree(final_folder, ignore_errors=True)
+    try:
+        folder.rename(final_folder)
+    except OSError:  # another run renamed the same entry first: the same files
+        shutil.rmtree(folder, ignore_errors=True)
+    return NeighbourSet([final_folder / n for n in names], result["distinguished"],
                         result["undistinguished"], False)
 
 
