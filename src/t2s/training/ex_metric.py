@@ -42,7 +42,11 @@ def execution_accuracy(model, tokenizer, config: Config, examples: Sequence[Exam
     results = score_examples(
         gold_from_examples(examples), [p.sql for p in predictions],
         db_dir=dataset.database_dir, schemas=dataset.schemas,
-        options=dataclasses.replace(config.eval, etype=_SCORED.etype), workers=1,
+        # Only EX selects checkpoints: no test-suite neighbours built per evaluation.
+        options=dataclasses.replace(config.eval, etype=_SCORED.etype,
+                                    test_suite=dataclasses.replace(config.eval.test_suite,
+                                                                   enabled=False, neighbours=0)),
+        workers=1,
         progress=False)
     return training_value(_SCORED, [r.scores.get(_SCORED.name) for r in results])
 
