@@ -222,3 +222,25 @@ def test_neighbours_keep_foreign_keys_and_include_nulls_and_duplicates(tmp_path:
         duplicates += len(titles) - len(set(titles))
         db.close()
     assert nulls > 0 and duplicates > 0
+
+
+def test_t2s_evaluate_scores_ts_with_two_workers_from_an_override(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from t2s.cli import main
+
+    root = _dataset(tmp_path)
+    (root / "gold.sql").write_text("".join(f"{g}\tmusic\n" for g, _ in COINCIDENCES),
+                                   encoding="utf-8")
+    (root / "pred.sql").write_text("".join(f"{p}\n" for _, p in COINCIDENCES), encoding="utf-8")
+    out = tmp_path / "eval" / "REPORT.json"
+    assert main(["evaluate", "--gold", str(root / "gold.sql"), "--pred", str(root / "pred.sql"),
+                 "--db", str(root / "database"), "--table", str(root / "tables.json"),
+                 "--out", str(out), "--no-progress", "eval.workers=2",
+                 "eval.test_suite.neighbours=3", "eval.test_suite.seed=7",
+                 f"eval.test_suite.cache_dir={tmp_path / 'cache'}"]) == 0
+    rows = {line.split()[0]: line.split()[1:] for line in capsys.readouterr().out.splitlines()
+            if line.strip()}
+    assert rows["exec"][-1] == "100.0" and rows["ts"][-1] == "0.0"
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["manifest"]["flags"]["test_suite"]["neighbours"] == 3
+    assert report["summary"]["ex_not_ts"] == [0, 1, 2]
