@@ -19,9 +19,10 @@ from t2s.evaluation.runner import ExampleResult, evaluate_predictions
 # What bars, users and older reports read: the keys, in order.
 EXAMPLE_KEYS = ["index", "db_id", "question", "gold", "pred", "hardness", "category",
                 "categories", "difficulty", "exact_match", "string_match", "execution_match",
-                "soft_f1", "r_ves", "error", "message", "gold_parse_error", "execution_skipped"]
-SUMMARY_KEYS = ["count", "exact_match", "string_match", "execution", "soft_f1", "r_ves",
-                "by_hardness",
+                "test_suite_match", "soft_f1", "r_ves", "error", "message", "gold_parse_error",
+                "execution_skipped"]
+SUMMARY_KEYS = ["count", "exact_match", "string_match", "execution", "test_suite", "soft_f1",
+                "r_ves", "by_hardness",
                 "by_category", "by_tag", "by_database", "by_difficulty", "errors",
                 "gold_parse_errors", "execution_skipped"]
 
@@ -45,7 +46,7 @@ def test_report_keys_stay_as_bars_and_users_read_them(dataset: Path) -> None:
     report = _report(dataset)
     assert list(report["examples"][0]) == EXAMPLE_KEYS
     assert list(report["summary"]) == SUMMARY_KEYS
-    assert list(report["summary"]["by_hardness"]["easy"]) == SUMMARY_KEYS[:6]
+    assert list(report["summary"]["by_hardness"]["easy"]) == SUMMARY_KEYS[:7]
     unscored = ExampleResult(index=0, db_id="d", question=None, gold="g", pred="p",
                              hardness="easy", category="simple", scores={"execution": False})
     record = unscored.to_dict()
@@ -97,11 +98,11 @@ def test_a_new_metric_is_one_entry(dataset: Path, monkeypatch: pytest.MonkeyPatc
 
 def test_compare_pairs_execution_by_default_and_refuses_unpaired_metrics(dataset: Path) -> None:
     report = _report(dataset)
-    assert [m.name for m in metrics.paired()] == ["execution", "exact_match", "soft_f1",
-                                                  "r_ves"]
+    assert [m.name for m in metrics.paired()] == ["execution", "exact_match", "test_suite",
+                                                  "soft_f1", "r_ves"]
     assert compare_reports(report, report).metric == "execution"
     with pytest.raises(InputError, match="unknown metric 'string_match'; choose one of "
-                                         "execution, exact_match, soft_f1, r_ves"):
+                                         "execution, exact_match, test_suite, soft_f1, r_ves"):
         compare_reports(report, report, "string_match")
 
 

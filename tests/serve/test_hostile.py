@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import socket
+import threading
 from pathlib import Path
 
 import httpx
@@ -79,6 +80,18 @@ def test_no_key_is_refused_before_the_body_is_read(scripted, caplog):
     assert "keyed-1" in logged and "anon-" not in logged  # refused requests are counts only
 
 
+class _LineWatcher(logging.Handler):
+    """Sets ``event`` once a log line holding ``needle`` is emitted."""
+
+    def __init__(self, needle: str, event: threading.Event) -> None:
+        super().__init__()
+        self.needle, self.event = needle, event
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.needle in record.getMessage():
+            self.event.set()
+
+
 def test_unknown_paths_and_oversized_bodies_are_counted_not_logged(scripted, caplog):
     server, _, log = scripted
     caplog.set_level(logging.INFO, logger="t2s.serve.access")
@@ -89,8 +102,18 @@ def test_unknown_paths_and_oversized_bodies_are_counted_not_logged(scripted, cap
     big = httpx.post(server.url + "/generate", content=b"x" * 300_000,
                      headers={**JSON, "X-Request-ID": "big-1"})
     assert big.status_code == 413
-    keyed = httpx.get(server.url + "/databases", headers={**AUTH, "X-Request-ID": "keyed-2"})
-    assert keyed.status_code == 200
+    # The access line is written after the response is sent (the middleware's
+    # finally), so the client can read the reply first: wait for that line, which
+    # also means every earlier request's line (or its absence) is settled.
+    seen = threading.Event()
+    watcher = _LineWatcher("keyed-2", seen)
+    logging.getLogger("t2s.serve.access").addHandler(watcher)
+    try:
+        keyed = httpx.get(server.url + "/databases", headers={**AUTH, "X-Request-ID": "keyed-2"})
+        assert keyed.status_code == 200
+        assert seen.wait(timeout=60), "no access-log line for a keyed request"
+    finally:
+        logging.getLogger("t2s.serve.access").removeHandler(watcher)
     logged = " ".join(r.getMessage() for r in caplog.records if r.name == "t2s.serve.access")
     assert "keyed-2" in logged and "nf-" not in logged and "big-1" not in logged
     assert _lines(log)[before:] == []

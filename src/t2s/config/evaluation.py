@@ -13,6 +13,44 @@ EType = Literal["all", "match", "exec"]
 
 
 @dataclass
+class TestSuiteConfig:
+    """``eval.test_suite.*``: test-suite execution accuracy (TS, Zhong et al. 2020)."""
+
+    __test__ = False  # not a pytest class
+
+    enabled: bool = False
+    """Score TS: a prediction is right only if it matches gold on every database of
+    the example's db_id folder (every ``*.sqlite`` there, as in the distilled suites)
+    plus the generated neighbours. Setting ``neighbours`` > 0 enables it too."""
+    neighbours: int = 0
+    """Neighbour databases generated per schema by fuzzing (0: only the folder's files)."""
+    seed: int = 0
+    """Seed of the fuzzing; the same seed builds byte-identical neighbours."""
+    max_rows_per_table: int = 40
+    """Rows per generated table at most: Spider dev's 19-20 schemas build in seconds
+    and a 3-way join of 40-row tables stays < 64,000 rows."""
+    candidates: int = 3
+    """Candidates fuzzed per kept neighbour; the ones that tell gold from most
+    near-miss mutations of gold are kept."""
+    cache_dir: str = "outputs/test_suite_cache"
+    """Where neighbours are cached, by schema hash, gold queries and seed."""
+
+    @property
+    def active(self) -> bool:
+        """Whether TS is scored."""
+        return self.enabled or self.neighbours > 0
+
+    def problems(self) -> list[tuple[str, str]]:
+        """``(field, message)`` for each setting out of range."""
+        problems = []
+        for name in ("neighbours", "max_rows_per_table", "candidates"):
+            value, least = getattr(self, name), 0 if name == "neighbours" else 1
+            if value < least:
+                problems.append((f"test_suite.{name}", f"must be >= {least}, got {value}"))
+        return problems
+
+
+@dataclass
 class EvalConfig:
     """Scoring of predictions (exact match and execution accuracy)."""
 
@@ -57,6 +95,8 @@ class EvalConfig:
     own (a ``candidates`` list in each JSONL record)."""
     pass_k: list[int] = field(default_factory=list)
     """The k of pass@k and maj@k, each at most the candidates per question; empty: 1 and n."""
+    test_suite: TestSuiteConfig = field(default_factory=TestSuiteConfig)
+    """Test-suite accuracy (TS) over several databases per schema."""
 
     @property
     def limits(self) -> SqlLimits:
@@ -74,6 +114,7 @@ class EvalConfig:
             problems.append(("etype", f"must be one of {', '.join(typing.get_args(EType))}, "
                                       f"got {self.etype!r}"))
         problems.extend(self.limits.problems())
+        problems.extend(self.test_suite.problems())
         if self.workers < 1:
             problems.append(("workers", f"must be >= 1, got {self.workers}"))
         if self.bootstrap_samples < 0:

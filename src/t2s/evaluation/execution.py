@@ -24,7 +24,8 @@ Where t2s differs on purpose (documented in the evaluation docs): the time limit
 really interrupts a query (the official 60 s ``asyncio.wait_for`` around a
 blocking call never fires, so a runaway prediction hangs it); only the
 example's own ``<db_id>.sqlite`` is used (test-suite folders with several
-databases per db_id are not supported); a result longer than ``max_rows`` is
+databases per db_id are scored by :mod:`t2s.evaluation.test_suite`, as the
+separate TS metric); a result longer than ``max_rows`` is
 fetched again in full within the byte budget, never compared by its prefix.
 
 On a PostgreSQL database (``data.databases``), the gold query, written for
@@ -291,16 +292,20 @@ class ExecutionEvaluator:
         databases: The ``postgresql://`` DSN of each db_id on a server (``data.databases``);
             the others are ``db_dir``'s SQLite files.
         ves_runs: Timing runs per correct prediction for BIRD's R-VES (``eval.ves_runs``).
+        paths: Database files by key, in place of ``<db_dir>/<key>/<key>.sqlite``
+            (the test-suite scorer names each database of a suite this way).
     """
 
     def __init__(self, db_dir: str | Path, *, timeout_s: float = DEFAULT_TIMEOUT_S,
                  max_rows: int = DEFAULT_MAX_ROWS,
                  max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
                  keep_distinct: bool = False, metric: str = "spider",
-                 databases: Mapping[str, str] | None = None, ves_runs: int = 0) -> None:
+                 databases: Mapping[str, str] | None = None, ves_runs: int = 0,
+                 paths: dict[str, Path] | None = None) -> None:
         self.db_dir = Path(db_dir)
         self.databases = dict(databases or {})
         self._names: dict[str, set[str]] = {}
+        self.paths = dict(paths or {})
         self.timeout_s = timeout_s
         self.max_rows = max_rows
         self.max_result_bytes = max_result_bytes
@@ -324,7 +329,7 @@ class ExecutionEvaluator:
             db = ReadOnlyDatabase(self.databases[db_id], timeout_s=self.timeout_s,
                                   max_rows=self.max_rows, max_result_bytes=self.max_result_bytes)
         if db is None:
-            path = database_path(self.db_dir, db_id)
+            path = self.paths.get(db_id) or database_path(self.db_dir, db_id)
             try:
                 db = ReadOnlyDatabase(path, timeout_s=self.timeout_s, max_rows=self.max_rows,
                                       max_result_bytes=self.max_result_bytes)

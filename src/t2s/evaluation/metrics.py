@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from t2s.data.spider import DatabaseSchema
     from t2s.evaluation.execution import ExecutionEvaluator
     from t2s.evaluation.inputs import GoldExample
+    from t2s.evaluation.test_suite import TestSuiteEvaluator
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class ExampleInput:
     pred: str
     schema: DatabaseSchema
     executor: ExecutionEvaluator
+    test_suite: TestSuiteEvaluator | None = None
 
 
 def accuracy(values: Sequence[bool | None]) -> dict[str, Any] | None:
@@ -178,16 +180,27 @@ def _r_ves(given: ExampleInput) -> Verdict:
                                  executor.ves_runs))
 
 
+def _test_suite(given: ExampleInput) -> Verdict:
+    """Test-suite accuracy: execution match on every database of the db_id's suite."""
+    if given.test_suite is None:  # pragma: no cover - the runner builds it when scored
+        raise RuntimeError("test-suite metric scored without suites")
+    outcome = given.test_suite.evaluate(given.example.db_id, given.example.gold, given.pred)
+    return Verdict(outcome.match, None if outcome.error is None else outcome.error.value,
+                   outcome.message)
+
+
 METRICS: tuple[Metric, ...] = (
     Metric("exact_match", "exact_match", "match", _exact_match, label="exact", pair_rank=1,
            reports_error=True),
     Metric("string_match", "string_match", "match", _string_match),
     Metric("execution", "execution_match", "exec", _execution, label="exec", pair_rank=0,
            reports_error=True, needs_database=True, training_name="eval_ex"),
-    Metric("soft_f1", "soft_f1", "exec", _soft_f1, label="soft-f1", pair_rank=2,
+    Metric("test_suite", "test_suite_match", "exec", _test_suite, label="ts", pair_rank=2,
+           needs_database=True, applies=lambda options: options.test_suite.active),
+    Metric("soft_f1", "soft_f1", "exec", _soft_f1, label="soft-f1", pair_rank=3,
            needs_database=True, aggregate=mean,
            applies=lambda options: options.exec_metric == "bird"),
-    Metric("r_ves", "r_ves", "exec", _r_ves, label="r-ves", pair_rank=3,
+    Metric("r_ves", "r_ves", "exec", _r_ves, label="r-ves", pair_rank=4,
            needs_database=True, aggregate=mean,
            applies=lambda options: options.exec_metric == "bird" and options.ves_runs > 0),
 )

@@ -49,6 +49,7 @@ from t2s.evaluation.hardness import LEVELS
 from t2s.evaluation.intervals import LEVEL, format_interval, is_zero_one, with_interval
 from t2s.evaluation.metrics import printed
 from t2s.evaluation.sampling import resolve_ks
+from t2s.evaluation.test_suite import ex_not_ts
 from t2s.provenance import file_sha256, git_commit, write_text_atomic
 
 if TYPE_CHECKING:
@@ -91,7 +92,12 @@ def build_manifest(*, options: EvalConfig, gold_path: str | Path | None,
                   "max_result_bytes": options.max_result_bytes,
                   **({"exec_metric": options.exec_metric}
                      if options.exec_metric == "bird" else {}),
-                  **({"ves_runs": options.ves_runs} if options.ves_runs else {})},
+                  **({"ves_runs": options.ves_runs} if options.ves_runs else {}),
+                  **({"test_suite": {"neighbours": options.test_suite.neighbours,
+                                     "seed": options.test_suite.seed,
+                                     "max_rows_per_table": options.test_suite.max_rows_per_table,
+                                     "candidates": options.test_suite.candidates}}
+                     if options.test_suite.active else {})},
         "data": {
             "gold": fingerprint(gold_path),
             "tables": fingerprint(tables_path),
@@ -215,9 +221,11 @@ def build_report(results: Sequence[ExampleResult], options: EvalConfig,
         InputError: as :func:`build_summary`.
     """
     ordered = sorted(results, key=lambda r: r.index)
-    return {"summary": build_summary(ordered, options),
-            "examples": [r.to_dict() for r in ordered],
-            "manifest": dict(manifest)}
+    examples = [r.to_dict() for r in ordered]
+    summary = build_summary(ordered, options)
+    if summary.get("test_suite") is not None:
+        summary["ex_not_ts"] = ex_not_ts(examples)
+    return {"summary": summary, "examples": examples, "manifest": dict(manifest)}
 
 
 def markdown_path(json_path: str | Path) -> Path:
@@ -301,6 +309,14 @@ def render_markdown(report: Mapping[str, Any]) -> str:
               "## By database", "", *_table("db_id", summary["by_database"], shown), "",
               "## Errors", "", "| error | count |", "|---|---:|"]
     lines += [f"| {kind} | {count} |" for kind, count in summary["errors"].items()]
+    if "ex_not_ts" in summary:
+        lines += ["", "## EX 1 but TS 0 (right on the database, wrong on its test suite)", "",
+                  "| index | db_id | hardness | prediction |", "|---:|---|---|---|"]
+        by_index = {e["index"]: e for e in report["examples"]}
+        for index in summary["ex_not_ts"]:
+            e = by_index[index]
+            pred = e["pred"].replace("|", "\\|").replace("\n", " ")
+            lines.append(f"| {index} | {e['db_id']} | {e['hardness']} | `{pred}` |")
     return "\n".join(lines) + "\n"
 
 
@@ -335,6 +351,9 @@ def format_summary(report: Mapping[str, Any]) -> str:
         rows.append("95% CI (all): " + ", ".join(intervals))
     if summary["errors"]:
         rows.append("errors: " + ", ".join(f"{k} {v}" for k, v in summary["errors"].items()))
+    if summary.get("ex_not_ts"):
+        rows.append(f"ts: {len(summary['ex_not_ts'])} examples EX 1 but TS 0 "
+                    "(listed in REPORT.md; summary.ex_not_ts)")
     rows += [f"warning: {note}" for note in report_warnings(summary)]
     return "\n".join(rows)
 

@@ -42,6 +42,7 @@ from t2s.evaluation.sampling import (
     resolve_ks,
     score_candidates,
 )
+from t2s.evaluation.test_suite import TestSuiteEvaluator, build_suites
 
 # Examples per task sent to a worker. Small enough that 2 workers stay evenly
 # loaded to the end (Spider dev: 972 examples -> ~70 chunks), large enough
@@ -120,7 +121,8 @@ class _Scorer:
 
     def __init__(self, db_dir: str, schemas: Mapping[str, DatabaseSchema],
                  options: EvalConfig, skip_execution: frozenset[str] = frozenset(),
-                 databases: Mapping[str, str] | None = None) -> None:
+                 databases: Mapping[str, str] | None = None,
+                 suites: Mapping[str, Sequence[str]] | None = None) -> None:
         self.schemas = schemas
         self.options = options
         self.skip_execution = skip_execution
@@ -128,6 +130,13 @@ class _Scorer:
                                            keep_distinct=options.keep_distinct,
                                            metric=options.exec_metric, databases=databases,
                                            ves_runs=options.ves_runs)
+        self.test_suite = None if suites is None else TestSuiteEvaluator(suites, options)
+
+    def close(self) -> None:
+        """Close every connection."""
+        self.executor.close()
+        if self.test_suite is not None:
+            self.test_suite.close()
 
     def score(self, task: _Task) -> ExampleResult:
         """Score one example.
@@ -160,7 +169,8 @@ class _Scorer:
             if metric.needs_database and example.db_id in self.skip_execution:
                 result.execution_skipped = True
                 continue
-            verdict = metric.score(ExampleInput(example, pred, schema, self.executor))
+            verdict = metric.score(ExampleInput(example, pred, schema, self.executor,
+                                                      self.test_suite))
             result.scores[metric.name] = verdict.value
             if metric.reports_error:
                 result.error, result.message = verdict.error, verdict.message
@@ -175,9 +185,10 @@ _SCORER: _Scorer | None = None
 
 def _init_worker(db_dir: str, schemas: Mapping[str, DatabaseSchema],
                  options: EvalConfig, skip_execution: frozenset[str],
-                 databases: Mapping[str, str]) -> None:
+                 databases: Mapping[str, str],
+                 suites: Mapping[str, Sequence[str]] | None) -> None:
     global _SCORER
-    _SCORER = _Scorer(db_dir, schemas, options, skip_execution, databases)
+    _SCORER = _Scorer(db_dir, schemas, options, skip_execution, databases, suites)
 
 
 def _score_chunk(tasks: Sequence[_Task]) -> list[ExampleResult]:
@@ -235,20 +246,22 @@ def score_examples(examples: Sequence[GoldExample], predictions: Sequence[str], 
              for example, pred, cands in zip(examples, predictions, drawn, strict=True)]
     used = {example.db_id: schemas[example.db_id] for example in examples}
     skip = frozenset(skip_execution)
+    suites = (build_suites(examples, db_dir, options, skip | frozenset(databases or {}))
+              if metrics.by_name("test_suite").scored(options) else None)
     results: list[ExampleResult] = []
     with tqdm(total=len(tasks), desc="evaluate", unit="ex", disable=not progress,
               dynamic_ncols=True) as bar:
         if workers == 1:
-            scorer = _Scorer(str(db_dir), used, options, skip, databases)
+            scorer = _Scorer(str(db_dir), used, options, skip, databases, suites)
             try:
                 for task in tasks:
                     results.append(scorer.score(task))
                     bar.update(1)
             finally:
-                scorer.executor.close()
+                scorer.close()
         else:
             for chunk_results in _run_pool(_chunks(tasks), str(db_dir), used, options, skip,
-                                           workers, dict(databases or {})):
+                                           workers, dict(databases or {}), suites):
                 results.extend(chunk_results)
                 bar.update(len(chunk_results))
     results.sort(key=lambda result: result.index)
@@ -257,14 +270,16 @@ def score_examples(examples: Sequence[GoldExample], predictions: Sequence[str], 
 
 def _run_pool(chunks: list[list[_Task]], db_dir: str, schemas: Mapping[str, DatabaseSchema],
               options: EvalConfig, skip_execution: frozenset[str],
-              workers: int, databases: Mapping[str, str]) -> Iterator[list[ExampleResult]]:
+              workers: int, databases: Mapping[str, str],
+              suites: Mapping[str, Sequence[str]] | None = None
+              ) -> Iterator[list[ExampleResult]]:
     # 'spawn', not 'fork': the "score a model" mode calls this from a process
     # that has torch (and its thread pools) loaded, which fork can deadlock.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(workers, max(1, len(chunks))), mp_context=context,
                              initializer=_init_worker,
                              initargs=(db_dir, schemas, options, skip_execution,
-                                       databases)) as pool:
+                                       databases, suites)) as pool:
         pending: set[Future[list[ExampleResult]]] = {
             pool.submit(_score_chunk, chunk) for chunk in chunks}
         try:

@@ -57,7 +57,11 @@ def score_sql(config: Config, examples: Sequence[Example], dataset: SpiderDatase
     results = score_examples(
         gold_from_examples(examples), list(predictions),
         db_dir=dataset.database_dir, schemas=dataset.schemas,
-        options=dataclasses.replace(config.eval, etype=_SCORED.etype), workers=1,
+        # Only EX selects checkpoints: no test-suite neighbours built per evaluation.
+        options=dataclasses.replace(config.eval, etype=_SCORED.etype,
+                                    test_suite=dataclasses.replace(config.eval.test_suite,
+                                                                   enabled=False, neighbours=0)),
+        workers=1,
         progress=False, databases=live_databases(config.data, {e.db_id for e in examples}))
     return training_value(_SCORED, [r.scores.get(_SCORED.name) for r in results])
 
