@@ -177,7 +177,7 @@ def test_ts_is_paired_by_compare_and_in_the_nightly_trend(tmp_path: Path) -> Non
     write_report(old, tmp_path / "nightly" / "2026-01-01" / "REPORT.json")
     text = compare_with_previous_night(tmp_path / "nightly",
                                        tmp_path / "nightly" / "2026-01-02" / "REPORT.json", new)
-    assert text is not None and "metric: execution" in text and "metric: test_suite" in text
+    assert text is not None and "metric: execution" in text and "  test_suite: 100.0% -> 0.0%" in text
 
 
 def test_test_suite_settings_are_typed_config_keys() -> None:
