@@ -1,7 +1,7 @@
 """README "Your data" / PostgreSQL, end to end on the tiny preset: the sample data's
 databases imported into one server database (a schema each), a model trained with
-PostgreSQL schema text and transpiled gold SQL, evaluated on the server, and refused
-on the SQLite files."""
+PostgreSQL schema text and transpiled gold SQL, evaluated and served on the server,
+and refused on the SQLite files."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from urllib.parse import quote
 
+import httpx
 import pytest
 
 from t2s.cli import main
@@ -80,6 +81,28 @@ def test_train_and_evaluate_on_postgresql(server, sample_dir, tiny_base_dir, tin
         # Scored on the server, or reported as a gold query it cannot run.
         assert isinstance(example["execution_match"], bool) or \
             example["error"] == "gold_not_on_postgres"
+
+    # Served against the server (README: t2s serve --db university=postgresql://...):
+    # the schema is read from the server and `execute` runs the model's SQL there.
+    from serve.serve_support import AUTH, serve_config, start_server
+
+    university = server.replace("{db_id}", "university")
+    served = start_server(serve_config(sample_dir, tmp_path, *common, "serve.cache_size=0"),
+                          [("default", str(run / "final_model"))], {"university": university})
+    try:
+        client = httpx.Client(base_url=served.url, headers=AUTH, timeout=300)
+        schema = client.get("/schemas/university").json()
+        reply = client.post("/generate", json={"question": "How many students are there?",
+                                               "db_id": "university", "execute": True})
+        client.close()
+    finally:
+        served.stop()
+    assert "TABLE: department" in schema["schema_text"] and schema["executable"] is True
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    # The tiny model's SQL may not run: then PostgreSQL's own verdict on it, not an outage.
+    assert body["sql"] and ("result" in body or body["error"]["kind"] not in (
+        "database_unavailable", "overloaded", "internal")), body
 
     # The same model on the SQLite files is refused, before any generation.
     capsys.readouterr()
