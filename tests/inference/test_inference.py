@@ -1,17 +1,15 @@
 """Generation: batched == one at a time, training-identical prompts, post-processing,
-execution-guided selection, the vLLM glue, and ``t2s infer`` for one question."""
+execution-guided selection, the removed in-process vLLM backend, and ``t2s infer`` for one question."""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 from conftest import inference_overrides, sample_prompts
 from t2s.config import Decoding, InferConfig, SchemaTextConfig, SqlLimits
-from t2s.inference.backends import generations_from_outputs, vllm_sampling_kwargs
 from t2s.inference.generate import Generation
 from t2s.inference.guided import GuidedStats, select_candidate, select_for_database
 from t2s.inference.pipeline import Predictor, Question, SchemaResolver
@@ -165,46 +163,19 @@ def test_the_predictor_selects_with_infer_guided_strategy(tmp_path):
 
 
 # ---------------------------------------------------------------------------
-# vLLM glue (vLLM itself cannot run here: no CUDA, not installed)
+# infer.backend=vllm is gone: the config says where to go instead
 
 
-def test_vllm_sampling_settings():
-    decoding = Decoding(max_new_tokens=64, temperature=0.7, top_p=0.9, seed=3)
-    greedy = vllm_sampling_kwargs(decoding, 1, [2], sample=False)
-    assert greedy["temperature"] == 0.0 and greedy["n"] == 1 and greedy["max_tokens"] == 64
-    assert greedy["stop_token_ids"] == [2] and greedy["ignore_eos"] is False
-    sampled = vllm_sampling_kwargs(decoding, 3, [2], sample=True)
-    assert (sampled["temperature"], sampled["top_p"], sampled["n"], sampled["seed"]) == (0.7, 0.9, 3, 3)
+def test_in_process_vllm_backend_is_refused_with_the_engine_path(sample_dir):
+    from t2s.config import load_config
+    from t2s.errors import ConfigError
 
-
-def test_vllm_outputs_become_generations_with_extra_candidates():
-    def completion(text: str, tokens: int):
-        return SimpleNamespace(text=text, token_ids=list(range(tokens)))
-
-    primary = [SimpleNamespace(prompt_token_ids=[1] * 10, outputs=[completion("\nSELECT 1;", 4)])]
-    extra = [SimpleNamespace(prompt_token_ids=[1] * 10,
-                             outputs=[completion("\nSELECT 2", 3), completion("\nSELECT 3", 3)])]
-    (generation,) = generations_from_outputs(primary, extra, latency_s=0.5)
-    assert generation.sql == "SELECT 1"
-    assert generation.candidates == ("SELECT 1", "SELECT 2", "SELECT 3")
-    assert (generation.prompt_tokens, generation.completion_tokens) == (10, 4)
-
-
-def test_vllm_backend_says_how_to_install(infer_config):
-    import dataclasses
-
-    from t2s.errors import T2SError
-    from t2s.inference.backends import load_backend
-
-    try:
-        import vllm  # noqa: F401
-    except ImportError:
-        config = dataclasses.replace(infer_config, infer=dataclasses.replace(
-            infer_config.infer, backend="vllm"))
-        with pytest.raises(T2SError, match="pip install"):
-            load_backend(config.infer, config.model)
-    else:
-        pytest.skip("vLLM is installed; the GPU path is not exercised by this test")
+    with pytest.raises(ConfigError) as caught:
+        load_config(Path(__file__).resolve().parents[2] / "configs" / "tiny.yaml",
+                    [f"data.root={sample_dir}", "infer.backend=vllm"])
+    message = str(caught.value)
+    assert "infer.backend" in message and "removed" in message
+    assert "t2s engine" in message and "infer.backend=openai" in message
 
 
 # ---------------------------------------------------------------------------

@@ -56,9 +56,11 @@ class InferConfig:
 
     adapter_path: str = "outputs/final_model"
     """Trained adapter (or merged/full model) folder."""
-    backend: Literal["hf", "vllm", "openai"] = "hf"
-    """``hf``: transformers generate; ``vllm``: vLLM in this process (GPU, extra ``vllm``);
-    ``openai``: a running OpenAI-compatible server (e.g. vLLM) at ``infer.endpoint``."""
+    backend: Literal["hf", "openai", "vllm"] = "hf"
+    """``hf``: transformers generate; ``openai``: a running OpenAI-compatible server
+    (vLLM started by ``t2s engine``) at ``infer.endpoint``. ``vllm`` (vLLM inside this
+    process) is gone and refused with a pointer to ``openai``; it stays a known value
+    only so that an old config gets that message, not "must be one of"."""
     endpoint: str = ""
     """Backend openai: the server's base URL, e.g. ``http://127.0.0.1:8000`` (``.../v1`` also accepted)."""
     engine_model: str = ""
@@ -130,6 +132,13 @@ class InferConfig:
             problems.append(("num_candidates", "must be at least 2 when infer.execution_guided is true"))
         if self.backend == "openai":
             problems.extend(self._engine_problems())
+        if self.backend == "vllm":
+            # Removed (issue 17): it could not be installed beside t2s (vllm pins
+            # other transformers/torch versions) and never ran in a test.
+            problems.append(("backend", "vllm (vLLM inside this process) was removed: run vLLM "
+                                        "as a server with `t2s engine --config ...` and set "
+                                        "infer.backend=openai, infer.endpoint=http://HOST:PORT "
+                                        "and infer.engine_model=NAME (README \"Serving\")"))
         return problems
 
     def _engine_problems(self) -> list[tuple[str, str]]:

@@ -2,7 +2,9 @@
 
 - :mod:`.generate` — :class:`~t2s.inference.generate.SQLGenerator`, batched
   Hugging Face generation (left padding, length-sorted batches);
-- :mod:`.backends` — the backend interface, HF and vLLM;
+- :mod:`.backends` — the backend interface, HF and an OpenAI-compatible engine
+  (:mod:`.openai_backend`, e.g. vLLM started by ``t2s engine``);
+- :mod:`.shared_base` — many LoRA adapters on one base model (``t2s serve``);
 - :mod:`.postprocess` — SQL extraction from raw completions, pretty printing;
 - :mod:`.pipeline` — questions -> prompts -> predictions (used by evaluation);
 - :mod:`.guided` — execution-guided selection among candidates;

@@ -18,6 +18,7 @@ import copy
 import logging
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,11 +117,18 @@ class SQLGenerator:
         decoding: Decoding settings (default: ``infer.*``'s defaults).
         context_length: Maximum prompt + generated tokens; default: the model's
             ``max_position_embeddings``.
+        adapter_name: The PEFT adapter to generate with when the model holds
+            several (:class:`~t2s.inference.shared_base.SharedBase`), else None.
+        model_lock: Entered around every ``generate`` of a model shared with
+            other generators (the shared base), else None.
     """
 
     def __init__(self, model: Any, tokenizer: Any, decoding: Decoding | None = None,
-                 context_length: int | None = None) -> None:
+                 context_length: int | None = None, adapter_name: str | None = None,
+                 model_lock: AbstractContextManager | None = None) -> None:
         self.model = model
+        self.adapter_name = adapter_name
+        self.model_lock = model_lock
         self.tokenizer = tokenizer
         self.decoding = decoding or Decoding()
         self.context_length = context_length or getattr(model.config, "max_position_embeddings", None)
@@ -200,16 +208,28 @@ class SQLGenerator:
             One :class:`Generation` per prompt, in the order of ``prompts``; a
             prompt too long for the context gets ``error`` set instead of raising.
         """
+        return self.generate_ids([self.encode(p) for p in prompts], num_candidates, on_batch)
+
+    def generate_ids(self, prompt_ids: Sequence[list[int]], num_candidates: int = 1,
+                     on_batch: Callable[[int], None] | None = None,
+                     adapter_names: Sequence[str] | None = None) -> list[Generation]:
+        """:meth:`generate` for prompts already tokenized, optionally one adapter per prompt.
+
+        Args:
+            adapter_names: The PEFT adapter of each prompt (a batch mixing the
+                adapters of one shared base); default: ``adapter_name`` for all.
+        """
+        names = list(adapter_names) if adapter_names is not None else (
+            [self.adapter_name] * len(prompt_ids) if self.adapter_name else None)
         encoded = []
-        for index, prompt in enumerate(prompts):
-            ids = self.encode(prompt)
+        for index, ids in enumerate(prompt_ids):
             try:
                 self.check_length(len(ids))
             except PromptTooLongError as exc:
                 encoded.append(_Encoded(index, ids, str(exc)))
                 continue
             encoded.append(_Encoded(index, ids))
-        results: list[Generation | None] = [None] * len(prompts)
+        results: list[Generation | None] = [None] * len(prompt_ids)
         for item in encoded:
             if item.error:
                 results[item.index] = Generation(prompt_tokens=len(item.ids), error=item.error)
@@ -219,7 +239,9 @@ class SQLGenerator:
         size = self.decoding.batch_size
         for start in range(0, len(ready), size):
             batch = ready[start:start + size]
-            for item, generation in zip(batch, self._generate_batch([e.ids for e in batch], num_candidates),
+            rows = [names[e.index] for e in batch] if names is not None else None
+            for item, generation in zip(batch, self._generate_batch([e.ids for e in batch],
+                                                                    num_candidates, rows),
                                         strict=True):
                 results[item.index] = generation
             if on_batch is not None:
@@ -251,7 +273,8 @@ class SQLGenerator:
             config.num_beams = max(decoding.num_beams, num_candidates)
         return config
 
-    def _generate_batch(self, batch_ids: list[list[int]], num_candidates: int) -> list[Generation]:
+    def _generate_batch(self, batch_ids: list[list[int]], num_candidates: int,
+                        adapter_names: list[str] | None = None) -> list[Generation]:
         import torch
 
         device = next(self.model.parameters()).device
@@ -264,11 +287,19 @@ class SQLGenerator:
             attention_mask[row, width - len(ids):] = 1
         if self.decoding.do_sample:
             torch.manual_seed(self.decoding.seed)
+        generation_config = self._generation_config(num_candidates)
+        extra: dict[str, Any] = {}
+        if adapter_names is not None:
+            extra["adapter_names"] = adapter_names
+            if generation_config.num_beams > 1:
+                # peft repeats each row's adapter name per beam only when it sees
+                # num_beams as an argument (it does not read the generation config).
+                extra["num_beams"] = generation_config.num_beams
         started = time.perf_counter()
-        with torch.inference_mode():
+        with self.model_lock or nullcontext(), torch.inference_mode():
             output = self.model.generate(input_ids=input_ids.to(device),
                                          attention_mask=attention_mask.to(device),
-                                         generation_config=self._generation_config(num_candidates))
+                                         generation_config=generation_config, **extra)
         latency = time.perf_counter() - started
         sequences = output.sequences if hasattr(output, "sequences") else output
         new_tokens = sequences[:, width:].tolist()

@@ -1,16 +1,27 @@
 """Adapters by name: loaded at start or through the admin endpoint, swapped without a pause.
 
-Each adapter is loaded as its own :class:`~t2s.inference.pipeline.Predictor`
-(one model per adapter, through :func:`~t2s.inference.pipeline.build_predictor`
-with ``infer.adapter_path`` pointing at it), so every adapter builds its prompts
-exactly as its training did and brings its own tokenizer. Memory: one base copy
-per adapter (2.2 GB per adapter for TinyLlama in bf16); fine for a handful.
+Each adapter is its own :class:`~t2s.inference.pipeline.Predictor` (through
+:func:`~t2s.inference.pipeline.build_predictor` with ``infer.adapter_path``
+pointing at it, and the prompt settings saved in its folder,
+:func:`~t2s.inference.adapter_prompt.apply_model_prompt`), so every adapter
+builds its prompts exactly as its training did and brings its own tokenizer.
+
+One base in memory (``infer.backend=hf``): LoRA adapters that name the same base
+(``base_model_name_or_path``, a local folder by its resolved path) are loaded
+into one PEFT model on one copy of it (:class:`~t2s.inference.shared_base.SharedBase`)
+and mix in one micro-batch. An adapter of another base gets a base group of its
+own (a second base in memory) rather than a refusal: one server may serve, say,
+SmolLM2 and Qwen adapters; a base is freed when its last adapter is. Memory is
+one base per distinct base plus each adapter's LoRA weights (BENCHMARKS.md
+"Serving memory": 4 SmolLM2 adapters take about what 1 did, against 4 x 540 MB
+with a base per adapter). A merged model (no ``adapter_config.json``) or another
+backend (``openai``) loads as before, a model (or an engine client) of its own.
 
 Hot swap: loading happens off the event loop, and the name is pointed at the
 new :class:`Adapter` only once it is loaded; unloading just drops the name. A
 request holds a reference to the Adapter it started with, so a swap or an
-unload never takes the model from under a request in flight; the old model is
-freed when its last request is done.
+unload never takes the weights from under a request in flight: a replaced
+adapter's LoRA slot stays in the shared model until its last request is done.
 """
 
 from __future__ import annotations
@@ -19,6 +30,7 @@ import dataclasses
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +38,9 @@ from pathlib import Path
 from t2s.config import Config, Decoding
 from t2s.data.spider import SpiderDataset
 from t2s.errors import T2SError
+from t2s.inference.adapter_prompt import apply_model_prompt
 from t2s.inference.pipeline import Predictor, build_predictor, describe_model
+from t2s.inference.shared_base import SharedBase, adapter_base, base_key, is_adapter_folder
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +71,19 @@ class Adapter:
     predictor: Predictor
     options: Decoding
     loaded_at: float
+
+    @property
+    def mix_key(self) -> tuple:
+        """Jobs of adapters with equal keys may share one ``generate`` call (the batcher).
+
+        On a shared base: the base and what decoding needs alike (end and pad
+        tokens); otherwise this adapter alone.
+        """
+        backend = self.predictor.backend
+        lock = getattr(backend, "model_lock", None)
+        if isinstance(lock, SharedBase):
+            return (id(lock), tuple(backend.eos_ids), backend.tokenizer.pad_token_id)
+        return (id(self),)
 
     @property
     def model_hash(self) -> str:
@@ -94,16 +121,42 @@ class AdapterRegistry:
         config: The server's config; each adapter gets a copy with its own
             ``infer.adapter_path``.
         dataset: The Spider-format dataset for ``db_id`` questions, or None.
-        loader: Builds a predictor (default :func:`build_predictor`).
+        loader: Builds a predictor; default: LoRA adapters of ``infer.backend=hf``
+            on a shared base, anything else through :func:`build_predictor`.
     """
 
     def __init__(self, config: Config, dataset: SpiderDataset | None = None,
-                 loader: PredictorLoader = build_predictor) -> None:
+                 loader: PredictorLoader | None = None) -> None:
         self.config = config
         self.dataset = dataset
         self.loader = loader
         self._adapters: dict[str, Adapter] = {}
         self._lock = threading.Lock()
+        # Loads one at a time, so two adapters of a new base make one base, not two.
+        self._loading = threading.Lock()
+        # Held by the adapters' generators, so a base goes when its last adapter does.
+        self._bases: weakref.WeakValueDictionary[str, SharedBase] = weakref.WeakValueDictionary()
+
+    @property
+    def bases(self) -> list[SharedBase]:
+        """The shared bases in memory now."""
+        return list(self._bases.values())
+
+    def _predictor(self, config: Config) -> Predictor:
+        if self.loader is not None:
+            return self.loader(config, self.dataset)
+        path = config.infer.adapter_path
+        if config.infer.backend != "hf" or not is_adapter_folder(path):
+            return build_predictor(config, self.dataset)
+        base = adapter_base(path)
+        with self._loading:
+            shared = self._bases.get(base_key(base))
+            if shared is None:
+                shared = SharedBase(base, config.model, config.infer.precision)
+                self._bases[base_key(base)] = shared
+                log.info("base %s loaded (shared by its adapters)", public_model_name(base))
+            backend = shared.add(config.infer, config.data)
+        return build_predictor(config, self.dataset, backend)
 
     def load(self, name: str, path: str | Path) -> Adapter:
         """Load the adapter at ``path`` under ``name`` (replacing one of that name).
@@ -117,8 +170,11 @@ class AdapterRegistry:
         config = dataclasses.replace(
             self.config, infer=dataclasses.replace(self.config.infer, adapter_path=str(path)))
         facts = describe_model(config)  # raises T2SError for a missing folder
+        # No setting counts as given: the adapter is prompted as it was trained
+        # (a folder without a saved config keeps the server's, with a warning).
+        config = apply_model_prompt(config, {})
         started = time.perf_counter()
-        predictor = self.loader(config, self.dataset)
+        predictor = self._predictor(config)
         adapter = Adapter(name=name, path=path, sha256=facts["adapter_sha256"],
                           base=facts["base"], predictor=predictor,
                           options=predictor.backend.decoding,

@@ -8,8 +8,14 @@ queue up, so under load the next batch fills without waiting at all.
 
 One worker thread runs every generation, one batch at a time: the model is not
 shared between threads, and setting a backend's decoding options for a batch
-cannot race another batch. A batch holds jobs of one adapter and one
-``max_new_tokens``; mixed arrivals are split into such groups.
+cannot race another batch. A batch holds jobs of one ``max_new_tokens`` and one
+:attr:`~t2s.serve.adapters.Adapter.mix_key`: adapters on one shared base
+(:mod:`t2s.inference.shared_base`) mix in one ``generate`` call, each row naming
+its own LoRA through peft's ``adapter_names``, because peft supports that for
+``generate`` (0.21: the base layers run once for the batch, each adapter's
+delta only on its rows), so four adapters at one request each cost one batch of
+four, not four batches of one. Other backends (an own model per adapter, an
+engine) get one adapter per batch; mixed arrivals are split into such groups.
 
 Batched greedy decoding gives the same SQL as one request at a time:
 :class:`~t2s.inference.generate.SQLGenerator` left-pads and masks, so a padded
@@ -61,11 +67,12 @@ class Job:
 class BatchReport:
     """What one batch did, for metrics."""
 
-    adapter: str
     size: int
     seconds: float
-    completion_tokens: int
     queue_wait_s: float
+    # Generated tokens and rows per adapter name (a mixed batch has several).
+    tokens_by_adapter: dict[str, int]
+    rows_by_adapter: dict[str, int]
 
 
 class MicroBatcher:
@@ -174,30 +181,42 @@ class MicroBatcher:
             if not job.future.done():  # the client may have gone away
                 job.future.set_result(result)
         if self.on_batch is not None:
-            self.on_batch(BatchReport(
-                adapter=jobs[0].adapter.name, size=len(jobs),
-                seconds=time.perf_counter() - started,
-                completion_tokens=sum(g.completion_tokens for g, _ in results),
-                queue_wait_s=wait))
+            tokens: dict[str, int] = {}
+            rows: dict[str, int] = {}
+            for job, (generation, _) in zip(jobs, results, strict=True):
+                name = job.adapter.name
+                tokens[name] = tokens.get(name, 0) + generation.completion_tokens
+                rows[name] = rows.get(name, 0) + 1
+            self.on_batch(BatchReport(size=len(jobs), seconds=time.perf_counter() - started,
+                                      queue_wait_s=wait, tokens_by_adapter=tokens,
+                                      rows_by_adapter=rows))
 
     def _generate(self, jobs: list[Job]) -> list[tuple[Generation, int]]:
         """On the worker thread: one ``generate`` call for the whole group."""
         if self.before_generate is not None:
             self.before_generate(jobs)
-        backend = jobs[0].adapter.predictor.backend
+        backends = [job.adapter.predictor.backend for job in jobs]
+        backend = backends[0]
         backend.decoding = dataclasses.replace(
             jobs[0].adapter.options, max_new_tokens=jobs[0].max_new_tokens,
             batch_size=len(jobs))
-        generations = backend.generate([job.prompt for job in jobs])
+        if getattr(backend, "adapter_name", None):
+            # A shared base: each prompt tokenized by its own adapter's tokenizer
+            # (its chat template), all generated in one call, each row on its LoRA.
+            generations = backend.generate_ids(
+                [b.encode(job.prompt) for b, job in zip(backends, jobs, strict=True)],
+                adapter_names=[b.adapter_name for b in backends])
+        else:
+            generations = backend.generate([job.prompt for job in jobs])
         # Tokenizers are not shared across threads, so the log's question
         # length is counted here, on the thread that owns the tokenizer.
-        return [(generation, len(backend.encode(job.question)))
-                for job, generation in zip(jobs, generations, strict=True)]
+        return [(generation, len(b.encode(job.question)))
+                for b, job, generation in zip(backends, jobs, generations, strict=True)]
 
 
 def _groups(jobs: list[Job]) -> list[list[Job]]:
-    """Split jobs into runs of one adapter and one ``max_new_tokens``, in arrival order."""
-    groups: dict[tuple[int, int], list[Job]] = {}
+    """Split jobs into runs of one mix key and one ``max_new_tokens``, in arrival order."""
+    groups: dict[tuple, list[Job]] = {}
     for job in jobs:
-        groups.setdefault((id(job.adapter), job.max_new_tokens), []).append(job)
+        groups.setdefault((job.adapter.mix_key, job.max_new_tokens), []).append(job)
     return list(groups.values())

@@ -88,11 +88,14 @@ class Metrics:
         """Record one generate call."""
         self.batch_size.observe(report.size)
         self.queue_wait.observe(report.queue_wait_s)
-        self.generated_tokens.labels(report.adapter).inc(report.completion_tokens)
-        self.generation_seconds.labels(report.adapter).inc(report.seconds)
-        if report.seconds > 0:
-            self.tokens_per_second.labels(report.adapter).set(
-                report.completion_tokens / report.seconds)
+        for adapter, tokens in report.tokens_by_adapter.items():
+            # A mixed batch's time is shared out by rows: each adapter's rows
+            # took part in every decoding step of the call.
+            seconds = report.seconds * report.rows_by_adapter[adapter] / report.size
+            self.generated_tokens.labels(adapter).inc(tokens)
+            self.generation_seconds.labels(adapter).inc(seconds)
+            if seconds > 0:
+                self.tokens_per_second.labels(adapter).set(tokens / seconds)
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type."""
