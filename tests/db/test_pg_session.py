@@ -97,7 +97,9 @@ def test_train_and_evaluate_on_postgresql(server, sample_dir, tiny_base_dir, tin
         client.close()
     finally:
         served.stop()
-    assert "TABLE: department" in schema["schema_text"] and schema["executable"] is True
+    # The server applies the adapter folder's prompt settings: PostgreSQL DDL, its types.
+    assert "CREATE TABLE department" in schema["schema_text"] and " bigint" in schema["schema_text"]
+    assert schema["executable"] is True
     assert reply.status_code == 200, reply.text
     body = reply.json()
     # The tiny model's SQL may not run: then PostgreSQL's own verdict on it, not an outage.

@@ -273,9 +273,10 @@ def test_evaluate_a_tiny_model_with_three_samples_per_question(
     calls: list[tuple[int, int]] = []
     real_batch = SQLGenerator._generate_batch
 
-    def counted(self: SQLGenerator, batch_ids: list[list[int]], num_candidates: int) -> list:
+    def counted(self: SQLGenerator, batch_ids: list[list[int]], num_candidates: int,
+                *rest: object) -> list:
         calls.append((len(batch_ids), num_candidates))
-        return real_batch(self, batch_ids, num_candidates)
+        return real_batch(self, batch_ids, num_candidates, *rest)
 
     monkeypatch.setattr(SQLGenerator, "_generate_batch", counted)
     report_dir = tmp_path / "eval"
