@@ -66,6 +66,7 @@ from __future__ import annotations
 
 import _sqlite3
 import ctypes
+import logging
 import re
 import sqlite3
 import threading
@@ -88,6 +89,8 @@ from t2s.db.pool import ConnectionPool, PoolBusyError
 # Raised for a server database (PostgreSQL) that cannot be reached or dropped
 # the connection: no verdict on the SQL. SQLite files never raise it.
 from t2s.errors import DatabaseUnavailableError
+
+logger = logging.getLogger(__name__)
 
 # The defaults (and why they are 10 s and 100,000 rows) live with the settings
 # that override them: t2s.config.SQL_TIMEOUT_S and SQL_MAX_ROWS.
@@ -183,22 +186,29 @@ _UNCOSTED = re.compile(r"^\s*(?:(?:--[^\n]*(?:\n|$)|/\*.*?\*/)\s*)*(?:explain|pr
                        re.IGNORECASE | re.DOTALL)
 
 
-def _limit_sqlite_heap() -> None:
-    """Set SQLite's process-wide heap limits (:data:`SQLITE_HEAP_LIMIT_BYTES`).
+def _heap_limit_call(name: str, limit: int) -> int | None:
+    """Call SQLite's ``name`` (``sqlite3_hard_heap_limit64`` or the soft one) with
+    ``limit`` (-1 only reads it); the previous limit, or None where it is missing.
 
     Python has no binding for them; the library the ``_sqlite3`` module is
-    linked with exports them (SQLite >= 3.31). Where it does not, the other
-    guards still hold and only the prepare-time backstop is missing.
+    linked with exports them (SQLite >= 3.31).
     """
     try:
-        library = ctypes.CDLL(_sqlite3.__file__)
-        for name, limit in (("sqlite3_hard_heap_limit64", SQLITE_HEAP_LIMIT_BYTES),
-                            ("sqlite3_soft_heap_limit64", SQLITE_HEAP_LIMIT_BYTES // 2)):
-            function = getattr(library, name)
-            function.argtypes, function.restype = [ctypes.c_int64], ctypes.c_int64
-            function(limit)
+        function = getattr(ctypes.CDLL(_sqlite3.__file__), name)
     except (OSError, AttributeError):
-        return
+        return None
+    function.argtypes, function.restype = [ctypes.c_int64], ctypes.c_int64
+    return int(function(limit))
+
+
+def _limit_sqlite_heap() -> None:
+    """Set SQLite's process-wide heap limits (:data:`SQLITE_HEAP_LIMIT_BYTES`, soft half)."""
+    hard = _heap_limit_call("sqlite3_hard_heap_limit64", SQLITE_HEAP_LIMIT_BYTES)
+    soft = _heap_limit_call("sqlite3_soft_heap_limit64", SQLITE_HEAP_LIMIT_BYTES // 2)
+    if hard is None or soft is None:
+        # The other guards still hold; only the backstop while compiling is missing.
+        logger.warning("this SQLite has no heap-limit functions (SQLite >= 3.31 has them): "
+                       "a statement that explodes while compiling is not memory-bounded")
 
 
 _limit_sqlite_heap()
@@ -215,13 +225,8 @@ def _real_text(value: float) -> str:
 
 
 def heap_limit_bytes() -> int:
-    """SQLite's current hard heap limit for this process (0: none)."""
-    try:
-        function = ctypes.CDLL(_sqlite3.__file__).sqlite3_hard_heap_limit64
-    except (OSError, AttributeError):
-        return 0
-    function.argtypes, function.restype = [ctypes.c_int64], ctypes.c_int64
-    return int(function(-1))
+    """SQLite's current hard heap limit for this process (0: none or not settable)."""
+    return _heap_limit_call("sqlite3_hard_heap_limit64", -1) or 0
 
 
 def program_cost(conn: sqlite3.Connection, sql: str) -> int | None:
