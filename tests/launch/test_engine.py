@@ -30,7 +30,7 @@ def test_print_names_every_adapter_over_one_base(tmp_path, capsys):
                    f"serve.adapters=[b={b}]", "infer.precision=fp32"])
     assert status == 0
     assert shlex.split(capsys.readouterr().out) == [
-        "VLLM_HOST_IP=127.0.0.1", "VLLM_CPU_KVCACHE_SPACE=1",
+        "VLLM_HOST_IP=127.0.0.1", "VLLM_CPU_KVCACHE_SPACE=1", "VLLM_ALLOW_RUNTIME_LORA_UPDATING=True",
         "V/bin/python", "-m", "vllm.entrypoints.openai.api_server", "--model", "bases/smollm2",
         "--dtype", "float32", "--max-model-len", "2048", "--enable-lora",
         "--lora-modules", f"default={a.resolve()}", f"b={b.resolve()}",
