@@ -22,8 +22,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from serve_support import ADMIN, ADMIN_KEY, AUTH, KEY, metric
 
-from serve_support import ADMIN, AUTH, ADMIN_KEY, KEY, metric
 from t2s.config import load_config
 from t2s.data.sources import open_dataset_if_any
 from t2s.inference.openai_backend import EngineClient
@@ -175,57 +175,60 @@ def _load(url: str, name: str, path: Path) -> dict:
 def test_hot_loading_and_replacing_under_load_drops_nothing(vllm, lora_adapter, smollm2_base,
                                                             tmp_path):
     relay = Forwarder(vllm.port)
-    vllm.url()
+    engine = vllm.url()
     third_a = seeded_lora(smollm2_base, tmp_path / "third_a", 1)
     third_b = seeded_lora(smollm2_base, tmp_path / "third_b", 2)
     server = _engine_server(f"http://127.0.0.1:{relay.port}", tmp_path,
                             [(ADAPTER, str(lora_adapter))], "serve.cache_size=0")
+    registry = server.service.registry
     statuses: list[int] = []
-    started = threading.Semaphore(0)
+    answered = threading.Semaphore(0)
 
     def client(index: int) -> None:
         for k in range(PER_CLIENT):
-            adapter = "third" if index % 2 and "third" in server.service.registry else None
+            adapter = "third" if index % 2 and "third" in registry else None
             statuses.append(_ask(server.url, QUESTIONS[(index + k) % len(QUESTIONS)],
                                  adapter).status_code)
-            started.release()
+            answered.release()
 
     try:
+        # 1. A third adapter hot-loaded while 4 clients send requests.
         with ThreadPoolExecutor(CLIENTS) as pool:
             clients = [pool.submit(client, i) for i in range(CLIENTS)]
             for _ in range(CLIENTS):  # some requests answered before the load
-                started.acquire()
+                answered.acquire()
             first = _load(server.url, "third", third_a)
-            assert first["engine_model"] == f"third-{first['sha256'][:12]}"
-            assert first["engine_model"] in _engine_models(relay_url := f"http://127.0.0.1:{vllm.port}")
-            # One request of the old third held in flight (at the relay) across the swap.
-            relay.hold.set()
-            with ThreadPoolExecutor(1) as one:
-                in_flight = one.submit(_ask, server.url, "How many singers are there?", "third")
-                relay.held.acquire()
-                relay.hold.clear()  # later connections pass; the held one waits for release()
-                swap = one_more = ThreadPoolExecutor(1)
-                second = swap.submit(_load, server.url, "third", third_b)
-                registry = server.service.registry
-                deadline = time.monotonic() + READY_S
-                while registry.get("third").sha256 == first["sha256"]:
-                    assert time.monotonic() < deadline, "the swap never pointed 'third' on"
-                    time.sleep(0.05)
-                # Pointed at the new engine name, the old one still loaded: its request holds it.
-                assert first["engine_model"] in _engine_models(relay_url)
-                relay.release()
-                reply = in_flight.result()
-                assert reply.status_code == 200 and reply.json()["model_hash"] == first["model_hash"]
-                second = second.result()
-                one_more.shutdown()
-            assert registry.engine_names.wait_unloaded(first["engine_model"], 120)
             for future in clients:
                 future.result()
+        assert len(statuses) == CLIENTS * PER_CLIENT and set(statuses) == {200}
+        assert first["engine_model"] == f"third-{first['sha256'][:12]}"
+        assert first["engine_model"] in _engine_models(engine)
+        # 2. Replaced while one of its requests is in flight, held at the relay.
+        relay.hold.set()
+        with ThreadPoolExecutor(4) as pool:
+            in_flight = pool.submit(_ask, server.url, QUESTIONS[0], "third")
+            relay.held.acquire()
+            relay.hold.clear()  # later connections pass; the held one waits for release()
+            queued = [pool.submit(_ask, server.url, q, "third") for q in QUESTIONS[1:3]]
+            swap = pool.submit(_load, server.url, "third", third_b)
+            deadline = time.monotonic() + READY_S
+            while registry.get("third").sha256 == first["sha256"]:
+                assert time.monotonic() < deadline, "the swap never pointed 'third' on"
+                time.sleep(0.05)
+            # Pointed at the new engine name; the old one stays: a request holds it.
+            assert first["engine_model"] in _engine_models(engine)
+            assert first["engine_model"] not in registry.engine_names.unloaded
+            relay.release()
+            reply = in_flight.result()
+            assert reply.status_code == 200, reply.text
+            assert reply.json()["model_hash"] == first["model_hash"]
+            assert [r.result().status_code for r in queued] == [200, 200]
+            second = swap.result()
+        assert registry.engine_names.wait_unloaded(first["engine_model"], 120)
     finally:
         server.stop()
         relay.down()
-    assert len(statuses) == CLIENTS * PER_CLIENT and set(statuses) == {200}
-    models = _engine_models(relay_url)
+    models = _engine_models(engine)
     assert second["engine_model"] in models and first["engine_model"] not in models
 
 
@@ -252,13 +255,13 @@ def test_engine_down_or_slow_is_503_then_recovers(vllm, lora_adapter, tmp_path):
             relay.hold.set()
         relay.release()
         text = httpx.get(server.url + "/metrics", headers=AUTH).text
-        assert metric(text, "t2s_errors_total", kind="engine_unavailable") == 2
+        assert metric(text, "t2s_failures_total", kind="engine_unavailable") == 2
     finally:
         server.stop()
         relay.down()
 
 
-def test_auto_engine_that_exits_is_a_message_with_its_log(tmp_path, lora_adapter_folder=None):
+def test_auto_engine_that_exits_is_a_message_with_its_log(tmp_path):
     fake = tmp_path / "python"
     fake.write_text("#!/bin/sh\necho 'vLLM: no such kernel' >&2\nexit 3\n")
     fake.chmod(0o755)
