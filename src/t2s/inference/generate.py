@@ -55,6 +55,8 @@ class Generation:
         batch_size: Prompts in that call.
         error: Why nothing was generated (e.g. the prompt is too long); the
             other fields are then empty.
+        retryable: The error is the engine's (``infer.backend=openai``: down,
+            failing or too slow), not the prompt's: the same request may succeed later.
     """
 
     sql: str = ""
@@ -65,6 +67,7 @@ class Generation:
     latency_s: float = 0.0
     batch_size: int = 0
     error: str | None = None
+    retryable: bool = False
 
 
 @dataclass

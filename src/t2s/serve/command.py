@@ -7,12 +7,19 @@ Examples::
         --adapter v2=outputs/run2/final_model --db shop=data/shop.sqlite
     PGPASSWORD=... t2s serve --db kennels=postgresql://t2s_reader@db.example/kennels
     t2s serve --port 0 serve.max_batch_size=16                 # any free port (printed)
+    t2s serve --engine http://127.0.0.1:8001 --config ...      # generate on a running vLLM
+    t2s serve --engine auto --config ...                       # start vLLM as a child first
 
 The server prints one JSON line ``{"listening": "http://HOST:PORT", ...}`` once
 its socket is bound. SIGTERM (exit 0) and SIGINT (exit 130) stop it gracefully:
 no new connections, requests in flight (and queued for generation) are answered
 first, for at most ``serve.graceful_timeout_s``. This module stays light; FastAPI, uvicorn and the
 model load inside :func:`run`.
+
+``--engine auto`` starts ``t2s engine``'s vLLM command for the served adapters
+on a free loopback port (its output in ``serve.engine_log``), waits for it
+(``serve.engine_ready_s``) and stops it when the server stops, on a signal or
+an error (and, on Linux, when this process dies: PR_SET_PDEATHSIG).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import socket
 import sys
@@ -29,8 +37,11 @@ from t2s.cli_args import add_config_arguments, config_path, setup_logging
 from t2s.config import Config, load_config, parse_named_path
 from t2s.data.sources import open_dataset_if_any
 from t2s.errors import ConfigError, DataError
+from t2s.inference.openai_backend import EngineClient
 from t2s.inference.pipeline import check_engines
+from t2s.launch.engine import EngineProcess, engine_spec, free_port
 from t2s.serve.adapters import AdapterRegistry
+from t2s.serve.engine import EngineLoras
 from t2s.serve.keys import configured_keys
 from t2s.serve.requestlog import RequestLog
 from t2s.sqlexec import is_dsn
@@ -49,6 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", action="append", default=[], metavar="NAME=PATH",
                         help="a SQLite file or postgresql:// DSN requests may name and "
                              "execute on (repeatable)")
+    parser.add_argument("--engine", metavar="URL|auto",
+                        help="generate through the OpenAI-compatible engine at URL, or start "
+                             "vLLM for the adapters (auto) (default: serve.engine)")
     add_config_arguments(parser)
 
 
@@ -69,6 +83,9 @@ def resolve_settings(args: argparse.Namespace) -> tuple[Config, list[tuple[str, 
         overrides.append(f"serve.host={args.host}")
     if args.port is not None:
         overrides.append(f"serve.port={args.port}")
+    # getattr: callers that build the namespace themselves (tests, t2s submit) may omit it.
+    if getattr(args, "engine", None) is not None:
+        overrides.append(f"serve.engine={args.engine}")
     config = load_config(config_path(args.config), overrides)
     serve = config.serve
     adapters = [("default", config.infer.adapter_path)] if serve.default_adapter == "default" else []
@@ -122,20 +139,70 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def start_engine(config: Config, adapters: list[tuple[str, str]]) -> EngineProcess | None:
+    """With ``serve.engine=auto``: vLLM for ``adapters``, started and ready; else None.
+
+    Raises:
+        ConfigError: if the adapters cannot share one vLLM.
+        EngineStartError: if vLLM is missing, exits or is not ready in time (stopped then).
+    """
+    serve = config.serve
+    if serve.engine != "auto":
+        return None
+    spec = engine_spec(config, serve.engine_python, "127.0.0.1", free_port(),
+                       serve.engine_max_model_len, adapters)
+    engine = EngineProcess(spec, serve.engine_log).start()
+    log.info("engine (vLLM) starting at %s, its log in %s", engine.url, serve.engine_log)
+    try:
+        engine.wait_ready(serve.engine_ready_s)
+    except BaseException:
+        engine.stop()
+        raise
+    log.info("engine ready at %s", engine.url)
+    return engine
+
+
+def engine_loras(config: Config, url: str | None) -> EngineLoras | None:
+    """The engine client of ``serve.engine`` (``url``: the started one's), or None."""
+    if url is None:
+        return None
+    infer = config.infer
+    api_key = os.environ.get(infer.api_key_env) if infer.api_key_env else None
+    return EngineLoras(EngineClient(url, api_key, infer.engine_timeout_s, infer.engine_retries))
+
+
 def run(args: argparse.Namespace) -> int:
     """Load the adapters and serve until SIGTERM/SIGINT; returns the exit status."""
+    setup_logging()
+    config, adapters, databases = resolve_settings(args)
+    sock = bind(config.serve.host, config.serve.port)
+    # Until uvicorn takes the signals over: SIGTERM unwinds, so vLLM is stopped below.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    engine = start_engine(config, adapters)
+    try:
+        url = engine.url if engine is not None else (config.serve.engine or None)
+        return _serve(config, adapters, databases, sock, engine_loras(config, url))
+    finally:
+        if engine is not None:
+            engine.stop()
+            log.info("engine stopped")
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _serve(config: Config, adapters: list[tuple[str, str]], databases: dict[str, Path | str],
+           sock: socket.socket, engine: EngineLoras | None) -> int:
     import uvicorn
 
     from t2s.serve.app import create_app
     from t2s.serve.service import Service
 
-    setup_logging()
-    config, adapters, databases = resolve_settings(args)
     serve = config.serve
     dataset = open_dataset_if_any(config.data, create_sample=False)
-    service = Service(config, AdapterRegistry(config, dataset), databases,
+    service = Service(config, AdapterRegistry(config, dataset, engine=engine), databases,
                       RequestLog(serve.request_log, serve.log_questions))
-    sock = bind(serve.host, serve.port)
     host, port = sock.getsockname()[:2]
     fatal: list[BaseException] = []
 
@@ -154,7 +221,9 @@ def run(args: argparse.Namespace) -> int:
     shown = f"[{shown}]" if ":" in shown else shown
     print(json.dumps({"listening": f"http://{shown}:{port}",
                       "adapters": [n for n, _ in adapters], "databases": sorted(databases),
-                      "auth": bool(keys.client), "request_log": serve.request_log}),
+                      "auth": bool(keys.client), "request_log": serve.request_log,
+                      "engine": engine.endpoint if engine else None,
+                      **({"engine_log": serve.engine_log} if serve.engine == "auto" else {})}),
           flush=True)
     # uvicorn catches SIGTERM, drains, restores the previous handler and raises
     # the signal again; with Python's default handler that would kill the

@@ -36,6 +36,7 @@ EXECUTION = "execution_error"
 TIMEOUT = "timeout"
 RESULT_TOO_LARGE = "result_too_large"
 DATABASE_UNAVAILABLE = "database_unavailable"
+ENGINE_UNAVAILABLE = "engine_unavailable"
 INTERNAL = "internal"
 
 # Routes whose every request, refused ones included, is a request-log line.

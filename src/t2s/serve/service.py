@@ -42,6 +42,7 @@ from t2s.serve.cache import ResponseCache, cache_key
 from t2s.serve.ddl import schema_from_ddl
 from t2s.serve.errors import (
     DATABASE_UNAVAILABLE,
+    ENGINE_UNAVAILABLE,
     EXECUTION,
     GENERATION,
     NOT_FOUND,
@@ -150,7 +151,7 @@ class Service:
         self.batcher.start()
         for name, path in adapters:
             if name not in self.registry:
-                await asyncio.to_thread(self.registry.load, name, path)
+                await asyncio.to_thread(self.registry.load, name, path, True)
         for adapter in self.registry.all():
             await self.warm_up(adapter)
             await self.read_schemas(adapter)
@@ -162,7 +163,8 @@ class Service:
         """One short generation, so the first request does not pay for lazy setup."""
         prompt = adapter.predictor.prompt_for_schema(
             Question(id="warm-up", question="warm-up"), schema_from_ddl("CREATE TABLE t (a number)"))
-        await self.batcher.submit(adapter, prompt, "warm-up", 1)
+        with self.registry.hold(adapter):
+            await self.batcher.submit(adapter, prompt, "warm-up", 1)
 
     async def read_schemas(self, adapter: Adapter) -> None:
         """Read each server database's schema text once, before any pooled session is open.
@@ -316,18 +318,7 @@ class Service:
         cached = self.cache.get(key)
         self.metrics.cache(cached is not None)
         if cached is None:
-            try:
-                generation, question_tokens = await self.batcher.submit(
-                    adapter, target.prompt, request.question, max_new)
-            except QueueFullError as exc:
-                raise RequestError(OVERLOADED, 503, str(exc)) from None
-            except T2SError as exc:
-                raise RequestError(GENERATION, 422, str(exc)) from None
-            if generation.error:
-                raise RequestError(GENERATION, 422, generation.error)
-            cached = {"sql": generation.sql, "prompt_tokens": generation.prompt_tokens,
-                      "completion_tokens": generation.completion_tokens,
-                      "question_tokens": question_tokens, "batch_size": generation.batch_size}
+            cached = await self._generate(adapter, target.prompt, request.question, max_new)
             self.cache.put(key, cached)
             hit = False
         else:
@@ -346,6 +337,33 @@ class Service:
             await self._check_sql(target.path, sql, request, response, record, request.db_id)
         response["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
         return response
+
+    async def _generate(self, adapter: Adapter, prompt: Prompt, question: str,
+                        max_new: int) -> dict[str, Any]:
+        """One generation through the batcher, as the cache keeps it.
+
+        Raises:
+            RequestError: overloaded (503) for a full queue, engine_unavailable
+                (503) when the engine is down or too slow, generation (422) else.
+        """
+        try:
+            with self.registry.hold(adapter):
+                generation, question_tokens = await self.batcher.submit(
+                    adapter, prompt, question, max_new)
+        except QueueFullError as exc:
+            raise RequestError(OVERLOADED, 503, str(exc)) from None
+        except T2SError as exc:
+            raise RequestError(GENERATION, 422, str(exc)) from None
+        if generation.retryable:
+            # The engine's address and reply go to the log only.
+            log.warning("adapter %s: %s", adapter.name, generation.error)
+            raise RequestError(ENGINE_UNAVAILABLE, 503, "the generation engine is down, "
+                               "failing or too slow now; retry later (the server log has why)")
+        if generation.error:
+            raise RequestError(GENERATION, 422, generation.error)
+        return {"sql": generation.sql, "prompt_tokens": generation.prompt_tokens,
+                "completion_tokens": generation.completion_tokens,
+                "question_tokens": question_tokens, "batch_size": generation.batch_size}
 
     async def _check_sql(self, path: Path | str, sql: str, request: GenerateInput,
                          response: dict[str, Any], record: RequestRecord,

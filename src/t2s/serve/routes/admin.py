@@ -11,7 +11,8 @@ from fastapi import APIRouter, Depends, Request
 from t2s.errors import T2SError
 from t2s.serve.auth import require_admin_key
 from t2s.serve.bodies import AdapterJson
-from t2s.serve.errors import CONFLICT, VALIDATION, RequestError, request_id
+from t2s.serve.engine import EngineRefusedError
+from t2s.serve.errors import CONFLICT, ENGINE_UNAVAILABLE, VALIDATION, RequestError, request_id
 from t2s.serve.routes.common import ServiceDep
 
 log = logging.getLogger(__name__)
@@ -48,13 +49,24 @@ async def load_adapter(body: AdapterJson, request: Request, service: ServiceDep)
     _check_folder(path, service.serve.adapter_roots)
     async with service.admin_lock:
         try:
-            adapter = await asyncio.to_thread(service.registry.load, body.name, path)
+            adapter = await asyncio.to_thread(service.registry.prepare, body.name, path)
+        except EngineRefusedError as exc:
+            # vLLM's reason may hold the server's paths: the log gets it.
+            log.warning("admin load of %r: %s", body.name, exc)
+            if exc.unavailable:
+                raise RequestError(ENGINE_UNAVAILABLE, 503, "the generation engine cannot be "
+                                   "reached now; retry later (the server log has why)") from None
+            raise RequestError(VALIDATION, 422, "path: the engine refused the adapter; the "
+                                                f"server log has why (request id "
+                                                f"{request_id(request)})") from None
         except T2SError as exc:
             # The message may hold the server's paths: the log gets it, the caller a pointer.
             log.warning("admin load of %r failed: %s", body.name, exc)
             raise RequestError(VALIDATION, 422, "path: could not be loaded as an adapter; "
                                                 f"the server log has why (request id "
                                                 f"{request_id(request)})") from None
+        # On the event loop: see AdapterRegistry.install.
+        service.registry.install(adapter)
         await service.warm_up(adapter)
     return adapter.describe()
 
