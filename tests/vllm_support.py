@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from t2s.config import load_config
-from t2s.launch.engine import engine_spec, vllm_argv, vllm_env
+from t2s.launch.engine import engine_spec, free_port, vllm_argv, vllm_env
 
 ROOT = Path(__file__).resolve().parents[1]
 VLLM_PYTHON = ROOT / ".venv-vllm" / "bin" / "python"
@@ -43,12 +43,6 @@ def require(what: str, present: bool) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"CI must have {what}")
     pytest.skip(f"{what} is missing")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def seeded_lora(base: Path, out: Path, seed: int) -> Path:

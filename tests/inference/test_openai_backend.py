@@ -20,7 +20,8 @@ from conftest import TOKENIZERS_DIR
 from t2s.cli import main
 from t2s.config import load_config
 from t2s.errors import T2SError
-from vllm_support import ADAPTER, Forwarder, free_port
+from t2s.launch.engine import free_port
+from vllm_support import ADAPTER, Forwarder
 
 COMPARED = 8
 MAX_NEW_TOKENS = 48
