@@ -167,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"batch inference, {len(subset)} questions of spider-dev-194: hf {batch['hf']:.2f} q/s, "
           f"vllm {batch['vllm']:.2f} q/s ({batch['vllm'] / batch['hf']:.2f}x)")
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"rows": rows, "ratios": ratios, "batch_qps": batch,
                                                "load_average": os.getloadavg()[0]}, indent=2))
     return 0
