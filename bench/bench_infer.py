@@ -128,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     single_s = timed(single, prompts)
     tokens = args.prompts * args.new_tokens
 
+    # Counted before merge_and_unload below, which folds the adapter's weights into the base.
+    parameters = sum(p.numel() for p in model.parameters())
     normal = config.infer.decoding
     adapter_lat = latencies(SQLGenerator(model, tokenizer, normal), prompts, args.latency_runs)
     merged = model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
@@ -141,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         "prompt_tokens_mean": round(statistics.mean(prompt_tokens), 1),
         "model": args.adapter or f"{config.model.name_or_path} base + fresh LoRA",
         "vocab_size": model.get_output_embeddings().weight.shape[0],
-        "parameters": sum(p.numel() for p in model.parameters()),
+        "parameters": parameters,
         "batched_s": round(batched_s, 3), "single_s": round(single_s, 3),
         "batched_tokens_per_s": round(tokens / batched_s, 1),
         "single_tokens_per_s": round(tokens / single_s, 1),
